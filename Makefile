@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` and `make test`; both set up first.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.setup-stamp
+RUNS   := runs
+
+.PHONY: setup demo test lint bench compare-classics clean
+
+setup: $(STAMP)
+
+# torch first, pinned to the CPU wheel, so the package's own `torch>=2.2` is already met.
+# As root with apt: Debian's Fashion-MNIST package and Chromium (for the browser tests).
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  dpkg -s dataset-fashion-mnist chromium >/dev/null 2>&1 || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	      dataset-fashion-mnist chromium fonts-dejavu-core; }; \
+	fi
+	touch $(STAMP)
+
+demo: setup
+	PY=$(PY) RUNS=$(RUNS) bash scripts/demo.sh
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+clean:
+	rm -rf $(RUNS) .pytest_cache test-artifacts
