@@ -56,7 +56,8 @@ def data_list(json_out: JsonFlag = False) -> None:
         return
     table = Table("dataset", "classes", "cached", "verified", "path")
     for r in rows:
-        table.add_row(r["name"], str(r["classes"]), _yes(r["cached"]), _yes(r["verified"]), r["path"])
+        cells = (str(r["classes"]), _yes(r["cached"]), _yes(r["verified"]))
+        table.add_row(r["name"], *cells, r["path"])
     out.print(table)
 
 
@@ -100,7 +101,9 @@ def data_show(
     out_path: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path(
         "samples.png"
     ),
-    seed: Annotated[int | None, typer.Option(help="Pick random images; omit for the first n.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Pick random images with this seed; omit for the first n.")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Write a grid of images titled with their labels."""

@@ -43,6 +43,6 @@ def image_grid(
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, classes: Sequence[str], title: str):
     """Sample images titled with their labels, the classic first look at a dataset."""
-    names = [f"{int(y)}: {classes[int(y)]}" if classes[int(y)] != str(int(y)) else f"Label: {int(y)}"
-             for y in labels]
+    names = [f"Label: {classes[y]}" if classes[y] == str(y) else f"{y}: {classes[y]}"
+             for y in labels.tolist()]
     return image_grid(images, names, suptitle=title)
