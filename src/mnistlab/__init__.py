@@ -3,5 +3,16 @@
 from mnistlab.data import Dataset, load_dataset
 from mnistlab.errors import MnistlabError
 
-__all__ = ["Dataset", "MnistlabError", "load_dataset"]
+__all__ = ["Dataset", "MnistlabError", "Run", "TrainConfig", "load_dataset", "train"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Training imports torch: load it on first use so `mnistlab data ...` stays fast.
+    # `mnistlab.train` is the (callable) module mnistlab/train.py: train(config) works.
+    if name in ("train", "TrainConfig", "Run"):
+        import importlib
+
+        module = importlib.import_module("mnistlab.train")
+        return module if name == "train" else getattr(module, name)
+    raise AttributeError(f"module 'mnistlab' has no attribute {name!r}")

@@ -125,8 +125,191 @@ def data_show(
 
 # ── train / summary (training) ─────────────────────────────────────────────
 
+_MODEL_HELP = "numpy, mlp, cnn or lenet5 (default cnn); `mnistlab summary` shows the layers."
+_PER_MODEL = "Default: the model's own (see the README)."
+
+
+@app.command("train")
+def train_command(
+    dataset: Annotated[str | None, typer.Option(help="mnist or fashion-mnist (default mnist).")] = None,
+    model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
+    epochs: Annotated[int | None, typer.Option(help=f"Passes over the data. {_PER_MODEL}")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help=f"Images per step; 0 = full batch. {_PER_MODEL}")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help=f"Peak learning rate. {_PER_MODEL}")] = None,
+    optimizer: Annotated[
+        str | None, typer.Option(help=f"sgd, momentum, adam or adamw. {_PER_MODEL}")
+    ] = None,
+    schedule: Annotated[
+        str | None, typer.Option(help=f"constant, step, cosine or onecycle. {_PER_MODEL}")
+    ] = None,
+    weight_decay: Annotated[float | None, typer.Option(help=f"L2 penalty. {_PER_MODEL}")] = None,
+    hidden: Annotated[
+        str | None, typer.Option(help="numpy model: hidden sizes, e.g. 512 or 256,128.")
+    ] = None,
+    activation: Annotated[str | None, typer.Option(help="numpy model: relu or sigmoid.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for split, init, batches (default 0).")] = None,
+    val_size: Annotated[
+        int | None, typer.Option(help="Images held out for validation (default 5000).")
+    ] = None,
+    patience: Annotated[
+        int | None, typer.Option(help="Early stopping: epochs without better val_loss (0: off).")
+    ] = None,
+    train_limit: Annotated[
+        int | None, typer.Option(help="Train on the first N images only (quick trials).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = "auto",
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (default runs/DATASET-MODEL-TIME).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    log_every: Annotated[
+        int, typer.Option(min=0, help="Also print batch loss and accuracy every N steps.")
+    ] = 0,
+    data_dir: DataDir = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Train a model; write config, weights, history and test metrics to a run folder."""
+    from mnistlab.train import TrainConfig, train
+
+    sizes = None
+    if hidden is not None:
+        try:
+            sizes = tuple(int(h) for h in hidden.split(","))
+        except ValueError:
+            raise MnistlabError(f"--hidden takes sizes like 512 or 256,128, got {hidden!r}") from None
+    config = TrainConfig(
+        dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
+        optimizer=optimizer, schedule=schedule, weight_decay=weight_decay, hidden=sizes,
+        activation=activation, seed=seed, val_size=val_size, patience=patience,
+        train_limit=train_limit, device=device, out=str(out_dir) if out_dir else None,
+        resume=resume, log_every=log_every, data_dir=str(data_dir) if data_dir else None,
+    )  # fmt: skip
+    run = train(config)
+    if json_out:
+        print_json({
+            "run": str(run.dir), "dataset": run.config["dataset"], "model": run.config["model"],
+            "epochs": len(run.history), "test_accuracy": run.metrics["accuracy"],
+            "test_loss": run.metrics["loss"], "train_seconds": run.metrics["train_seconds"],
+        })  # fmt: skip
+
+
+@app.command("summary")
+def summary_command(
+    model: Annotated[str, typer.Option(help=_MODEL_HELP)] = "cnn",
+    dataset: Annotated[str, typer.Option(help="Its pixel statistics fill the Normalize layer.")] = "mnist",
+    data_dir: DataDir = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Layers, output shapes and parameter counts of a model, like Keras' model.summary()."""
+    from mnistlab.data import load_dataset
+    from mnistlab.models import MODELS, build_model, get_model_spec, summary
+    from mnistlab.train import pixel_stats
+
+    get_model_spec(model)
+    args = pixel_stats(load_dataset(dataset, "train", data_dir=data_dir).images)
+    m = build_model(model, **args)
+    rows = summary(m)
+    if json_out:
+        print_json({"model": model, "layers": rows, "total_params": m.num_parameters()})
+        return
+    out.print(f"{model}: {MODELS[model].about}")
+    table = Table()
+    table.add_column("layer")
+    table.add_column("output shape")
+    table.add_column("params", justify="right")
+    for r in rows:
+        table.add_row(r["layer"], "(" + ", ".join(map(str, r["output_shape"])) + ")", f"{r['params']:,}")
+    out.print(table)
+    out.print(f"Total params: {m.num_parameters():,}")
+
 
 # ── evaluate / report / compare (evaluation) ───────────────────────────────
+
+RunDir = Annotated[Path, typer.Argument(help="A run folder written by `mnistlab train`.")]
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run_dir: RunDir,
+    split: Annotated[
+        str,
+        typer.Option(help='test, or val (saved under "val" in metrics.json, plots in plots/val).'),
+    ] = "test",
+    json_out: JsonFlag = False,
+) -> None:
+    """Metrics, plots and report.html for a run; never changes its weights or history."""
+    from mnistlab.evaluate import evaluate_run
+
+    metrics = evaluate_run(run_dir, split)
+    if json_out:
+        print_json(metrics)
+    else:
+        table = Table(
+            title=f"{split}: accuracy {metrics['accuracy']:.2%}, loss {metrics['loss']:.4f}"
+        )
+        for column in ("label", "class", "precision", "recall", "F1", "support"):
+            table.add_column(column, justify="left" if column == "class" else "right")
+        for r in metrics["per_class"]:
+            table.add_row(
+                str(r["label"]),
+                r["name"],
+                f"{r['precision']:.4f}",
+                f"{r['recall']:.4f}",
+                f"{r['f1']:.4f}",
+                str(r["support"]),
+            )
+        out.print(table)
+        pairs = ", ".join(
+            f"{p['true_name']}→{p['predicted_name']} ({p['count']})"
+            for p in metrics["most_confused"]
+        )
+        out.print(f"most confused (true→predicted): {pairs or 'none'}")
+    err.print(f"report: {run_dir / 'report.html'}")
+
+
+@app.command("report")
+def report_cmd(run_dir: RunDir) -> None:
+    """Rebuild RUN_DIR/report.html from the run folder; prints its path."""
+    from mnistlab.report import write_report
+
+    out.print(str(write_report(run_dir)), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("compare")
+def compare_cmd(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders to compare.")],
+    json_out: JsonFlag = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also write validation curves to this PNG.")
+    ] = None,
+) -> None:
+    """A table of runs, best test accuracy first."""
+    from mnistlab.compare import compare_runs, plot_comparison
+
+    rows = compare_runs(run_dirs)
+    if plot is not None:
+        err.print(f"wrote {plot_comparison(run_dirs, plot)}")
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(
+        "run", "dataset", "model", "parameters", "epochs", "train s", "test acc", "test loss"
+    )
+    for r in rows:
+        acc, loss = r["test_accuracy"], r["test_loss"]
+        table.add_row(
+            r["run"],
+            r["dataset"],
+            r["model"],
+            f"{r['parameters']:,}",
+            str(r["epochs"]),
+            f"{r['train_seconds']:.1f}",
+            "–" if acc is None else f"{acc:.2%}",
+            "–" if loss is None else f"{loss:.4f}",
+        )
+    out.print(table)
 
 
 # ── predict / serve (prediction) ───────────────────────────────────────────

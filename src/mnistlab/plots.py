@@ -43,6 +43,170 @@ def image_grid(
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, classes: Sequence[str], title: str):
     """Sample images titled with their labels, the classic first look at a dataset."""
-    names = [f"Label: {classes[y]}" if classes[y] == str(y) else f"{y}: {classes[y]}"
-             for y in labels.tolist()]
+    names = [
+        f"Label: {classes[y]}" if classes[y] == str(y) else f"{y}: {classes[y]}"
+        for y in labels.tolist()
+    ]
     return image_grid(images, names, suptitle=title)
+
+
+# ── evaluation figures ──────────────────────────────────────────────────────
+
+
+def confusion_matrix(cm, classes: Sequence[str], split: str = "test") -> plt.Figure:
+    """Counts beside row-normalized rates: counts show volume, rates show each class's errors."""
+    cm = np.asarray(cm, dtype=np.int64)
+    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    n = len(classes)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (3 + 0.62 * n), 1.5 + 0.62 * n))
+    panels = [(cm, "Counts", "d"), (rates, "Row-normalized (recall on the diagonal)", ".2f")]
+    for ax, (values, title, fmt) in zip(axes, panels, strict=True):
+        image = ax.imshow(values, cmap="Blues", vmin=0)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        threshold = values.max() / 2
+        for (i, j), v in np.ndenumerate(values):
+            color = "white" if v > threshold else "black"
+            ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=8, color=color)
+        ax.set_xticks(range(n), classes, rotation=45, ha="right")
+        ax.set_yticks(range(n), classes)
+        ax.set_xlabel("Predicted label")
+        ax.set_ylabel("True label")
+        ax.set_title(title)
+    fig.suptitle(f"Confusion matrix ({split} split, {int(cm.sum())} images)")
+    fig.tight_layout()
+    return fig
+
+
+def curves(history: Sequence[dict]) -> plt.Figure:
+    """Loss and accuracy per epoch, training against validation: the over-fitting check."""
+    epochs = [row["epoch"] for row in history]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    panels = ((axes[0], "loss", "Loss", "Loss"), (axes[1], "acc", "Accuracy", "Accuracy (%)"))
+    for ax, metric, label, unit in panels:
+        scale = 100 if metric == "acc" else 1
+        for split, style in (("train", "o-"), ("val", "s--")):
+            values = [scale * row[f"{split}_{metric}"] for row in history]
+            if not np.all(np.isnan(values)):
+                ax.plot(
+                    epochs, values, style, label="training" if split == "train" else "validation"
+                )
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(unit)
+        ax.set_title(f"{label}: training vs validation")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _label(classes: Sequence[str], y: int, use_names: bool) -> str:
+    return classes[y] if use_names else str(y)
+
+
+def misclassified(images, labels, proba, classes, use_names: bool, n: int = 20) -> plt.Figure:
+    """Wrong predictions, most confident first, titled "True label: X Predicted: Y"."""
+    predicted = proba.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = wrong[np.argsort(-proba[wrong, predicted[wrong]], kind="stable")][:n]
+    if not len(wrong):
+        return _message("No misclassified images: every prediction is right.")
+    titles = [
+        f"True label: {_label(classes, labels[i], use_names)} "
+        f"Predicted: {_label(classes, predicted[i], use_names)}\n"
+        f"confidence {proba[i, predicted[i]]:.1%}"
+        for i in wrong
+    ]
+    suptitle = f"Misclassified: the {len(wrong)} most confident mistakes"
+    return _gallery(images[wrong], titles, suptitle, use_names)
+
+
+def correct_predictions(
+    images, labels, proba, classes, use_names: bool, n: int = 20, seed: int = 0
+) -> plt.Figure:
+    """A seeded random sample of right predictions with the model's confidence."""
+    predicted = proba.argmax(axis=1)
+    right = np.flatnonzero(predicted == labels)
+    if not len(right):
+        return _message("No correct predictions.")
+    pick = np.sort(np.random.default_rng(seed).choice(right, min(n, len(right)), replace=False))
+    titles = [
+        f"Predicted: {_label(classes, predicted[i], use_names)}\n"
+        f"confidence {proba[i, predicted[i]]:.1%}"
+        for i in pick
+    ]
+    return _gallery(images[pick], titles, f"Correct predictions: {len(pick)} at random", use_names)
+
+
+def _gallery(images, titles, suptitle: str, use_names: bool) -> plt.Figure:
+    # Class names make one-line titles longer than digits do, so they get wider cells.
+    cols = 4 if use_names else 5
+    width = 3.1 if use_names else 2.2
+    rows = max(1, math.ceil(len(images) / cols))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(width * cols, 2.4 * rows + 0.4), squeeze=False, layout="constrained"
+    )
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, title in zip(axes.flat, images, titles, strict=False):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize=8)
+    fig.suptitle(suptitle)
+    return fig
+
+
+def _message(text: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(6, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=12)
+    return fig
+
+
+def per_class_accuracy(per_class: Sequence[dict], accuracy: float, split: str = "test"):
+    """Accuracy of each class (its recall) against the overall accuracy."""
+    names = [row["name"] for row in per_class]
+    values = [100 * row["recall"] for row in per_class]
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(names) + 2), 4.5))
+    bars = ax.bar(range(len(names)), values, color="#4878d0")
+    ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    ax.axhline(100 * accuracy, color="#d65f5f", ls="--", label=f"overall {100 * accuracy:.2f}%")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_ylim(0, 105)
+    ax.set_xlabel("Class")
+    ax.set_ylabel("Accuracy (%)")
+    ax.set_title(f"Per-class accuracy ({split} split)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def filters(weights: np.ndarray, title: str) -> plt.Figure:
+    """Weight images on a diverging map: red excites, blue inhibits, white is ignored."""
+    n = len(weights)
+    cols = min(n, 8)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, w in zip(axes.flat, weights, strict=False):
+        limit = float(np.abs(w).max()) or 1.0
+        ax.imshow(w, cmap="seismic", vmin=-limit, vmax=limit, interpolation="nearest")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def compare_curves(histories: dict[str, Sequence[dict]]) -> plt.Figure:
+    """Validation accuracy and loss of several runs on shared axes."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, history in histories.items():
+        epochs = [row["epoch"] for row in history]
+        axes[0].plot(epochs, [100 * row["val_acc"] for row in history], "o-", label=name)
+        axes[1].plot(epochs, [row["val_loss"] for row in history], "o-", label=name)
+    for ax, label in ((axes[0], "Validation accuracy (%)"), (axes[1], "Validation loss")):
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(label)
+        ax.set_title(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

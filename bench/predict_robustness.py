@@ -1,0 +1,177 @@
+"""How well does preprocessing hold up on images made the way people make them?
+
+MNIST test digits are redrawn large in the styles a new user brings: canvas exports
+(transparent or white), thin pen scans, thick marker, phone photos (grey paper, uneven
+light, noise, blur, JPEG, slight rotation), small digits in a big page, light ink on
+a dark board, photos with an EXIF rotation tag, and tiny images. Each image goes
+through the real file path (encode, decode, preprocess, predict); the accuracy per
+style is compared with the same model on the raw 28x28 test arrays.
+
+    .venv/bin/python bench/predict_robustness.py --run RUN_DIR [--n 300]
+
+Evidence (2 CPU cores, torch CPU; see the report printed by this script):
+figures are reported in the prediction developer's notes for the fixture model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image, ImageFilter
+from scipy import ndimage
+
+from mnistlab.data import load_dataset
+
+Style = Callable[[np.ndarray, np.random.Generator], bytes]
+
+
+def strokes(digit: np.ndarray, height: int, width_ratio: float) -> np.ndarray:
+    """A crisp pen drawing of an MNIST digit, `height` px tall, stroke = ratio * height."""
+    scale = height / 20
+    size = round(28 * scale)
+    big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC))
+    mask = big > 100
+    original = 4 * ndimage.distance_transform_edt(mask)[mask].mean()
+    radius = (width_ratio * height - original) / 2
+    if radius > 0:
+        mask = ndimage.distance_transform_edt(~mask) <= radius
+    elif radius < 0:
+        thin = ndimage.distance_transform_edt(mask) > -radius
+        mask = thin if thin.sum() > 0.2 * mask.sum() else mask
+    return ndimage.gaussian_filter(mask.astype(np.float32), 0.7)  # antialiased edges
+
+
+def place(ink: np.ndarray, canvas: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Put the ink at a random position on a canvas of (height, width)."""
+    out = np.zeros(canvas, np.float32)
+    h, w = ink.shape
+    top = rng.integers(0, max(1, canvas[0] - h))
+    left = rng.integers(0, max(1, canvas[1] - w))
+    region = out[top : top + h, left : left + w]
+    region[...] = ink[: region.shape[0], : region.shape[1]]
+    return out
+
+
+def encode(array: np.ndarray, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def canvas_transparent(digit, rng):
+    ink = place(strokes(digit, int(rng.integers(160, 320)), rng.uniform(0.08, 0.2)), (400, 400), rng)
+    rgba = np.zeros((400, 400, 4), np.uint8)  # transparent black, as canvas.toBlob gives
+    rgba[..., 3] = (ink * 255).astype(np.uint8)
+    return encode(rgba, "PNG")
+
+
+def canvas_white(digit, rng):
+    ink = place(strokes(digit, int(rng.integers(160, 320)), rng.uniform(0.08, 0.2)), (400, 400), rng)
+    return encode((255 - ink * 230).astype(np.uint8), "PNG")
+
+
+def thin_pen_scan(digit, rng):
+    ink = place(strokes(digit, int(rng.integers(150, 500)), rng.uniform(0.025, 0.06)), (800, 1000), rng)
+    paper = np.array([250, 248, 240], np.float32)
+    pen = np.array([30, 40, 120], np.float32)
+    rgb = paper * (1 - ink[..., None]) + pen * ink[..., None]
+    return encode(rgb.astype(np.uint8), "JPEG", quality=90)
+
+
+def thick_marker(digit, rng):
+    ink = place(strokes(digit, int(rng.integers(200, 400)), rng.uniform(0.2, 0.3)), (500, 500), rng)
+    return encode((255 - ink * 240).astype(np.uint8), "PNG")
+
+
+def photo(digit, rng, exif: bool = False):
+    h, w = 1200, 1600
+    ink = place(strokes(digit, int(rng.integers(250, 600)), rng.uniform(0.04, 0.12)), (h, w), rng)
+    ink = ndimage.rotate(ink, rng.uniform(-8, 8), reshape=False, order=1)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * xx / w + np.sin(angle) * yy / h) * rng.uniform(20, 60)
+    paper = rng.uniform(150, 220) + ramp
+    gray = paper * (1 - ink) + rng.uniform(20, 80) * ink
+    gray += rng.normal(0, rng.uniform(3, 8), gray.shape)
+    image = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8))
+    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(1, 2.5))).convert("RGB")
+    quality = int(rng.integers(60, 86))
+    if not exif:
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=quality)
+        return buf.getvalue()
+    orientation = int(rng.choice([6, 8]))  # the camera stored it turned; the tag undoes it
+    turned = image.transpose(Image.Transpose.ROTATE_90 if orientation == 6 else Image.Transpose.ROTATE_270)
+    exif_data = Image.Exif()
+    exif_data[0x0112] = orientation
+    buf = io.BytesIO()
+    turned.save(buf, "JPEG", quality=quality, exif=exif_data)
+    return buf.getvalue()
+
+
+def photo_exif(digit, rng):
+    return photo(digit, rng, exif=True)
+
+
+def small_in_page(digit, rng):
+    ink = place(strokes(digit, int(rng.integers(40, 90)), rng.uniform(0.06, 0.15)), (800, 600), rng)
+    return encode((250 - ink * 220).astype(np.uint8), "WEBP", quality=90)
+
+
+def chalkboard(digit, rng):
+    ink = place(strokes(digit, int(rng.integers(200, 400)), rng.uniform(0.06, 0.15)), (480, 640), rng)
+    board = 40 + rng.normal(0, 6, ink.shape)
+    return encode(np.clip(board + ink * 180, 0, 255).astype(np.uint8), "BMP")
+
+
+def tiny_inverted(digit, rng):
+    image = Image.fromarray(255 - digit).resize((32, 32), Image.Resampling.BILINEAR)
+    return encode(np.asarray(image), "GIF")
+
+
+STYLES: dict[str, Style] = {
+    "canvas, transparent PNG": canvas_transparent,
+    "canvas, white PNG": canvas_white,
+    "thin pen scan, JPEG": thin_pen_scan,
+    "thick marker, PNG": thick_marker,
+    "phone photo, JPEG": photo,
+    "photo + EXIF rotation": photo_exif,
+    "small digit in a page, WebP": small_in_page,
+    "chalk on dark board, BMP": chalkboard,
+    "tiny 32x32 inverted, GIF": tiny_inverted,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="a trained MNIST run folder")
+    parser.add_argument("--n", type=int, default=300, help="test digits per style")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from mnistlab.predict import Classifier
+
+    classifier = Classifier.load(args.run)
+    test = load_dataset("mnist", "test")
+    pick = np.random.default_rng(args.seed).choice(len(test), args.n, replace=False)
+    digits, labels = test.images[pick], test.labels[pick]
+    raw = [p.label for p in classifier.predict(digits, preprocessed=True)]
+    print(f"{'raw 28x28 test arrays':32s} {np.mean(np.array(raw) == labels):7.1%}")
+    for name, style in STYLES.items():
+        rng = np.random.default_rng(args.seed)
+        start = time.perf_counter()
+        files = [style(d, rng) for d in digits]
+        made = time.perf_counter() - start
+        start = time.perf_counter()
+        got = [p.label for p in classifier.predict(files)]
+        took = (time.perf_counter() - start) / len(files) * 1000
+        acc = np.mean(np.array(got) == labels)
+        print(f"{name:32s} {acc:7.1%}   ({took:.0f} ms/image, made in {made:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Evaluate a run on its test (or validation) split: metrics.json, plots/ and report.html.
+
+Metrics come from scikit-learn so they mean what the literature means; the run
+folder is the only input, so any run, the NumPy one included, evaluates the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    log_loss,
+    precision_recall_fscore_support,
+)
+
+from mnistlab.errors import MnistlabError
+
+PROB_FLOOR = 1e-7  # probabilities are clipped here, so one confident mistake cannot make loss inf
+log = logging.getLogger("mnistlab.evaluate")
+
+MAX_FILTERS = 64  # first-layer units shown; 512 tiny images would be unreadable
+SPLITS = ("test", "val")
+
+
+def compute_metrics(
+    labels: np.ndarray, proba: np.ndarray, classes: tuple[str, ...] | list[str], top_pairs: int = 5
+) -> dict:
+    """Accuracy, loss, per-class precision/recall/F1/support, confusion matrix, worst pairs.
+
+    A class that is never predicted has precision 0 (zero_division=0), not a warning.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    if proba.ndim != 2 or proba.shape != (len(labels), len(classes)):
+        raise ValueError(
+            f"proba must have shape ({len(labels)}, {len(classes)}), got {proba.shape}"
+        )
+    ids = list(range(len(classes)))
+    predicted = proba.argmax(axis=1)
+    p = np.clip(proba.astype(np.float64), PROB_FLOOR, 1.0)
+    p /= p.sum(axis=1, keepdims=True)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predicted, labels=ids, zero_division=0
+    )
+    cm = confusion_matrix(labels, predicted, labels=ids)
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "loss": float(log_loss(labels, p, labels=ids)),
+        "per_class": [
+            {
+                "label": i,
+                "name": classes[i],
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i in ids
+        ],
+        "confusion_matrix": cm.tolist(),
+        "most_confused": most_confused(cm, classes, top_pairs),
+    }
+
+
+def most_confused(cm: np.ndarray, classes, k: int = 5) -> list[dict]:
+    """The k largest off-diagonal cells of a confusion matrix, largest first (ties by label)."""
+    off = np.array(cm, dtype=np.int64)
+    np.fill_diagonal(off, 0)
+    order = np.argsort(-off, axis=None, kind="stable")[:k]
+    pairs = []
+    for flat in order:
+        true, pred = divmod(int(flat), off.shape[1])
+        if off[true, pred] == 0:
+            break
+        pairs.append(
+            {
+                "true": true,
+                "true_name": classes[true],
+                "predicted": pred,
+                "predicted_name": classes[pred],
+                "count": int(off[true, pred]),
+            }
+        )
+    return pairs
+
+
+def first_layer_filters(model) -> tuple[np.ndarray, str]:
+    """What the first layer looks for: (K, h, w) weight images and a title saying what they are.
+
+    CNNs: the first Conv2d's kernels (first input channel). MLP: the first Linear's rows as
+    28x28 images. NumPy network: the columns of W1 as 28x28 images.
+    """
+    net = model.net
+    params = getattr(net, "params", None)
+    if isinstance(params, dict) and "W1" in params:
+        w = np.asarray(params["W1"]).T
+        return _as_images(w, "first layer weights"), _units_title(len(w))
+    import torch.nn as nn
+
+    modules = list(net.modules())
+    conv = next((m for m in modules if isinstance(m, nn.Conv2d)), None)
+    if conv is not None:
+        w = conv.weight.detach().cpu().numpy()[:MAX_FILTERS, 0]
+        k = conv.weight.shape
+        title = f"First convolution layer: {len(w)} of {k[0]} filters ({k[2]}×{k[3]})"
+        return w, title
+    linear = next((m for m in modules if isinstance(m, nn.Linear)), None)
+    if linear is None:
+        raise MnistlabError(f"model {model.name!r} has no Conv2d or Linear layer to show")
+    w = linear.weight.detach().cpu().numpy()
+    return _as_images(w, "first Linear layer"), _units_title(len(w))
+
+
+def _as_images(rows: np.ndarray, what: str) -> np.ndarray:
+    if rows.shape[1] != 28 * 28:
+        raise MnistlabError(f"{what} has {rows.shape[1]} inputs, not 784; cannot show as 28×28")
+    return rows[:MAX_FILTERS].reshape(-1, 28, 28)
+
+
+def _units_title(units: int) -> str:
+    shown = min(units, MAX_FILTERS)
+    return f"First layer weights as 28×28 images: {shown} of {units} hidden units"
+
+
+def load_split(config: dict, split: str):
+    """The split this run is evaluated on, carved exactly as training carved it."""
+    from mnistlab.data import load_dataset
+
+    if split not in SPLITS:
+        raise MnistlabError(f"unknown split {split!r}; choose test or val")
+    val_size = int(config.get("val_size", 5000))
+    if split == "val" and val_size == 0:
+        raise MnistlabError("this run was trained with val_size 0, so it has no validation split")
+    name = config.get("dataset", "?")
+    try:
+        return load_dataset(name, split, val_size=val_size, seed=int(config.get("seed", 0)))
+    except MnistlabError as e:
+        raise MnistlabError(f"cannot evaluate: dataset {name!r} is not available ({e})") from None
+
+
+def plots_dir(run_dir: str | os.PathLike, split: str) -> Path:
+    """plots/ for the test split, plots/val/ for the validation one: neither hides the other."""
+    base = Path(run_dir) / "plots"
+    return base if split == "test" else base / split
+
+
+def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
+    """Evaluate a saved run; write metrics.json, plots/ and report.html. Reads, never rewrites,
+    the weights and the history.
+
+    Test metrics merge into metrics.json at the top level (the contract); validation metrics
+    go under the "val" key so they never pass for test figures.
+    """
+    from mnistlab import report, runs
+
+    run_dir = Path(run_dir)
+    config = runs.load_config(run_dir)
+    history = runs.load_history(run_dir)
+    if not history:
+        raise MnistlabError(f"{run_dir / 'history.csv'} has no rows; train the run first")
+    model = runs.load_model(run_dir)
+    ds = load_split(config, split)
+    log.info("evaluating %s on %d %s images", run_dir, len(ds), split)
+    proba = np.asarray(model.predict_proba(ds.images), dtype=np.float32)
+    metrics = compute_metrics(ds.labels, proba, ds.classes)
+    metrics["split"] = split
+    metrics["images"] = len(ds)
+    runs.write_metrics(run_dir, metrics if split == "test" else {"val": metrics})
+
+    write_plots(run_dir, split, config, history, model, ds, proba, metrics)
+    report.write_report(run_dir, model=model)
+    return metrics
+
+
+def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, proba, metrics):
+    """The split's figures into plots_dir(split); curves and filters (split-free) into plots/."""
+    from mnistlab import plots
+
+    where = "test" if split == "test" else "validation"
+    names = config.get("preprocessing") == "objects"  # Fashion: class names; digits: numbers
+    images, labels, classes = ds.images, ds.labels, ds.classes
+    out, base = plots_dir(run_dir, split), plots_dir(run_dir, "test")
+    figures = {  # drawn one at a time, each freed once saved
+        out / "confusion_matrix.png": lambda: plots.confusion_matrix(
+            metrics["confusion_matrix"], classes, where
+        ),
+        out / "per_class_accuracy.png": lambda: plots.per_class_accuracy(
+            metrics["per_class"], metrics["accuracy"], where
+        ),
+        out / "misclassified.png": lambda: plots.misclassified(
+            images, labels, proba, classes, names
+        ),
+        out / "correct.png": lambda: plots.correct_predictions(
+            images, labels, proba, classes, names
+        ),
+        base / "curves.png": lambda: plots.curves(history),
+        base / "filters.png": lambda: plots.filters(*first_layer_filters(model)),
+    }
+    for path, draw in figures.items():
+        plots.save(draw(), path)

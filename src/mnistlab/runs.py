@@ -1,0 +1,197 @@
+"""The run folder: config, weights, history, metrics, and the checkpoint written every epoch.
+
+Every later command reads a run through these functions, and nothing outside the folder.
+Each file is written atomically. The checkpoint is one safetensors file holding the model's
+and the optimizer's tensors, with the rest of the training state (epoch, step, history,
+early-stopping counters) as JSON in its header, so tensors and state can never disagree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors import numpy as st
+
+from mnistlab import atomic
+from mnistlab.errors import MnistlabError
+from mnistlab.models import Model, build_model
+
+CONFIG, WEIGHTS, HISTORY, METRICS = "config.json", "model.safetensors", "history.csv", "metrics.json"
+CHECKPOINT = "checkpoint.safetensors"  # removed once the run has finished
+HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
+
+
+def default_run_dir(dataset: str, model: str, root: str | Path = "runs") -> Path:
+    """runs/<dataset>-<model>-<timestamp>, with a suffix if two runs start in one second."""
+    base = Path(root) / f"{dataset}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def create_run_dir(path: Path) -> bool:
+    """Make an empty, writable run folder; True if this call created it."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise MnistlabError(
+            f"{path} already exists and is not an empty folder; choose another --out, "
+            "or pass --resume to continue the run in it"
+        )
+    created = not path.exists()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(path / ".write-test", "")
+        (path / ".write-test").unlink()
+    except OSError as e:
+        raise MnistlabError(f"cannot write the run folder {path}: {e.strerror}") from None
+    return created
+
+
+def remove_empty_run_dir(path: Path) -> None:
+    """Undo create_run_dir when no epoch finished, so a failed start leaves nothing behind."""
+    with contextlib.suppress(OSError):
+        path.rmdir()
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MnistlabError(f"{path} is not valid JSON ({e.msg}, line {e.lineno})") from None
+
+
+def write_config(run_dir: Path, config: dict) -> None:
+    atomic.write_text(Path(run_dir) / CONFIG, json.dumps(config, indent=2) + "\n")
+
+
+def load_config(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise MnistlabError(f"{run_dir} is not a run folder (no {CONFIG})")
+    return _read_json(path)
+
+
+def write_history(run_dir: Path, rows: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, HISTORY_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: row[k] for k in HISTORY_FIELDS} for row in rows)
+    atomic.write_text(Path(run_dir) / HISTORY, text.getvalue())
+
+
+def load_history(run_dir: str | Path) -> list[dict]:
+    """Rows of history.csv as floats (val_* are NaN when the run had no validation set)."""
+    path = Path(run_dir) / HISTORY
+    if not path.is_file():
+        raise MnistlabError(f"{run_dir} has no {HISTORY}; was the run trained to the end?")
+    with path.open(encoding="utf-8", newline="") as f:
+        try:
+            return [{k: float(row[k]) for k in HISTORY_FIELDS} for row in csv.DictReader(f)]
+        except (KeyError, TypeError, ValueError):
+            raise MnistlabError(f"{path} is not a history file (columns: {HISTORY_FIELDS})") from None
+
+
+def load_metrics(run_dir: str | Path) -> dict | None:
+    path = Path(run_dir) / METRICS
+    return _read_json(path) if path.is_file() else None
+
+
+def write_metrics(run_dir: str | Path, metrics: dict) -> None:
+    """Merge into metrics.json, so training's and evaluation's fields live side by side."""
+    merged = {**(load_metrics(run_dir) or {}), **metrics}
+    atomic.write_text(Path(run_dir) / METRICS, json.dumps(merged, indent=2) + "\n")
+
+
+# ── weights ─────────────────────────────────────────────────────────────────
+
+
+def model_arrays(model: Model) -> dict[str, np.ndarray]:
+    """The model's weights (and fixed buffers) as named float arrays, for either backend."""
+    if model.is_torch:
+        return {k: v.detach().cpu().numpy() for k, v in model.net.state_dict().items()}
+    return model.net.state_dict()
+
+
+def load_model_arrays(model: Model, arrays: dict[str, np.ndarray], source: Path) -> None:
+    if not model.is_torch:
+        try:
+            model.net.load_state_dict(arrays)
+        except MnistlabError as e:
+            raise MnistlabError(f"{source}: {e}") from None
+        return
+    import torch
+
+    device = next(model.net.parameters()).device
+    tensors = {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
+    try:
+        model.net.load_state_dict(tensors, strict=True)
+    except RuntimeError as e:
+        detail = " ".join(str(e).split())[:300]
+        raise MnistlabError(f"{source} does not fit the {model.name} model: {detail}") from None
+
+
+def _save(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, str] | None = None):
+    atomic.write_bytes(path, st.save({k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                                     metadata=metadata))  # fmt: skip
+
+
+def _load(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    try:
+        with safe_open(path, framework="numpy") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}  # noqa: SIM118
+    except (OSError, SafetensorError) as e:
+        raise MnistlabError(f"cannot read {path}: {e}") from None
+
+
+def save_model(run_dir: Path, model: Model) -> None:
+    _save(Path(run_dir) / WEIGHTS, model_arrays(model))
+
+
+def load_model(run_dir: str | Path, device: str = "cpu") -> Model:
+    """Rebuild the model from config.json and load model.safetensors into it."""
+    config = load_config(run_dir)
+    path = Path(run_dir) / WEIGHTS
+    if not path.is_file():
+        raise MnistlabError(f"{run_dir} has no {WEIGHTS}; finish training it with --resume")
+    model = build_model(config["model"], **config.get("model_args", {}))
+    if model.is_torch:
+        model.net.to(device)
+    load_model_arrays(model, _load(path)[0], path)
+    return model
+
+
+# ── checkpoint ──────────────────────────────────────────────────────────────
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (Path(run_dir) / CHECKPOINT).is_file()
+
+
+def save_checkpoint(run_dir: Path, model: Model, optimizer: dict, state: dict) -> None:
+    """Model and optimizer tensors plus the JSON training state, in one atomic file."""
+    arrays = {**{f"model.{k}": v for k, v in model_arrays(model).items()},
+              **{f"optim.{k}": v for k, v in optimizer.items()}}  # fmt: skip
+    _save(Path(run_dir) / CHECKPOINT, arrays, {"state": json.dumps(state)})
+
+
+def load_checkpoint(run_dir: Path, model: Model) -> tuple[dict, dict]:
+    """Load the weights into `model`; return (optimizer arrays, training state)."""
+    path = Path(run_dir) / CHECKPOINT
+    arrays, metadata = _load(path)
+    if "state" not in metadata:
+        raise MnistlabError(f"{path} is not a mnistlab checkpoint (no training state)")
+    load_model_arrays(model, {k[6:]: v for k, v in arrays.items() if k.startswith("model.")}, path)
+    optimizer = {k[6:]: v for k, v in arrays.items() if k.startswith("optim.")}
+    return optimizer, json.loads(metadata["state"])
+
+
+def remove_checkpoint(run_dir: Path) -> None:
+    (Path(run_dir) / CHECKPOINT).unlink(missing_ok=True)

@@ -1,0 +1,143 @@
+"""One training step and one evaluation pass, for torch nets and for the NumPy net.
+
+The training loop is the same for both kinds of network: it picks a batch by indices into
+the training images (held whole, as uint8), sets the learning rate from the schedule, and
+reads back the batch's loss and number of correct predictions. What differs (tensors and
+autograd, or arrays and hand-written backprop) lives here, behind the same five methods.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from mnistlab.models import Model
+from mnistlab.models.numpy_net import SGD, evaluate
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+NUMPY_OPTIMIZERS = ("sgd", "momentum")  # the NumPy net has hand-written SGD only
+MOMENTUM = 0.9  # "momentum" means SGD with Nesterov momentum 0.9 for both kinds of network
+EVAL_BATCH = 1000
+
+
+def make_stepper(model: Model, images: np.ndarray, labels: np.ndarray, settings: dict, device):
+    """The stepper for this model; `settings` holds optimizer, lr and weight_decay."""
+    kind = TorchStepper if model.is_torch else NumpyStepper
+    return kind(model, images, labels, settings, device)
+
+
+class TorchStepper:
+    """The whole training set lives on the device as one uint8 tensor; a batch is an index."""
+
+    def __init__(self, model: Model, images, labels, settings: dict, device: str) -> None:
+        self.net = model.net.to(device)
+        self.device = device
+        self.x = torch.tensor(images).to(device)
+        self.y = torch.tensor(labels).to(device)
+        name, lr, wd = settings["optimizer"], settings["lr"], settings["weight_decay"]
+        params = self.net.parameters()
+        if name in ("sgd", "momentum"):
+            momentum = MOMENTUM if name == "momentum" else 0.0
+            self.opt = torch.optim.SGD(
+                params, lr, momentum=momentum, nesterov=bool(momentum), weight_decay=wd
+            )
+        else:
+            self.opt = (torch.optim.Adam if name == "adam" else torch.optim.AdamW)(
+                params, lr, weight_decay=wd
+            )
+
+    def start_epoch(self, seed: int) -> None:
+        # Randomness inside an epoch (dropout, augmentation in future models) is a function of
+        # (seed, epoch), so a resumed run needs no saved RNG state to continue exactly.
+        torch.manual_seed(seed)
+        self.net.train()
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+
+    def step(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """One update; returns (mean loss, correct count) as tensors, read only when needed."""
+        i = torch.from_numpy(idx).to(self.device)
+        xb, yb = self._floats(self.x[i]), self.y[i]
+        logits = self.net(xb)
+        loss = F.cross_entropy(logits, yb)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return loss.detach(), (logits.argmax(1) == yb).sum()
+
+    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy over a whole split, in eval mode, no grad."""
+        self.net.eval()
+        total_loss = correct = 0.0
+        with torch.no_grad():
+            for s in range(0, len(labels), EVAL_BATCH):
+                xb = self._floats(torch.tensor(images[s : s + EVAL_BATCH]).to(self.device))
+                yb = torch.tensor(labels[s : s + EVAL_BATCH]).to(self.device)
+                logits = self.net(xb)
+                total_loss += float(F.cross_entropy(logits, yb, reduction="sum"))
+                correct += float((logits.argmax(1) == yb).sum())
+        return total_loss / len(labels), correct / len(labels)
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """Per-parameter buffers (momentum, Adam moments and step) as flat named arrays."""
+        state = self.opt.state_dict()["state"]
+        return {
+            f"{i}.{key}": value.detach().cpu().numpy()
+            for i, buffers in state.items()
+            for key, value in buffers.items()
+            if isinstance(value, torch.Tensor)
+        }
+
+    def load_optimizer_state(self, arrays: dict[str, np.ndarray]) -> None:
+        state: dict[int, dict] = {}
+        for name, value in arrays.items():
+            i, key = name.split(".", 1)
+            state.setdefault(int(i), {})[key] = torch.from_numpy(value)
+        self.opt.load_state_dict({"state": state, "param_groups": self.opt.state_dict()["param_groups"]})
+
+    @staticmethod
+    def _floats(x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(1).float().div_(255.0)
+
+
+class NumpyStepper:
+    """The NumPy net's own SGD and backprop; the batch is converted to float32 on the fly."""
+
+    def __init__(self, model: Model, images, labels, settings: dict, device: str) -> None:
+        self.net, self.x, self.y = model.net, images, labels
+        momentum = MOMENTUM if settings["optimizer"] == "momentum" else 0.0
+        self.opt = SGD(
+            self.net.params, settings["lr"], momentum=momentum, nesterov=bool(momentum),
+            weight_decay=settings["weight_decay"],
+        )  # fmt: skip
+
+    def start_epoch(self, seed: int) -> None:
+        """Nothing random happens inside a NumPy epoch beyond the batch order."""
+
+    def set_lr(self, lr: float) -> None:
+        self.opt.lr = lr
+
+    def step(self, idx: np.ndarray) -> tuple[float, float]:
+        xb, yb = _flat_floats(self.x[idx]), self.y[idx]
+        # A diverging learning rate overflows here; the loop reports the non-finite loss itself.
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, grads, logits = self.net.backprop(xb, yb)
+            self.opt.step(grads)
+        return loss, float((logits.argmax(axis=1) == yb).sum())
+
+    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return evaluate(self.net, _flat_floats(images), labels)
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        return self.opt.state_dict()
+
+    def load_optimizer_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.opt.load_state_dict(arrays)
+
+
+def _flat_floats(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)

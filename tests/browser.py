@@ -1,0 +1,44 @@
+"""Open a local HTML file in Debian's headless Chromium and record what went wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@dataclass
+class PageVisit:
+    headings: list[str]
+    images: int
+    images_loaded: int
+    requests: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+
+def visit(path: Path, screenshot: Path | None = None) -> PageVisit:
+    """Load `path`; collect its h2/h3 headings, image counts, requests, failures, console errors."""
+    requests, failed, errors = [], [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("request", lambda r: requests.append(r.url[:60]))
+            page.on("requestfailed", lambda r: failed.append(r.url[:60]))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            headings = page.locator("h2, h3").all_inner_texts()
+            images = page.locator("img").count()
+            loaded = page.evaluate(
+                "[...document.images].filter(i => i.complete && i.naturalWidth > 0).length"
+            )
+            if screenshot is not None:
+                page.screenshot(path=str(screenshot))
+        finally:
+            browser.close()
+    return PageVisit(headings, images, loaded, requests, failed, errors)

@@ -1,0 +1,157 @@
+"""Metrics against a hand-computed example, first-layer weights, and the evaluation figures."""
+
+import warnings
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch.nn as nn
+from PIL import Image
+
+from mnistlab import plots
+from mnistlab.data import load_dataset
+from mnistlab.evaluate import MAX_FILTERS, PROB_FLOOR, compute_metrics, first_layer_filters
+
+CLASSES = ("a", "b", "c")
+# Six images; class "c" is never predicted (row 5 has a zero for its true class).
+LABELS = np.array([0, 0, 1, 1, 2, 2])
+PROBA = np.array(
+    [
+        [0.8, 0.1, 0.1],  # 0 -> a, right
+        [0.4, 0.6, 0.0],  # 0 -> b, wrong
+        [0.2, 0.7, 0.1],  # 1 -> b, right
+        [0.1, 0.9, 0.0],  # 1 -> b, right
+        [0.6, 0.2, 0.2],  # 2 -> a, wrong
+        [0.4, 0.6, 0.0],  # 2 -> b, wrong, and p(true) = 0 must be clipped
+    ],
+    dtype=np.float32,
+)
+
+
+def test_metrics_match_a_hand_computed_example_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning (sklearn's zero division included) fails
+        m = compute_metrics(LABELS, PROBA, CLASSES)
+    assert m["accuracy"] == 0.5
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 1, 0]]
+    per_class = np.array(
+        [[r["precision"], r["recall"], r["f1"], r["support"]] for r in m["per_class"]]
+    )
+    expected = [[0.5, 0.5, 0.5, 2], [0.5, 1.0, 2 / 3, 2], [0.0, 0.0, 0.0, 2]]
+    np.testing.assert_allclose(per_class, expected)
+    assert [r["name"] for r in m["per_class"]] == list(CLASSES)
+    norm = 1 + PROB_FLOOR  # rows with a clipped zero are renormalized
+    p_true = [0.8, 0.4 / norm, 0.7, 0.9 / norm, 0.2, PROB_FLOOR / norm]
+    assert m["loss"] == pytest.approx(np.mean(-np.log(p_true)), rel=1e-5)
+    assert np.isfinite(m["loss"])
+    pairs = [(p["true"], p["predicted"], p["count"]) for p in m["most_confused"]]
+    assert pairs == [(0, 1, 1), (2, 0, 1), (2, 1, 1)]
+    assert m["most_confused"][1]["true_name"] == "c"
+
+
+def test_perfect_predictions_have_no_confused_pairs():
+    m = compute_metrics(np.array([0, 1, 2]), np.eye(3, dtype=np.float32), CLASSES)
+    assert m["accuracy"] == 1.0 and m["most_confused"] == []
+    assert m["loss"] == pytest.approx(-np.log(1 / (1 + 2 * PROB_FLOOR)), abs=1e-9)
+
+
+def test_proba_shape_is_checked():
+    with pytest.raises(ValueError, match="shape"):
+        compute_metrics(LABELS, PROBA[:, :2], CLASSES)
+
+
+def test_first_layer_filters_for_each_kind_of_network():
+    numpy_net = SimpleNamespace(params={"W1": np.arange(784 * 100.0).reshape(784, 100)})
+    w, title = first_layer_filters(SimpleNamespace(name="numpy", net=numpy_net))
+    assert w.shape == (MAX_FILTERS, 28, 28) and "64 of 100" in title
+    assert w[3, 0, 1] == numpy_net.params["W1"][1, 3]  # column 3, pixel (0, 1)
+
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))
+    w, _ = first_layer_filters(SimpleNamespace(name="mlp", net=mlp))
+    assert w.shape == (16, 28, 28)
+    assert np.array_equal(w[5].ravel(), mlp[1].weight.detach().numpy()[5])
+
+    cnn = nn.Sequential(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 24 * 24, 10))
+    w, title = first_layer_filters(SimpleNamespace(name="cnn", net=cnn))
+    assert w.shape == (8, 5, 5) and "(5×5)" in title
+
+
+def assert_png(path, min_width=300, min_height=150):
+    assert path.is_file() and path.stat().st_size > 5_000
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        assert image.width >= min_width and image.height >= min_height
+        assert image.width < 5000 and image.height < 5000
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    """200 real Fashion-MNIST test images with made-up but plausible probabilities."""
+    ds = load_dataset("fashion-mnist", "test")
+    images, labels = ds.images[:200], ds.labels[:200]
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(200, 10)) + 3 * np.eye(10)[labels]
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return images, labels, proba.astype(np.float32), ds.classes
+
+
+def test_each_evaluation_figure_is_a_valid_png(tmp_path, fashion):
+    images, labels, proba, classes = fashion
+    m = compute_metrics(labels, proba, classes)
+    history = [
+        {
+            "epoch": e,
+            "train_loss": 1 / e,
+            "train_acc": 1 - 0.3 / e,
+            "val_loss": 1.1 / e,
+            "val_acc": 1 - 0.35 / e,
+            "lr": 0.001,
+            "seconds": 1.0,
+        }
+        for e in (1, 2, 3)
+    ]
+    figures = {
+        "confusion_matrix": plots.confusion_matrix(m["confusion_matrix"], classes),
+        "curves": plots.curves(history),
+        "misclassified": plots.misclassified(images, labels, proba, classes, True),
+        "correct": plots.correct_predictions(images, labels, proba, classes, True),
+        "per_class": plots.per_class_accuracy(m["per_class"], m["accuracy"]),
+        "filters": plots.filters(np.random.default_rng(1).normal(size=(32, 5, 5)), "filters"),
+        "compare": plots.compare_curves({"run-a": history, "run-b": history[:2]}),
+    }
+    for name, fig in figures.items():
+        plots.save(fig, tmp_path / f"{name}.png")
+        assert_png(tmp_path / f"{name}.png")
+
+
+def test_misclassified_titles_follow_the_tutorial_most_confident_first(fashion):
+    images, labels, proba, classes = fashion
+    fig = plots.misclassified(images, labels, proba, classes, use_names=False, n=6)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 6
+    assert all(t.startswith("True label: ") and " Predicted: " in t for t in titles)
+    confidences = [float(t.split("confidence ")[1].rstrip("%")) for t in titles]
+    assert confidences == sorted(confidences, reverse=True)
+    true, predicted = titles[0].split("\n")[0].removeprefix("True label: ").split(" Predicted: ")
+    assert true != predicted
+    plots.plt.close(fig)
+
+
+def test_curves_skip_an_all_nan_validation_line():
+    nan = float("nan")
+    history = [
+        {
+            "epoch": 1,
+            "train_loss": 0.5,
+            "train_acc": 0.8,
+            "val_loss": nan,
+            "val_acc": nan,
+            "lr": 0.1,
+            "seconds": 1.0,
+        }
+    ]
+    fig = plots.curves(history)
+    assert [len(ax.lines) for ax in fig.axes] == [1, 1]
+    plots.plt.close(fig)

@@ -1,0 +1,189 @@
+"""Evaluate, report and compare real (tiny) runs, as a user runs them: a process per command."""
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from browser import visit
+from mnistlab.report import PLOTS
+from mnistlab.train import TrainConfig, train
+from test_evaluate import assert_png
+
+pytestmark = pytest.mark.slow
+
+PLOT_FILES = [file for file, _, _ in PLOTS]
+
+
+def mnistlab(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "mnistlab", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def digests(run_dir):
+    return {
+        f: hashlib.sha256((run_dir / f).read_bytes()).hexdigest()
+        for f in ("model.safetensors", "history.csv", "config.json")
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Three small runs (seconds each): an MLP and the NumPy net on MNIST, a CNN on Fashion."""
+    root = tmp_path_factory.mktemp("runs")
+    small = dict(epochs=1, train_limit=1000, val_size=1000)
+    for model, dataset in (("mlp", "mnist"), ("numpy", "mnist"), ("cnn", "fashion-mnist")):
+        train(TrainConfig(dataset=dataset, model=model, out=str(root / model), **small))
+    return root
+
+
+@pytest.fixture(scope="module")
+def evaluated(runs):
+    """The MLP run evaluated through the CLI with --json; the files' hashes before and after."""
+    run = runs / "mlp"
+    before = digests(run)
+    result = mnistlab("evaluate", run, "--json")
+    assert result.returncode == 0, result.stderr
+    return run, json.loads(result.stdout), result.stderr, before
+
+
+def test_evaluate_json_follows_the_contract(evaluated):
+    run, metrics, stderr, _ = evaluated
+    cm = metrics["confusion_matrix"]
+    assert len(cm) == 10 and all(len(row) == 10 for row in cm)
+    assert sum(map(sum, cm)) == 10_000 == sum(r["support"] for r in metrics["per_class"])
+    assert metrics["accuracy"] == pytest.approx(sum(cm[i][i] for i in range(10)) / 10_000)
+    assert 0.5 < metrics["accuracy"] < 1 and 0 < metrics["loss"] < 3
+    assert [r["label"] for r in metrics["per_class"]] == list(range(10))
+    assert [r["name"] for r in metrics["per_class"]] == [str(d) for d in range(10)]
+    assert all(p["true"] != p["predicted"] for p in metrics["most_confused"])
+    assert str(run / "report.html") in stderr
+
+
+def test_evaluation_keeps_weights_history_and_training_metrics(evaluated):
+    run, metrics, _, before = evaluated
+    assert digests(run) == before
+    saved = json.loads((run / "metrics.json").read_text())
+    assert "train_seconds" in saved and saved["confusion_matrix"] == metrics["confusion_matrix"]
+
+
+def test_every_plot_is_a_png(evaluated):
+    run = evaluated[0]
+    for file in PLOT_FILES:
+        assert_png(run / "plots" / file)
+
+
+@pytest.mark.browser
+def test_report_shows_every_section_in_chromium(evaluated):
+    seen = visit(evaluated[0] / "report.html")
+    assert seen.failed == [] and seen.console_errors == []
+    assert [r for r in seen.requests if not r.startswith(("file:", "data:"))] == []
+    sections = [
+        "Headline numbers",
+        "Configuration",
+        "Model summary",
+        "Training history",
+        "Per-class metrics (test split)",
+        "Most confused pairs",
+        "Plots",
+    ]
+    assert set(sections + [h for _, h, _ in PLOTS]) <= set(seen.headings)
+    assert seen.images == seen.images_loaded == len(PLOTS)
+
+
+def test_numpy_and_cnn_runs_evaluate_too(runs):
+    for model, first_name in (("numpy", "0"), ("cnn", "T-shirt/top")):
+        result = mnistlab("evaluate", runs / model)
+        assert result.returncode == 0, result.stderr
+        assert first_name in result.stdout and "precision" in result.stdout
+        assert_png(runs / model / "plots" / "filters.png", min_width=200, min_height=100)
+
+
+def test_report_command_rebuilds_the_page(evaluated):
+    run = evaluated[0]
+    (run / "report.html").unlink()
+    result = mnistlab("report", run)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(run / "report.html")
+    assert "Confusion matrix" in (run / "report.html").read_text()
+
+
+def test_validation_split_is_kept_apart(runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs / "numpy", run)
+    test_metrics = json.loads((run / "metrics.json").read_text())
+    result = mnistlab("evaluate", run, "--split", "val", "--json")
+    assert result.returncode == 0, result.stderr
+    val = json.loads(result.stdout)
+    assert val["split"] == "val" and sum(map(sum, val["confusion_matrix"])) == 1000
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["accuracy"] == test_metrics["accuracy"] and saved["val"] == val
+    assert_png(run / "plots" / "val" / "confusion_matrix.png")
+    assert "Confusion matrix (validation split)" in (run / "report.html").read_text()
+
+
+def test_compare_json_is_sorted_best_first(runs, evaluated, tmp_path):
+    plot = tmp_path / "curves.png"
+    result = mnistlab(
+        "compare", runs / "numpy", runs / "cnn", runs / "mlp", "--json", "--plot", plot
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert sorted(r["model"] for r in rows) == ["cnn", "mlp", "numpy"]
+    accuracies = [r["test_accuracy"] for r in rows]
+    assert accuracies == sorted(accuracies, reverse=True)
+    mlp = next(r for r in rows if r["model"] == "mlp")
+    assert mlp["test_accuracy"] == pytest.approx(evaluated[1]["accuracy"], abs=1e-6)
+    assert mlp["epochs"] == 1 and mlp["parameters"] > 100_000 and mlp["train_seconds"] > 0
+    assert_png(plot)
+    table = mnistlab("compare", runs / "mlp", runs / "cnn")
+    assert table.returncode == 0 and "fashion-mnist" in table.stdout
+
+
+def broken(runs, tmp_path, damage):
+    run = tmp_path / "run"
+    shutil.copytree(runs / "mlp", run)
+    damage(run)
+    return run
+
+
+ALL = ("evaluate", "report", "compare")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message", "commands"),
+    [
+        (lambda r: (r / "config.json").unlink(), "is not a run folder", ALL),
+        (lambda r: (r / "model.safetensors").unlink(), "has no model.safetensors", ALL),
+        # report and compare need neither the history's rows nor the dataset
+        (
+            lambda r: (r / "history.csv").write_text(
+                (r / "history.csv").read_text().split("\n")[0]
+            ),
+            "has no rows",
+            ("evaluate",),
+        ),
+        (
+            lambda r: (r / "config.json").write_text(
+                (r / "config.json").read_text().replace('"mnist"', '"kmnist"')
+            ),
+            "kmnist",
+            ("evaluate",),
+        ),
+    ],
+    ids=["not-a-run", "no-weights", "empty-history", "unknown-dataset"],
+)
+def test_bad_runs_fail_in_one_line(runs, tmp_path, damage, message, commands):
+    run = broken(runs, tmp_path, damage)
+    for command in commands:
+        result = mnistlab(command, run)
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+        assert message in result.stderr and "Traceback" not in result.stderr

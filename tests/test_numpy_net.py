@@ -1,0 +1,197 @@
+"""The from-scratch NumPy network: its gradients agree with finite differences and with torch
+autograd, its optimizer with torch.optim.SGD, and it really learns MNIST."""
+
+import importlib
+
+import numpy as np
+import pytest
+import torch
+
+from mnistlab.data import load_dataset
+from mnistlab.errors import MnistlabError
+
+# importlib, because mnistlab.models also has a builder function named numpy_net
+nn = importlib.import_module("mnistlab.models.numpy_net")
+
+ARCHS = [("relu", (5,)), ("sigmoid", (5,)), ("relu", (5, 4)), ("sigmoid", (5, 4))]
+
+
+def tiny(activation="relu", hidden=(5,), seed=0):
+    """A float64 net small enough to check every weight by finite differences, plus a batch."""
+    net = nn.NumpyNet(hidden, activation, n_in=6, n_out=3, seed=seed, dtype=np.float64)
+    for b in (v for k, v in net.params.items() if k.startswith("b")):
+        b[...] = np.random.default_rng(seed + 1).normal(size=b.shape)  # non-zero biases
+    rng = np.random.default_rng(seed + 2)
+    return net, rng.random((4, 6)), rng.integers(0, 3, 4)
+
+
+def mnist(split, limit):
+    data = load_dataset("mnist", split, val_size=0)
+    x = data.images[:limit].reshape(-1, 784).astype(np.float32) / np.float32(255)
+    return x, data.labels[:limit]
+
+
+@pytest.mark.parametrize("activation,hidden", ARCHS)
+def test_gradients_match_central_finite_differences(activation, hidden):
+    net, x, y = tiny(activation, hidden)
+    _, grads = net.loss_and_grads(x, y)
+    eps = 1e-6
+    for name, p in net.params.items():
+        numeric = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + eps
+            plus, _ = net.loss_and_grads(x, y)
+            p[i] = old - eps
+            minus, _ = net.loss_and_grads(x, y)
+            p[i] = old
+            numeric[i] = (plus - minus) / (2 * eps)
+        rel = np.linalg.norm(grads[name] - numeric) / (
+            np.linalg.norm(grads[name]) + np.linalg.norm(numeric)
+        )
+        assert rel < 1e-6, f"{name}: relative error {rel:.2e}"
+
+
+@pytest.mark.parametrize("activation,hidden", ARCHS)
+def test_loss_and_gradients_match_torch_autograd(activation, hidden):
+    net, x, y = tiny(activation, hidden, seed=3)
+    loss, grads = net.loss_and_grads(x, y)
+
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in net.params.items()}
+    mean, std = (float(net.buffers[k][0]) for k in ("input_mean", "input_std"))
+    h = (torch.tensor(x) - mean) / std
+    for i in range(1, net.n_layers + 1):
+        h = h @ tp[f"W{i}"] + tp[f"b{i}"]
+        if i < net.n_layers:
+            h = torch.relu(h) if activation == "relu" else torch.sigmoid(h)
+    tloss = torch.nn.functional.cross_entropy(h, torch.tensor(y))
+    tloss.backward()
+
+    assert abs(loss - tloss.item()) < 1e-12
+    for k, g in grads.items():
+        np.testing.assert_allclose(g, tp[k].grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_huge_logits_give_finite_probabilities_and_loss():
+    net = nn.NumpyNet((8,), "sigmoid", seed=0)
+    net.params["W2"] *= 1e6  # logits around ±1e6: exp() alone would overflow
+    x = np.random.default_rng(0).random((5, 784), dtype=np.float32) * 1e3
+    p = net.predict_proba(x)
+    assert p.dtype == np.float32 and np.isfinite(p).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+    loss, grads = net.loss_and_grads(x, np.arange(5))
+    assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
+    big = np.array([[1e30, 0.0, -1e30]], dtype=np.float32)
+    np.testing.assert_array_equal(np.exp(nn.log_softmax(big)), [[1, 0, 0]])
+
+
+def test_state_dict_round_trip_reproduces_predictions():
+    a, b = nn.NumpyNet((16,), seed=0), nn.NumpyNet((16,), seed=1)
+    x = np.random.default_rng(0).random((3, 784), dtype=np.float32)
+    assert not np.array_equal(a.forward(x), b.forward(x))
+    state = a.state_dict()
+    assert set(state) == {"W1", "b1", "W2", "b2", "input_mean", "input_std"}
+    b.load_state_dict(state)
+    np.testing.assert_array_equal(a.forward(x), b.forward(x))
+    state["W1"][...] = 0  # the state dict is a copy, not a view on the weights
+    assert a.params["W1"].any()
+
+
+def test_load_state_dict_rejects_wrong_shapes_and_keys():
+    net = nn.NumpyNet((16,))
+    with pytest.raises(MnistlabError, match="W1 has shape"):
+        net.load_state_dict(nn.NumpyNet((32,)).state_dict())
+    with pytest.raises(MnistlabError, match=r"missing \['W3', 'b3'\]"):
+        nn.NumpyNet((16, 8)).load_state_dict(net.state_dict())
+    with pytest.raises(MnistlabError, match=r"unexpected \['extra'\]"):
+        net.load_state_dict({**net.state_dict(), "extra": np.zeros(1)})
+
+
+def test_num_parameters_and_bad_activation():
+    assert nn.NumpyNet((512,)).num_parameters() == 784 * 512 + 512 + 512 * 10 + 10
+    with pytest.raises(MnistlabError, match="unknown activation 'tanh'"):
+        nn.NumpyNet(activation="tanh")
+
+
+@pytest.mark.parametrize(
+    "momentum,nesterov,weight_decay", [(0, False, 0), (0.9, False, 1e-2), (0.9, True, 1e-2)]
+)
+def test_sgd_matches_torch_sgd(momentum, nesterov, weight_decay):
+    rng = np.random.default_rng(0)
+    params = {"W": rng.normal(size=(4, 3)), "b": rng.normal(size=3)}
+    tparams = [torch.tensor(v, requires_grad=True) for v in params.values()]
+    opt = nn.SGD(params, 0.1, momentum, nesterov, weight_decay)
+    topt = torch.optim.SGD(
+        tparams, lr=0.1, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay
+    )
+    for _ in range(3):
+        grads = {k: rng.normal(size=v.shape) for k, v in params.items()}
+        opt.step(grads)
+        for t, g in zip(tparams, grads.values(), strict=True):
+            t.grad = torch.tensor(g)
+        topt.step()
+    for p, t in zip(params.values(), tparams, strict=True):
+        np.testing.assert_allclose(p, t.detach().numpy(), rtol=1e-12)
+
+
+def test_sgd_state_round_trip_continues_exactly():
+    net, x, y = tiny("relu", (5, 4))
+    opt = nn.SGD(net.params, 0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    for _ in range(3):
+        opt.step(net.loss_and_grads(x, y)[1])
+    saved_net, saved_opt = net.state_dict(), opt.state_dict()
+    assert set(saved_opt) == {f"velocity.{k}" for k in net.params}
+    for _ in range(2):
+        opt.step(net.loss_and_grads(x, y)[1])
+
+    resumed = tiny("relu", (5, 4), seed=9)[0]
+    resumed.load_state_dict(saved_net)
+    resumed_opt = nn.SGD(resumed.params, 0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    resumed_opt.load_state_dict(saved_opt)
+    for _ in range(2):
+        resumed_opt.step(resumed.loss_and_grads(x, y)[1])
+    for k, p in net.params.items():
+        np.testing.assert_array_equal(p, resumed.params[k])
+    with pytest.raises(MnistlabError, match="optimizer state does not fit"):
+        nn.SGD(resumed.params, 0.1).load_state_dict(saved_opt)
+
+
+def test_full_batch_epoch_is_one_gradient_step_and_leaves_rng_alone():
+    net, x, y = tiny("sigmoid", (5,))
+    loss_before, grads = net.loss_and_grads(x, y)
+    acc_before = (net.forward(x).argmax(axis=1) == y).mean()
+    expected = {k: p - 0.5 * grads[k] for k, p in net.params.items()}
+    rng = np.random.default_rng(0)
+    loss, acc = nn.train_epoch(net, nn.SGD(net.params, 0.5), x, y, batch_size=len(x), rng=rng)
+    assert (loss, acc) == pytest.approx((loss_before, acc_before))  # measured before the step
+    for k, p in net.params.items():
+        np.testing.assert_allclose(p, expected[k], rtol=1e-12)
+    assert rng.integers(1 << 30) == np.random.default_rng(0).integers(1 << 30)
+
+
+@pytest.mark.slow
+def test_learns_mnist_subset_and_same_seed_gives_same_weights():
+    x, y = mnist("train", 5000)
+    xt, yt = mnist("test", 1000)
+    cfg = nn.DEFAULTS
+
+    def train(seed):
+        net = nn.NumpyNet(cfg["hidden"], cfg["activation"], seed=seed)
+        opt = nn.SGD(net.params, cfg["lr"], cfg["momentum"], cfg["nesterov"], cfg["weight_decay"])
+        rng = np.random.default_rng(seed)
+        for epoch in range(2):
+            opt.lr = cfg["lr"] * cfg["lr_decay"] ** epoch
+            nn.train_epoch(net, opt, x, y, cfg["batch_size"], rng)
+        return net
+
+    net = train(seed=0)
+    loss, acc = nn.evaluate(net, xt, yt, batch_size=300)
+    assert acc > 0.90, f"test accuracy {acc:.3f} after 2 epochs on 5,000 images"
+    probs = net.predict_proba(xt)
+    np.testing.assert_allclose(loss, -np.log(probs[np.arange(len(yt)), yt]).mean(), rtol=1e-4)
+    assert acc == (probs.argmax(axis=1) == yt).mean()
+
+    again = train(seed=0)
+    for k, p in net.params.items():
+        np.testing.assert_array_equal(p, again.params[k])
+    assert not np.array_equal(net.params["W1"], train(seed=1).params["W1"])

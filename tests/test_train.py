@@ -1,0 +1,147 @@
+"""Training on real data subsets: accuracy floors, the run folder, exact resume, bad input."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mnistlab import runs
+from mnistlab.data import load_dataset
+from mnistlab.errors import MnistlabError
+from mnistlab.train import TrainConfig, lr_at, train
+
+pytestmark = pytest.mark.slow
+QUICK = dict(train_limit=3000, val_size=1000, epochs=2)
+
+
+@pytest.mark.parametrize("model", ["mlp", "numpy"])
+def test_short_training_clears_a_floor_and_leaves_a_complete_run_folder(tmp_path, model):
+    run = train(TrainConfig(model=model, out=str(tmp_path / "run"), **QUICK))
+    assert run.metrics["accuracy"] >= 0.88  # 3000 images, 2 epochs: ~0.90-0.93 measured
+    files = sorted(p.name for p in run.dir.iterdir())
+    assert files == ["config.json", "history.csv", "metrics.json", "model.safetensors"]
+    config = runs.load_config(run.dir)
+    assert config["model"] == model and config["preprocessing"] == "digits"
+    assert config["classes"] == [str(d) for d in range(10)] and "torch" in config["versions"]
+    assert config["lr"] > 0 and config["optimizer"] in ("adamw", "momentum")
+    assert [r["epoch"] for r in runs.load_history(run.dir)] == [1.0, 2.0]
+    metrics = runs.load_metrics(run.dir)
+    assert set(metrics) >= {"accuracy", "loss", "train_seconds"}
+    assert (run.dir / "model.safetensors").read_bytes()[8:9] == b"{"  # a safetensors header
+    test = load_dataset("mnist", "test")
+    reloaded = runs.load_model(run.dir)
+    proba = reloaded.predict_proba(test.images[:500])
+    np.testing.assert_allclose(proba, run.model.predict_proba(test.images[:500]), atol=1e-6)
+    assert (proba.argmax(1) == test.labels[:500]).mean() >= 0.85
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _stop_after_first_epoch(row, model):
+    if row["epoch"] == 1:
+        raise Interrupt
+
+
+@pytest.mark.parametrize("model", ["numpy", "mlp", "lenet5"])
+def test_resume_after_an_interruption_gives_bit_identical_weights(tmp_path, model):
+    quick = dict(model=model, train_limit=1000, val_size=500, epochs=3, patience=5)
+    straight = train(TrainConfig(out=str(tmp_path / "straight"), **quick))
+    out = str(tmp_path / "resumed")
+    with pytest.raises(Interrupt):
+        train(TrainConfig(out=out, **quick), on_epoch_end=_stop_after_first_epoch)
+    assert runs.has_checkpoint(Path(out)) and not (Path(out) / "model.safetensors").exists()
+    resumed = train(TrainConfig(out=out, resume=True))  # every setting comes from the folder
+    a = (straight.dir / "model.safetensors").read_bytes()
+    assert a == (resumed.dir / "model.safetensors").read_bytes()
+    drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert drop(straight.history) == drop(resumed.history)
+    assert not runs.has_checkpoint(resumed.dir)
+
+
+def test_resume_refuses_a_different_config_and_a_finished_run(tmp_path):
+    out = str(tmp_path / "run")
+    with pytest.raises(Interrupt):
+        train(TrainConfig(model="mlp", out=out, **QUICK), on_epoch_end=_stop_after_first_epoch)
+    with pytest.raises(MnistlabError, match="cannot resume: lr is 0.5 here but 0.001"):
+        train(TrainConfig(out=out, resume=True, lr=0.5))
+    train(TrainConfig(out=out, resume=True, model="mlp"))
+    with pytest.raises(MnistlabError, match="no checkpoint to resume from .it has finished"):
+        train(TrainConfig(out=out, resume=True))
+
+
+def test_a_diverging_loss_names_the_epoch_and_keeps_the_last_good_checkpoint(tmp_path):
+    out = tmp_path / "run"
+
+    def blow_up(row, model):  # what a far too high learning rate does, made certain
+        if row["epoch"] == 1:
+            with torch.no_grad():
+                next(model.net.parameters()).fill_(math.inf)
+
+    with pytest.raises(MnistlabError, match=r"loss became nan in epoch 2: .*lower --lr .*epoch 1"):
+        train(TrainConfig(model="mlp", out=str(out), **QUICK), on_epoch_end=blow_up)
+    assert runs.has_checkpoint(out) and (out / "config.json").exists()
+    assert not (out / "model.safetensors").exists() and not (out / "metrics.json").exists()
+    resumed = train(TrainConfig(out=str(out), resume=True))  # the kept checkpoint is sound
+    assert resumed.metrics["accuracy"] > 0.8
+
+
+def test_learning_rate_schedules():
+    assert lr_at("constant", 0.1, 70, 100) == 0.1
+    assert [lr_at("step", 1.0, s, 100) for s in (0, 49, 50, 75)] == pytest.approx([1, 1, 0.1, 0.01])
+    assert lr_at("cosine", 1.0, 0, 100) == 1.0 and lr_at("cosine", 1.0, 50, 100) == pytest.approx(0.5)
+    assert lr_at("onecycle", 1.0, 0, 100) == pytest.approx(0.04)
+    assert lr_at("onecycle", 1.0, 30, 100) == pytest.approx(1.0)
+    assert lr_at("onecycle", 1.0, 99, 100) < 0.001
+
+
+def mnistlab(*args, cwd=None):
+    cmd = [sys.executable, "-m", "mnistlab", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_cli_train_json_is_one_parsable_document(tmp_path):
+    out = tmp_path / "run"
+    r = mnistlab("train", "--model", "mlp", "--epochs", "1", "--train-limit", "2000", "--val-size",
+                 "500", "--out", str(out), "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["run"] == str(out) and doc["model"] == "mlp" and doc["dataset"] == "mnist"
+    assert doc["epochs"] == 1 and 0.8 < doc["test_accuracy"] <= 1 and doc["train_seconds"] > 0
+    assert doc["test_loss"] > 0
+    assert "Epoch 1/1" in r.stderr and "test_accuracy" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "resnet"], "unknown model 'resnet'"),
+        (["--dataset", "cifar10"], "unknown dataset 'cifar10'"),
+        (["--epochs", "0"], "epochs must be at least 1"),
+        (["--batch-size", "-5"], "batch size must be positive"),
+        (["--model", "mlp", "--lr", "1e6", "--optimizer", "sgd", "--train-limit", "500",
+          "--out", "run"], "loss became nan in epoch 1"),
+        (["--resume", "--out", "."], "is not a run folder"),
+        (["--out", "a-file/run"], "cannot write the run folder a-file/run: Not a directory"),
+    ],
+)  # fmt: skip
+def test_cli_bad_input_is_one_line_and_exit_1(tmp_path, args, message):
+    (tmp_path / "a-file").write_text("")
+    r = mnistlab("train", *args, cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"]  # nothing half-written
+
+
+def test_cli_summary_prints_the_table_and_totals():
+    r = mnistlab("summary", "--model", "cnn")
+    assert r.returncode == 0, r.stderr
+    assert "Linear(5408 → 256)" in r.stdout and "Total params: 1,387,434" in r.stdout
