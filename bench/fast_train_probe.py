@@ -33,7 +33,24 @@ def net_tb(w=24, w2=32, fc=256, k=5):  # with BN
         nn.Conv2d(1, w, k, bias=False), nn.MaxPool2d(2), *bn_relu(w),
         nn.Conv2d(w, w2, 3, bias=False), nn.MaxPool2d(2), *bn_relu(w2),
         nn.Flatten(), nn.LazyLinear(fc), nn.ReLU(inplace=True), nn.Linear(fc, 10))
-NETS.update(g=net_g, h=net_h, t=net_t, tb=net_tb)
+def net_s(w=32, w2=48, fc=256, k=5, bn=False):  # strided stem instead of conv+pool
+    norm = (lambda c: [nn.BatchNorm2d(c)]) if bn else (lambda c: [])
+    return nn.Sequential(
+        nn.Conv2d(1, w, k, stride=2, bias=not bn), *norm(w), nn.ReLU(inplace=True),
+        nn.Conv2d(w, w2, 3, bias=not bn), nn.MaxPool2d(2), *norm(w2), nn.ReLU(inplace=True),
+        nn.Flatten(), nn.LazyLinear(fc), nn.ReLU(inplace=True), nn.Linear(fc, 10))
+def net_s2(w=32, w2=64, fc=256, k=5):  # two strided convs, no pooling
+    return nn.Sequential(
+        nn.Conv2d(1, w, k, stride=2), nn.ReLU(inplace=True),
+        nn.Conv2d(w, w2, 3, stride=2), nn.ReLU(inplace=True),
+        nn.Flatten(), nn.LazyLinear(fc), nn.ReLU(inplace=True), nn.Linear(fc, 10))
+
+def net_s3(w=32, w2=48, fc=256, k=5):  # strided stem, conv, avgpool
+    return nn.Sequential(
+        nn.Conv2d(1, w, k, stride=2), nn.ReLU(inplace=True),
+        nn.Conv2d(w, w2, 3), nn.ReLU(inplace=True), nn.AvgPool2d(2),
+        nn.Flatten(), nn.LazyLinear(fc), nn.ReLU(inplace=True), nn.Linear(fc, 10))
+NETS.update(g=net_g, h=net_h, t=net_t, tb=net_tb, s=net_s, s2=net_s2, s3=net_s3)
 
 def main(cfg):
     c = dict(net="e", w=32, bs=512, epochs=2, lr=0.2, opt="sgd", bf16=1, ls=0.1, wd=5e-4,
@@ -54,8 +71,9 @@ def main(cfg):
     if c["opt"] == "sgd":
         opt = torch.optim.SGD(m.parameters(), lr=c["lr"], momentum=c["mom"], nesterov=True, weight_decay=c["wd"])
     else:
-        opt = torch.optim.AdamW(m.parameters(), lr=c["lr"], weight_decay=c["wd"], betas=tuple(c.get("betas", (0.9, 0.999))))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, c["lr"], total_steps=total, pct_start=c["pct"], cycle_momentum=c.get("cm", True))
+        opt = torch.optim.AdamW(m.parameters(), lr=c["lr"], weight_decay=c["wd"], betas=tuple(c.get("betas", (0.9, 0.999))), fused=bool(c.get("fused", 0)))
+    from mnistlab.train import lr_at
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda st: lr_at(c.get("sched", "onecycle"), 1.0, st, total))
     eval_every = max(1, total // c["evals"])
     def evaluate():
         m.eval()
@@ -78,9 +96,13 @@ def main(cfg):
                 wall += time.perf_counter() - t; cpu += time.process_time() - p
                 acc = evaluate(); hits.append((round(wall, 2), round(cpu, 2), acc))
                 t, p = time.perf_counter(), time.process_time()
+        wall += time.perf_counter() - t; cpu += time.process_time() - p
     first = next((h for h in hits if h[2] >= 0.99), None)
-    print(json.dumps(dict(cfg=cfg, final=hits[-1], first99=first, hits=hits)), flush=True)
+    return hits[-1], first
 
 if __name__ == "__main__":
     for a in sys.argv[1:]:
-        main(json.loads(a))
+        cfg = json.loads(a)
+        res = [main({**cfg, "seed": s}) for s in cfg.pop("seeds", [0, 1, 2])]
+        accs = [r[0][2] for r in res]; cpus = [r[0][1] for r in res]
+        print(f"{a}\n   acc {accs} min {min(accs):.4f} mean {sum(accs)/len(accs):.4f} | cpu-s {cpus} | wall {[r[0][0] for r in res]}", flush=True)

@@ -39,9 +39,10 @@ def strokes(digit: np.ndarray, height: int, width_ratio: float) -> np.ndarray:
     radius = (width_ratio * height - original) / 2
     if radius > 0:
         mask = ndimage.distance_transform_edt(~mask) <= radius
-    elif radius < 0:
-        thin = ndimage.distance_transform_edt(mask) > -radius
-        mask = thin if thin.sum() > 0.2 * mask.sum() else mask
+    elif radius < 0:  # a thin pen: the medial ridge of the stroke, drawn at the new width
+        inside = ndimage.distance_transform_edt(mask)
+        ridge = (inside >= ndimage.maximum_filter(inside, 3)) & (inside >= 1)
+        mask = ndimage.distance_transform_edt(~ridge) <= width_ratio * height / 2
     return ndimage.gaussian_filter(mask.astype(np.float32), 0.7)  # antialiased edges
 
 

@@ -119,7 +119,7 @@ def test_each_evaluation_figure_is_a_valid_png(tmp_path, fashion):
         "correct": plots.correct_predictions(images, labels, proba, classes, True),
         "per_class": plots.per_class_accuracy(m["per_class"], m["accuracy"]),
         "filters": plots.filters(np.random.default_rng(1).normal(size=(32, 5, 5)), "filters"),
-        "compare": plots.compare_curves({"run-a": history, "run-b": history[:2]}),
+        "compare": plots.compare_curves([("run-a", history), ("run-b", history[:2])]),
     }
     for name, fig in figures.items():
         plots.save(fig, tmp_path / f"{name}.png")

@@ -130,3 +130,9 @@ def test_downloads_from_mirror_after_dead_one(tmp_path, spec, monkeypatch, mirro
     data, origin = sources.Fetcher(spec).get(FILE)
     assert data == GOOD and origin == f"mirror {mirror}"
     assert (tmp_path / "cache" / "tiny" / FILE).read_bytes() == GOOD
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    target = tmp_path / "report.html"
+    atomic.write_text(target, "<p>hi</p>")
+    assert target.stat().st_mode & 0o044 == 0o044  # group and others can read

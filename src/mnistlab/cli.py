@@ -126,7 +126,7 @@ def data_show(
 # ── train / summary (training) ─────────────────────────────────────────────
 
 _MODEL_HELP = "numpy, mlp, cnn or lenet5 (default cnn); `mnistlab summary` shows the layers."
-_PER_MODEL = "Default: the model's own (see the README)."
+_PER_MODEL = "(Default: per model.)"
 
 
 @app.command("train")
@@ -163,7 +163,9 @@ def train_command(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Run folder (default runs/DATASET-MODEL-TIME).")
     ] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")
+    ] = False,
     log_every: Annotated[
         int, typer.Option(min=0, help="Also print batch loss and accuracy every N steps.")
     ] = 0,
@@ -204,8 +206,7 @@ def summary_command(
 ) -> None:
     """Layers, output shapes and parameter counts of a model, like Keras' model.summary()."""
     from mnistlab.data import load_dataset
-    from mnistlab.models import MODELS, build_model, get_model_spec, summary
-    from mnistlab.train import pixel_stats
+    from mnistlab.models import MODELS, build_model, get_model_spec, pixel_stats, summary
 
     get_model_spec(model)
     args = pixel_stats(load_dataset(dataset, "train", data_dir=data_dir).images)
@@ -290,13 +291,13 @@ def compare_cmd(
 
     rows = compare_runs(run_dirs)
     if plot is not None:
-        err.print(f"wrote {plot_comparison(run_dirs, plot)}")
+        err.print(f"wrote {plot_comparison([Path(r['run']) for r in rows], plot)}")
     if json_out:
         print_json(rows)
         return
-    table = Table(
-        "run", "dataset", "model", "parameters", "epochs", "train s", "test acc", "test loss"
-    )
+    table = Table("run", "dataset", "model")
+    for column in ("parameters", "epochs", "train s", "test acc", "test loss"):
+        table.add_column(column, justify="right")
     for r in rows:
         acc, loss = r["test_accuracy"], r["test_loss"]
         table.add_row(
@@ -309,7 +310,8 @@ def compare_cmd(
             "–" if acc is None else f"{acc:.2%}",
             "–" if loss is None else f"{loss:.4f}",
         )
-    out.print(table)
+    # Piped output has no width to fit: keep each run on one line rather than fold it.
+    (out if out.is_terminal else Console(width=240)).print(table)
 
 
 # ── predict / serve (prediction) ───────────────────────────────────────────

@@ -6,6 +6,8 @@ import math
 import os
 from pathlib import Path
 
+from mnistlab.errors import MnistlabError
+
 
 def run_row(run_dir: str | os.PathLike) -> dict:
     """What a comparison needs from one run folder; test figures are None before evaluation."""
@@ -40,9 +42,16 @@ def compare_runs(run_dirs: list[str | os.PathLike]) -> list[dict]:
 
 
 def plot_comparison(run_dirs: list[str | os.PathLike], path: str | os.PathLike) -> Path:
-    """Validation accuracy and loss curves of every run on shared axes, saved as PNG."""
+    """Accuracy curves of every run, one panel each in the given order, saved as PNG."""
     from mnistlab import plots, runs
 
-    histories = {str(d): runs.load_history(d) for d in run_dirs}
-    plots.save(plots.compare_curves(histories), path)
+    histories = []
+    for d in run_dirs:
+        config = runs.load_config(d)
+        name = f"{config.get('model')} · {config.get('dataset')}\n{Path(d).name}"
+        histories.append((name, runs.load_history(d)))
+    try:
+        plots.save(plots.compare_curves(histories), path)
+    except OSError as e:
+        raise MnistlabError(f"cannot write {path}: {e.strerror or e}") from None
     return Path(path)

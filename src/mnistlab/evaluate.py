@@ -169,9 +169,11 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
     metrics = compute_metrics(ds.labels, proba, ds.classes)
     metrics["split"] = split
     metrics["images"] = len(ds)
-    runs.write_metrics(run_dir, metrics if split == "test" else {"val": metrics})
-
-    write_plots(run_dir, split, config, history, model, ds, proba, metrics)
+    try:
+        runs.write_metrics(run_dir, metrics if split == "test" else {"val": metrics})
+        write_plots(run_dir, split, config, history, model, ds, proba, metrics)
+    except OSError as e:
+        raise MnistlabError(f"cannot write into {run_dir}: {e.strerror or e}") from None
     report.write_report(run_dir, model=model)
     return metrics
 

@@ -58,7 +58,7 @@ def confusion_matrix(cm, classes: Sequence[str], split: str = "test") -> plt.Fig
     cm = np.asarray(cm, dtype=np.int64)
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     n = len(classes)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (3 + 0.62 * n), 1.5 + 0.62 * n))
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (1.9 + 0.42 * n), 1.7 + 0.42 * n))
     panels = [(cm, "Counts", "d"), (rates, "Row-normalized (recall on the diagonal)", ".2f")]
     for ax, (values, title, fmt) in zip(axes, panels, strict=True):
         image = ax.imshow(values, cmap="Blues", vmin=0)
@@ -66,13 +66,13 @@ def confusion_matrix(cm, classes: Sequence[str], split: str = "test") -> plt.Fig
         threshold = values.max() / 2
         for (i, j), v in np.ndenumerate(values):
             color = "white" if v > threshold else "black"
-            ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=8, color=color)
+            ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=7, color=color)
         ax.set_xticks(range(n), classes, rotation=45, ha="right")
         ax.set_yticks(range(n), classes)
         ax.set_xlabel("Predicted label")
         ax.set_ylabel("True label")
         ax.set_title(title)
-    fig.suptitle(f"Confusion matrix ({split} split, {int(cm.sum())} images)")
+    fig.suptitle(f"Confusion matrix ({split} split, {int(cm.sum()):,} images)")
     fig.tight_layout()
     return fig
 
@@ -84,19 +84,22 @@ def curves(history: Sequence[dict]) -> plt.Figure:
     panels = ((axes[0], "loss", "Loss", "Loss"), (axes[1], "acc", "Accuracy", "Accuracy (%)"))
     for ax, metric, label, unit in panels:
         scale = 100 if metric == "acc" else 1
-        for split, style in (("train", "o-"), ("val", "s--")):
+        for split, name, line in (("train", "training", "-"), ("val", "validation", "--")):
             values = [scale * row[f"{split}_{metric}"] for row in history]
             if not np.all(np.isnan(values)):
-                ax.plot(
-                    epochs, values, style, label="training" if split == "train" else "validation"
-                )
+                ax.plot(epochs, values, line, marker=_marker(epochs), label=name)
         ax.set_xlabel("Epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(unit)
         ax.set_title(f"{label}: training vs validation")
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def _marker(epochs: Sequence) -> str | None:
+    return "o" if len(epochs) <= 30 else None  # dots help few epochs, clutter many
 
 
 def _label(classes: Sequence[str], y: int, use_names: bool) -> str:
@@ -189,24 +192,32 @@ def filters(weights: np.ndarray, title: str) -> plt.Figure:
         ax.axis("off")
     for ax, w in zip(axes.flat, weights, strict=False):
         limit = float(np.abs(w).max()) or 1.0
-        ax.imshow(w, cmap="seismic", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def compare_curves(histories: dict[str, Sequence[dict]]) -> plt.Figure:
-    """Validation accuracy and loss of several runs on shared axes."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name, history in histories.items():
+def compare_curves(histories: Sequence[tuple[str, Sequence[dict]]]) -> plt.Figure:
+    """One panel per run, side by side on a shared accuracy axis (runs differ in epochs)."""
+    cols = min(len(histories), 4)
+    rows = math.ceil(len(histories) / cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4 * cols, 3.4 * rows), sharey=True, squeeze=False, layout="constrained"
+    )
+    for ax in axes.flat[len(histories) :]:
+        ax.axis("off")
+    for ax, (name, history) in zip(axes.flat, histories, strict=False):
         epochs = [row["epoch"] for row in history]
-        axes[0].plot(epochs, [100 * row["val_acc"] for row in history], "o-", label=name)
-        axes[1].plot(epochs, [row["val_loss"] for row in history], "o-", label=name)
-    for ax, label in ((axes[0], "Validation accuracy (%)"), (axes[1], "Validation loss")):
+        for split, label, line in (("val", "validation", "-"), ("train", "training", ":")):
+            ax.plot(epochs, [100 * r[f"{split}_acc"] for r in history], line,
+                    marker=_marker(epochs), label=label)  # fmt: skip
+        ax.set_title(name, fontsize=9)
         ax.set_xlabel("Epoch")
-        ax.set_ylabel(label)
-        ax.set_title(label)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Accuracy (%)")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle("Accuracy per run: validation (solid) and training (dotted)")
     return fig

@@ -186,21 +186,55 @@ def _border(a: np.ndarray) -> np.ndarray:
 
 
 def _ink(gray: np.ndarray, options: PreprocessOptions) -> np.ndarray:
-    """Ink strength in [0, 1] on a 0 background: polarity, background and noise handled."""
+    """Ink strength in [0, 1] on a 0 background: polarity, lighting and noise handled."""
     sigma = max(gray.shape) / 400  # noise and JPEG blocks vanish; invisible at 20 px
     smooth = ndimage.gaussian_filter(gray, sigma) if sigma >= 0.5 else gray
     background = float(np.median(_border(smooth)))
     lo, hi = float(smooth.min()), float(smooth.max())
     if options.auto_invert and background - lo > hi - background:  # ink darker than paper
-        smooth, background, hi = 1 - smooth, 1 - background, 1 - lo
-    if hi - background < MIN_CONTRAST:
+        smooth = 1 - smooth
+    if options.denoise:
+        smooth = smooth - _lighting(smooth)
+    else:
+        smooth = smooth - float(np.median(_border(smooth)))
+    peak = float(smooth.max())
+    if peak < MIN_CONTRAST:
         raise ImageError("no ink found: the image is blank (draw or upload a digit)", "no_ink")
-    ink = np.clip((smooth - background) / (hi - background), 0, 1)
+    ink = np.clip(smooth / peak, 0, 1)
     if options.denoise:
         ink = _denoise(ink, options.kind)
     if not (ink > 0).any():
         raise ImageError("no ink found: nothing stands out from the background", "no_ink")
     return ink
+
+
+def _lighting(a: np.ndarray) -> np.ndarray:
+    """The background's brightness as a smooth surface, so uneven light is not ink.
+
+    A quadratic surface is fitted to a 64 px copy, refitted without the pixels that
+    stand above it (the ink) until only paper is left; photos' gradients and
+    vignetting are that smooth, strokes are not.
+    """
+    small = _resize(a, min(1.0, 64 / max(a.shape)))
+    design = np.stack([np.broadcast_to(t, small.shape).ravel() for t in _quadratic(*small.shape)], 1)
+    values = small.ravel()
+    paper = values < _otsu(values)  # a first guess; ink is far from paper, light is not
+    for _ in range(5):
+        if paper.sum() < 2 * design.shape[1]:
+            return np.full(a.shape, np.median(values), np.float32)
+        d = design[paper]
+        coef = np.linalg.solve(d.T @ d + 1e-9 * np.eye(d.shape[1]), d.T @ values[paper])
+        residual = values - design @ coef
+        spread = 1.4826 * float(np.median(np.abs(residual[paper])))
+        paper = residual < max(2.5 * spread, 0.02)
+    surface = sum(c * t for c, t in zip(coef, _quadratic(*a.shape), strict=True))
+    return np.broadcast_to(surface, a.shape).astype(np.float32)
+
+
+def _quadratic(h: int, w: int) -> list[np.ndarray]:
+    """1, x, y, x², xy, y² over an h x w grid spanning [-1, 1], broadcast lazily."""
+    y, x = np.linspace(-1, 1, h)[:, None], np.linspace(-1, 1, w)[None, :]
+    return [np.ones((1, 1)), x, y, x * x, x * y, y * y]
 
 
 def _denoise(ink: np.ndarray, kind: str) -> np.ndarray:

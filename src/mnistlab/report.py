@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from mnistlab.atomic import write_text
+from mnistlab.errors import MnistlabError
 
 # (file under plots/, heading, caption); the order is the order on the page.
 PLOTS = (
@@ -54,7 +55,6 @@ h1 { font-size: 26px; margin: 8px 0 2px; }
 h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 4px; border-bottom: 2px solid #d9e2ec; }
 h3 { font-size: 16px; margin: 24px 0 4px; }
 .sub { color: #52606d; margin: 0 0 8px; }
-.cols { display: flex; flex-wrap: wrap; gap: 0 32px; align-items: flex-start; }
 .stats { display: flex; flex-wrap: wrap; gap: 12px; }
 .stat { background: #fff; border: 1px solid #d9e2ec; border-radius: 8px; padding: 10px 16px;
   min-width: 130px; }
@@ -84,7 +84,10 @@ def render(
     history: list[dict],
     figures: list[tuple[str, str, bytes]],
 ) -> str:
-    """The page as a string, from plain data; `figures` holds (heading, caption, PNG bytes)."""
+    """The page as a string, from plain data; `figures` holds (heading, caption, PNG bytes).
+
+    Order: what a reader wants first (numbers, plots), then the reference tables.
+    """
     metrics = metrics or {}
     parts = [
         f"<h1>{_e(title)}</h1>",
@@ -98,33 +101,6 @@ def render(
             '<p class="note">Not evaluated yet: run <code>mnistlab evaluate RUN_DIR</code>'
             " for per-class metrics and plots.</p>"
         )
-    model_table = _table(
-        ["layer", "output shape", "parameters"],
-        [
-            [r["layer"], "×".join(str(d) for d in r["output_shape"]), f"{r['params']:,}"]
-            for r in summary_rows
-        ],
-        numeric={2},
-    )
-    parts.append(
-        '<div class="cols"><div><h2>Configuration</h2>'
-        f"{_table(['setting', 'value'], _config_rows(config))}</div>"
-        f"<div><h2>Model summary</h2>{model_table}</div></div>"
-    )
-    parts += ["<h2>Training history</h2>", _history(history)]
-    if "per_class" in metrics:
-        parts += ["<h2>Per-class metrics (test split)</h2>", _per_class(metrics["per_class"])]
-        parts += [
-            "<h2>Most confused pairs</h2>",
-            _table(
-                ["true label", "predicted", "count"],
-                [
-                    [p["true_name"], p["predicted_name"], p["count"]]
-                    for p in metrics["most_confused"]
-                ],
-                numeric={2},
-            ),
-        ]
     if figures:
         parts.append("<h2>Plots</h2>")
     for heading, caption, png in figures:
@@ -133,6 +109,28 @@ def render(
             f'<h3>{_e(heading)}</h3><figure><img alt="{_e(heading)}" '
             f'src="data:image/png;base64,{data}"><figcaption>{_e(caption)}</figcaption></figure>'
         )
+    if "per_class" in metrics:
+        pairs = [
+            [p["true_name"], p["predicted_name"], p["count"]] for p in metrics["most_confused"]
+        ]
+        parts += [
+            "<h2>Per-class metrics (test split)</h2>",
+            _per_class(metrics["per_class"]),
+            "<h2>Most confused pairs</h2>",
+            _table(["true label", "predicted", "count"], pairs, numeric={2}),
+        ]
+    summary = [
+        [r["layer"], "×".join(str(d) for d in r["output_shape"]), f"{r['params']:,}"]
+        for r in summary_rows
+    ]
+    parts += [
+        "<h2>Training history</h2>",
+        _history(history),
+        "<h2>Model summary</h2>",
+        _table(["layer", "output shape", "parameters"], summary, numeric={2}),
+        "<h2>Configuration</h2>",
+        _table(["setting", "value"], _config_rows(config)),
+    ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -159,7 +157,10 @@ def write_report(run_dir: str | os.PathLike, model=None) -> Path:
         collect_figures(run_dir / "plots"),
     )
     path = run_dir / "report.html"
-    write_text(path, page)
+    try:
+        write_text(path, page)
+    except OSError as e:
+        raise MnistlabError(f"cannot write {path}: {e.strerror or e}") from None
     return path
 
 

@@ -23,7 +23,12 @@ from mnistlab import atomic
 from mnistlab.errors import MnistlabError
 from mnistlab.models import Model, build_model
 
-CONFIG, WEIGHTS, HISTORY, METRICS = "config.json", "model.safetensors", "history.csv", "metrics.json"
+CONFIG, WEIGHTS, HISTORY, METRICS = (
+    "config.json",
+    "model.safetensors",
+    "history.csv",
+    "metrics.json",
+)
 CHECKPOINT = "checkpoint.safetensors"  # removed once the run has finished
 HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
@@ -61,6 +66,24 @@ def remove_empty_run_dir(path: Path) -> None:
         path.rmdir()
 
 
+def versions() -> dict:
+    """Library versions, recorded in config.json so a run can be repeated."""
+    import platform
+
+    import safetensors
+    import torch
+
+    from mnistlab import __version__
+
+    return {
+        "python": platform.python_version(),
+        "mnistlab": __version__,
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "safetensors": safetensors.__version__,
+    }
+
+
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -96,7 +119,9 @@ def load_history(run_dir: str | Path) -> list[dict]:
         try:
             return [{k: float(row[k]) for k in HISTORY_FIELDS} for row in csv.DictReader(f)]
         except (KeyError, TypeError, ValueError):
-            raise MnistlabError(f"{path} is not a history file (columns: {HISTORY_FIELDS})") from None
+            raise MnistlabError(
+                f"{path} is not a history file (columns: {HISTORY_FIELDS})"
+            ) from None
 
 
 def load_metrics(run_dir: str | Path) -> dict | None:

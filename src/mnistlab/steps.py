@@ -96,7 +96,9 @@ class TorchStepper:
         for name, value in arrays.items():
             i, key = name.split(".", 1)
             state.setdefault(int(i), {})[key] = torch.from_numpy(value)
-        self.opt.load_state_dict({"state": state, "param_groups": self.opt.state_dict()["param_groups"]})
+        self.opt.load_state_dict(
+            {"state": state, "param_groups": self.opt.state_dict()["param_groups"]}
+        )
 
     @staticmethod
     def _floats(x: torch.Tensor) -> torch.Tensor:

@@ -2,14 +2,13 @@
 
 Read top to bottom: settle the hyper-parameters (given values over the model's defaults),
 load the data, build the model, then per epoch: batches from a permutation seeded by
-(seed, epoch), one step each, validation, an atomic checkpoint. `resume` loads the last
-checkpoint; since nothing else carries over between epochs, it continues bit for bit.
+(seed, epoch), one step each, validation, an atomic checkpoint. Resuming loads the last
+checkpoint; nothing else carries over between epochs, so the run continues bit for bit.
 """
 
 from __future__ import annotations
 
 import math
-import platform
 import sys
 import time
 import types
@@ -24,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from mnistlab import runs
 from mnistlab.data import get_spec, load_dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.models import Model, build_model, get_model_spec
+from mnistlab.models import Model, build_model, get_model_spec, pixel_stats
 from mnistlab.models.numpy_net import DEFAULTS as NUMPY_DEFAULTS
 from mnistlab.steps import NUMPY_OPTIMIZERS, OPTIMIZERS, make_stepper
 
@@ -33,8 +32,8 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle")
 
 @dataclass
 class TrainConfig:
-    """Every hyper-parameter of a run. None means the default in the comment (the per-model
-    ones are in mnistlab.models.MODELS), or, when resuming, the value the run folder saved."""
+    """Every hyper-parameter of a run. None means the default named in the comment ("per
+    model": mnistlab.models.MODELS), or, when resuming, the value the run folder saved."""
 
     # data
     dataset: str | None = None  # "mnist" or "fashion-mnist" (default mnist)
@@ -44,13 +43,13 @@ class TrainConfig:
     model: str | None = None  # numpy, mlp, cnn or lenet5 (default cnn)
     hidden: tuple[int, ...] | None = None  # numpy only: hidden layer sizes (default (512,))
     activation: str | None = None  # numpy only: "relu" or "sigmoid" (default relu)
-    # optimization
-    epochs: int | None = None  # passes over the training images (per model)
-    batch_size: int | None = None  # images per step; 0: all of them, full-batch descent (per model)
-    lr: float | None = None  # peak learning rate (per model)
-    optimizer: str | None = None  # sgd, momentum (SGD, Nesterov 0.9), adam, adamw (per model)
-    schedule: str | None = None  # constant, step (×0.1 at 50% and 75%), cosine, onecycle (per model)
-    weight_decay: float | None = None  # L2 penalty; decoupled for adamw (per model)
+    # optimization (per model)
+    epochs: int | None = None  # passes over the training images
+    batch_size: int | None = None  # images per step; 0: all of them (full-batch descent)
+    lr: float | None = None  # peak learning rate
+    optimizer: str | None = None  # sgd, momentum (SGD, Nesterov 0.9), adam, adamw
+    schedule: str | None = None  # constant, step (×0.1 at 50% and 75%), cosine, onecycle
+    weight_decay: float | None = None  # L2 penalty; decoupled for adamw
     patience: int | None = None  # stop after N epochs without a lower val_loss (default 0: off)
     seed: int | None = None  # seeds the validation split, the init and the batch order (default 0)
     # where and how: not part of what defines a run, free to change when resuming
@@ -63,8 +62,9 @@ class TrainConfig:
 
 HOW_FIELDS = ("device", "out", "resume", "log_every", "data_dir")
 RUN_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name not in HOW_FIELDS)
-COMMON_DEFAULTS = dict(dataset="mnist", val_size=5000, train_limit=0, model="cnn", patience=0,
-                       seed=0, weight_decay=0.0)  # fmt: skip
+COMMON_DEFAULTS = dict(
+    dataset="mnist", val_size=5000, train_limit=0, model="cnn", weight_decay=0.0, patience=0, seed=0
+)
 
 
 @dataclass
@@ -79,12 +79,12 @@ class Run:
 
 
 def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | None = None) -> Run:
-    """Train, checkpoint every epoch, evaluate on test.
+    """Train, checkpoint every epoch, evaluate on the test split.
 
-    `on_epoch_end(row, model)` is called after each epoch's checkpoint (a notebook can plot
-    the history row or look at the weights; raising there stops training, resumably).
+    `on_epoch_end(row, model)` runs after each epoch's checkpoint: a notebook can plot the
+    history row or look at the weights; an exception there stops the run, resumably.
     """
-    saved, run_dir = None, Path(config.out) if config.out else None
+    run_dir, saved = Path(config.out) if config.out else None, None
     if config.resume:
         if run_dir is None:
             raise MnistlabError("--resume needs --out RUN_DIR, the run folder to continue")
@@ -109,37 +109,40 @@ def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | Non
         optimizer, state = runs.load_checkpoint(run_dir, model)
         stepper.load_optimizer_state(optimizer)
     else:
-        cfg = {**s, "model_args": model_args, "classes": list(spec.classes),
-               "preprocessing": spec.kind, "device": device, "versions": versions()}  # fmt: skip
+        cfg = {"dataset": s["dataset"], "model": s["model"], "model_args": model_args,
+               "classes": list(spec.classes), "preprocessing": spec.kind,
+               **{k: v for k, v in s.items() if k not in ("dataset", "model", "model_args")},
+               "device": device, "versions": runs.versions()}  # fmt: skip
         run_dir = run_dir or runs.default_run_dir(s["dataset"], s["model"])
         created = runs.create_run_dir(run_dir)
-        state = dict(epoch=0, step=0, history=[], best_val_loss=math.inf, bad_epochs=0,
-                     stopped=False)  # fmt: skip
+        state = dict(epoch=0, step=0, history=[], best_val_loss=None, bad_epochs=0, stopped=False)
     err = Console(stderr=True, soft_wrap=True, highlight=False)
     try:
         while state["epoch"] < s["epochs"] and not state["stopped"]:
             row = _epoch(stepper, len(y), val_set, state, s, run_dir, err, config.log_every)
-            runs.write_config(run_dir, cfg)
+            if not (run_dir / runs.CONFIG).exists():
+                runs.write_config(run_dir, cfg)
             runs.save_checkpoint(run_dir, model, stepper.optimizer_state(), state)
             runs.write_history(run_dir, state["history"])
             err.print(_keras_line(row, s["epochs"]), markup=False)
             if state["stopped"]:
-                err.print(f"early stopping: val_loss has not improved for {s['patience']} "
-                          f"epochs (best {state['best_val_loss']:.4f})")  # fmt: skip
+                best, patience = state["best_val_loss"], s["patience"]
+                err.print(
+                    f"early stopping: no lower val_loss than {best:.4f} for {patience} epochs"
+                )
             if on_epoch_end:
                 on_epoch_end(row, model)
     except BaseException:
         if created and not runs.has_checkpoint(run_dir):
-            runs.remove_empty_run_dir(run_dir)
+            runs.remove_empty_run_dir(run_dir)  # no epoch finished: leave nothing behind
         raise
 
     test_loss, test_acc = stepper.evaluate(test_set.images, test_set.labels)
     seconds = sum(r["seconds"] for r in state["history"])
-    metrics = {"accuracy": test_acc, "loss": test_loss, "train_seconds": seconds,
-               "epochs": state["epoch"]}  # fmt: skip
+    metrics = dict(accuracy=test_acc, loss=test_loss, train_seconds=seconds, epochs=state["epoch"])
     runs.save_model(run_dir, model)
     runs.write_history(run_dir, state["history"])
-    runs.write_metrics(run_dir, metrics)
+    runs.write_metrics(run_dir, metrics)  # last: a metrics.json means a finished run
     runs.remove_checkpoint(run_dir)
     err.print(f"test_loss: {test_loss:.4f} - test_accuracy: {test_acc:.4f} - run: {run_dir}")
     return Run(run_dir, cfg, model, state["history"], runs.load_metrics(run_dir))
@@ -149,46 +152,52 @@ def _epoch(stepper, n: int, val_set, state: dict, s: dict, run_dir, err, log_eve
     """One pass in batches of a (seed, epoch) permutation, then validation; updates `state`."""
     epoch, t0 = state["epoch"] + 1, time.perf_counter()
     batch = min(s["batch_size"] or n, n)
-    steps, total_steps = math.ceil(n / batch), s["epochs"] * math.ceil(n / batch)
-    stepper.start_epoch(_epoch_seed(s["seed"], epoch))
+    steps = math.ceil(n / batch)
+    stepper.start_epoch(int(np.random.SeedSequence([s["seed"], epoch]).generate_state(1)[0]))
     order = np.random.default_rng([s["seed"], epoch]).permutation(n)
     loss_sum = correct = 0.0
-    with Progress(TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True, disable=not err.is_terminal) as progress:  # fmt: skip
-        task = progress.add_task("", total=steps)
+    columns = (TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.description}"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("", total=steps)
         for i in range(steps):
             idx = order[i * batch : (i + 1) * batch]
-            lr = lr_at(s["schedule"], s["lr"], state["step"], total_steps)
+            lr = lr_at(s["schedule"], s["lr"], state["step"], s["epochs"] * steps)
             stepper.set_lr(lr)
             loss, hits = stepper.step(idx)
             loss_sum, correct = loss_sum + loss * len(idx), correct + hits
             state["step"] += 1
             if log_every and state["step"] % log_every == 0:
-                err.print(f"step {state['step']}: loss {float(loss):.4f}, "
-                          f"train accuracy {float(hits) / len(idx):.4f}")  # fmt: skip
+                acc = float(hits) / len(idx)
+                err.print(f"step {state['step']}: loss {float(loss):.4f}, train accuracy {acc:.4f}")
             if i + 1 == steps or (i + 1) % 20 == 0:  # reading a tensor syncs a GPU: not each step
                 seen = min((i + 1) * batch, n)
                 _check_finite(float(loss_sum), epoch, s, run_dir)
                 stats = f"loss {float(loss_sum) / seen:.4f} acc {float(correct) / seen:.4f}"
-                progress.update(task, completed=i + 1, description=stats)
+                bar.update(task, completed=i + 1, description=stats)
     val_loss = val_acc = math.nan
     if val_set is not None:
         val_loss, val_acc = stepper.evaluate(val_set.images, val_set.labels)
         _check_finite(val_loss, epoch, s, run_dir)
-    row = dict(epoch=epoch, train_loss=float(loss_sum) / n, train_acc=float(correct) / n,
-               val_loss=val_loss, val_acc=val_acc, lr=lr, seconds=time.perf_counter() - t0)  # fmt: skip
+    train_loss, train_acc, seconds = (
+        float(loss_sum) / n,
+        float(correct) / n,
+        time.perf_counter() - t0,
+    )
+    row = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
+               val_acc=val_acc, lr=lr, seconds=seconds)  # fmt: skip
     state["history"].append(row)
     state["epoch"] = epoch
     if val_set is not None and s["patience"]:
-        state["bad_epochs"] = 0 if val_loss < state["best_val_loss"] else state["bad_epochs"] + 1
-        state["best_val_loss"] = min(val_loss, state["best_val_loss"])
+        best = state["best_val_loss"]
+        state["bad_epochs"] = 0 if best is None or val_loss < best else state["bad_epochs"] + 1
+        state["best_val_loss"] = val_loss if best is None else min(val_loss, best)
         state["stopped"] = state["bad_epochs"] >= s["patience"]
     return row
 
 
 def settle(config: TrainConfig, saved: dict | None = None) -> dict:
-    """The run's hyper-parameters: given values, else saved ones (resume), else defaults."""
+    """The run's hyper-parameters: given values, else the saved run's (resume), else defaults."""
     given = {k: getattr(config, k) for k in RUN_FIELDS if getattr(config, k) is not None}
     if "hidden" in given:
         given["hidden"] = [int(h) for h in given["hidden"]]
@@ -198,42 +207,46 @@ def settle(config: TrainConfig, saved: dict | None = None) -> dict:
             if value != before.get(key):
                 raise MnistlabError(
                     f"cannot resume: {key} is {value} here but {before.get(key)} in the saved "
-                    f"run; drop that setting or start a new run"
+                    "run; drop that setting or start a new run"
                 )
         given = {**{k: before[k] for k in RUN_FIELDS if before.get(k) is not None}, **given}
     model = given.get("model", COMMON_DEFAULTS["model"])
     s = {**COMMON_DEFAULTS, **get_model_spec(model).defaults, **given}
-    get_spec(s["dataset"])  # unknown dataset → MnistlabError naming the known ones
-    if model == "numpy":
-        s["model_args"] = {"hidden": s.pop("hidden", list(NUMPY_DEFAULTS["hidden"])),
-                           "activation": s.pop("activation", NUMPY_DEFAULTS["activation"])}  # fmt: skip
-    elif "hidden" in s or "activation" in s:
+    get_spec(s["dataset"])  # an unknown dataset fails here, naming the known ones
+    numpy_args = {k: s.pop(k) for k in ("hidden", "activation") if k in s}
+    if numpy_args and model != "numpy":
         raise MnistlabError("--hidden and --activation apply to --model numpy only")
-    else:
-        s["model_args"] = {}
+    if model == "numpy":
+        numpy_args = {k: list(v) if k == "hidden" else v for k, v in NUMPY_DEFAULTS.items()
+                      if k in ("hidden", "activation")} | numpy_args  # fmt: skip
     _validate(s)
-    return s
+    return {**s, "model_args": numpy_args}
 
 
 def _validate(s: dict) -> None:
-    checks = [
-        (s["epochs"] >= 1, f"epochs must be at least 1, got {s['epochs']}"),
-        (s["batch_size"] >= 0, f"batch size must be positive (0: full batch), got {s['batch_size']}"),
-        (math.isfinite(s["lr"]) and s["lr"] > 0, f"learning rate must be positive, got {s['lr']}"),
-        (s["optimizer"] in OPTIMIZERS, f"unknown optimizer {s['optimizer']!r}; choose one of {', '.join(OPTIMIZERS)}"),
-        (s["schedule"] in SCHEDULES, f"unknown schedule {s['schedule']!r}; choose one of {', '.join(SCHEDULES)}"),
-        (s["weight_decay"] >= 0, f"weight decay must be 0 or more, got {s['weight_decay']}"),
-        (s["patience"] >= 0, f"patience must be 0 (off) or more, got {s['patience']}"),
-        (not (s["patience"] and s["val_size"] == 0), "early stopping (--patience) needs a validation set (--val-size > 0)"),
-        (s["train_limit"] >= 0, f"train limit must be 0 (all) or more, got {s['train_limit']}"),
-        (s["seed"] >= 0, f"seed must be 0 or more, got {s['seed']}"),
-        (s["model"] != "numpy" or s["optimizer"] in NUMPY_OPTIMIZERS,
-         f"the numpy model trains with {' or '.join(NUMPY_OPTIMIZERS)} only, not {s['optimizer']}"),
-        (all(h >= 1 for h in s["model_args"].get("hidden", [1])), "hidden layer sizes must be positive"),
-    ]  # fmt: skip
-    for ok, message in checks:
+    def check(ok: bool, message: str) -> None:
         if not ok:
             raise MnistlabError(message)
+
+    def choice(key: str, allowed: tuple[str, ...]) -> None:
+        check(s[key] in allowed, f"unknown {key} {s[key]!r}; choose one of {', '.join(allowed)}")
+
+    check(s["epochs"] >= 1, f"epochs must be at least 1, got {s['epochs']}")
+    check(
+        s["batch_size"] >= 0, f"batch size must be positive (0: full batch), got {s['batch_size']}"
+    )
+    check(math.isfinite(s["lr"]) and s["lr"] > 0, f"learning rate must be positive, got {s['lr']}")
+    choice("optimizer", OPTIMIZERS)
+    choice("schedule", SCHEDULES)
+    for key in ("weight_decay", "patience", "train_limit", "seed", "val_size"):
+        check(s[key] >= 0, f"{key.replace('_', ' ')} must be 0 or more, got {s[key]}")
+    check(
+        not s["patience"] or s["val_size"] > 0, "early stopping (--patience) needs --val-size > 0"
+    )
+    check(
+        s["model"] != "numpy" or s["optimizer"] in NUMPY_OPTIMIZERS,
+        f"the numpy model trains with {' or '.join(NUMPY_OPTIMIZERS)} only, not {s['optimizer']}",
+    )
 
 
 def lr_at(schedule: str, lr: float, step: int, total: int) -> float:
@@ -248,25 +261,6 @@ def lr_at(schedule: str, lr: float, step: int, total: int) -> float:
             return lr * (0.04 + 0.96 * t / 0.3)
         return lr * 0.5 * (1 + math.cos(math.pi * (t - 0.3) / 0.7))
     return lr
-
-
-def pixel_stats(images: np.ndarray) -> dict:
-    """Mean and std of the pixels in [0, 1], exact, from a 256-bin histogram (no float copy)."""
-    counts = np.bincount(images.ravel(), minlength=256).astype(np.float64)
-    values = np.arange(256) / 255.0
-    mean = float(counts @ values / counts.sum())
-    return {"mean": mean, "std": float(np.sqrt(counts @ (values - mean) ** 2 / counts.sum()))}
-
-
-def versions() -> dict:
-    import safetensors
-    import torch
-
-    from mnistlab import __version__
-
-    return {"python": platform.python_version(), "mnistlab": __version__,
-            "numpy": np.__version__, "torch": torch.__version__,
-            "safetensors": safetensors.__version__}  # fmt: skip
 
 
 def _device(name: str, model: str) -> str:
@@ -284,14 +278,10 @@ def _device(name: str, model: str) -> str:
         raise MnistlabError(f"unknown device {name!r}; use auto, cpu or cuda") from None
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-
-
 def _check_finite(loss: float, epoch: int, s: dict, run_dir: Path) -> None:
     if math.isfinite(loss):
         return
-    kept = (f"the last good checkpoint (epoch {epoch - 1}) is kept in {run_dir}" if epoch > 1
+    kept = (f"the last good checkpoint, epoch {epoch - 1}, is kept in {run_dir}" if epoch > 1
             else "no epoch finished, so nothing was saved")  # fmt: skip
     raise MnistlabError(
         f"the loss became {loss} in epoch {epoch}: learning rate {s['lr']:g} is too high for "
@@ -300,9 +290,11 @@ def _check_finite(loss: float, epoch: int, s: dict, run_dir: Path) -> None:
 
 
 def _keras_line(row: dict, epochs: int) -> str:
-    return (f"Epoch {row['epoch']}/{epochs} - {row['seconds']:.1f}s - loss: {row['train_loss']:.4f}"
-            f" - accuracy: {row['train_acc']:.4f} - val_loss: {row['val_loss']:.4f}"
-            f" - val_accuracy: {row['val_acc']:.4f} - lr: {row['lr']:.2e}")  # fmt: skip
+    return (
+        f"Epoch {row['epoch']}/{epochs} - {row['seconds']:.1f}s - loss: {row['train_loss']:.4f}"
+        f" - accuracy: {row['train_acc']:.4f} - val_loss: {row['val_loss']:.4f}"
+        f" - val_accuracy: {row['val_acc']:.4f} - lr: {row['lr']:.2e}"
+    )
 
 
 class _CallableModule(types.ModuleType):

@@ -68,6 +68,14 @@ def numpy_net(
     return net
 
 
+def pixel_stats(images: np.ndarray) -> dict:
+    """{"mean", "std"} of uint8 pixels scaled to [0, 1], exact, from a 256-bin histogram."""
+    counts = np.bincount(np.asarray(images).ravel(), minlength=256).astype(np.float64)
+    values = np.arange(256) / 255.0
+    mean = float(counts @ values / counts.sum())
+    return {"mean": mean, "std": float(np.sqrt(counts @ (values - mean) ** 2 / counts.sum()))}
+
+
 def get_model_spec(name: str) -> ModelSpec:
     if name not in MODELS:
         raise MnistlabError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
@@ -175,7 +183,9 @@ def _layer_label(layer) -> str:
     if isinstance(layer, nn.Linear):
         extra = f"{layer.in_features} → {layer.out_features}"
     elif isinstance(layer, nn.Conv2d):
-        extra = f"{layer.in_channels} → {layer.out_channels}, {'×'.join(map(str, layer.kernel_size))}"
+        extra = (
+            f"{layer.in_channels} → {layer.out_channels}, {'×'.join(map(str, layer.kernel_size))}"
+        )
     elif isinstance(layer, nn.MaxPool2d | nn.AvgPool2d):
         extra = str(layer.kernel_size)
     elif isinstance(layer, nn.Flatten):
