@@ -57,6 +57,12 @@ def place(ink: np.ndarray, canvas: tuple[int, int], rng: np.random.Generator) ->
     return out
 
 
+def drawn(digit, rng, heights, widths, canvas) -> np.ndarray:
+    """A random-sized, random-width drawing of `digit` somewhere on a canvas (h, w)."""
+    ink = strokes(digit, int(rng.integers(*heights)), rng.uniform(*widths))
+    return place(ink, canvas, rng)
+
+
 def encode(array: np.ndarray, fmt: str, **kwargs) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format=fmt, **kwargs)
@@ -64,19 +70,19 @@ def encode(array: np.ndarray, fmt: str, **kwargs) -> bytes:
 
 
 def canvas_transparent(digit, rng):
-    ink = place(strokes(digit, int(rng.integers(160, 320)), rng.uniform(0.08, 0.2)), (400, 400), rng)
+    ink = drawn(digit, rng, (160, 320), (0.08, 0.2), (400, 400))
     rgba = np.zeros((400, 400, 4), np.uint8)  # transparent black, as canvas.toBlob gives
     rgba[..., 3] = (ink * 255).astype(np.uint8)
     return encode(rgba, "PNG")
 
 
 def canvas_white(digit, rng):
-    ink = place(strokes(digit, int(rng.integers(160, 320)), rng.uniform(0.08, 0.2)), (400, 400), rng)
+    ink = drawn(digit, rng, (160, 320), (0.08, 0.2), (400, 400))
     return encode((255 - ink * 230).astype(np.uint8), "PNG")
 
 
 def thin_pen_scan(digit, rng):
-    ink = place(strokes(digit, int(rng.integers(150, 500)), rng.uniform(0.025, 0.06)), (800, 1000), rng)
+    ink = drawn(digit, rng, (150, 500), (0.025, 0.06), (800, 1000))
     paper = np.array([250, 248, 240], np.float32)
     pen = np.array([30, 40, 120], np.float32)
     rgb = paper * (1 - ink[..., None]) + pen * ink[..., None]
@@ -84,13 +90,13 @@ def thin_pen_scan(digit, rng):
 
 
 def thick_marker(digit, rng):
-    ink = place(strokes(digit, int(rng.integers(200, 400)), rng.uniform(0.2, 0.3)), (500, 500), rng)
+    ink = drawn(digit, rng, (200, 400), (0.2, 0.3), (500, 500))
     return encode((255 - ink * 240).astype(np.uint8), "PNG")
 
 
 def photo(digit, rng, exif: bool = False):
     h, w = 1200, 1600
-    ink = place(strokes(digit, int(rng.integers(250, 600)), rng.uniform(0.04, 0.12)), (h, w), rng)
+    ink = drawn(digit, rng, (250, 600), (0.04, 0.12), (h, w))
     ink = ndimage.rotate(ink, rng.uniform(-8, 8), reshape=False, order=1)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
@@ -106,7 +112,8 @@ def photo(digit, rng, exif: bool = False):
         image.save(buf, "JPEG", quality=quality)
         return buf.getvalue()
     orientation = int(rng.choice([6, 8]))  # the camera stored it turned; the tag undoes it
-    turned = image.transpose(Image.Transpose.ROTATE_90 if orientation == 6 else Image.Transpose.ROTATE_270)
+    turn = Image.Transpose.ROTATE_90 if orientation == 6 else Image.Transpose.ROTATE_270
+    turned = image.transpose(turn)
     exif_data = Image.Exif()
     exif_data[0x0112] = orientation
     buf = io.BytesIO()
@@ -119,12 +126,12 @@ def photo_exif(digit, rng):
 
 
 def small_in_page(digit, rng):
-    ink = place(strokes(digit, int(rng.integers(40, 90)), rng.uniform(0.06, 0.15)), (800, 600), rng)
+    ink = drawn(digit, rng, (40, 90), (0.06, 0.15), (800, 600))
     return encode((250 - ink * 220).astype(np.uint8), "WEBP", quality=90)
 
 
 def chalkboard(digit, rng):
-    ink = place(strokes(digit, int(rng.integers(200, 400)), rng.uniform(0.06, 0.15)), (480, 640), rng)
+    ink = drawn(digit, rng, (200, 400), (0.06, 0.15), (480, 640))
     board = 40 + rng.normal(0, 6, ink.shape)
     return encode(np.clip(board + ink * 180, 0, 255).astype(np.uint8), "BMP")
 

@@ -6,6 +6,7 @@ import importlib
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 from torch.optim.sgd import sgd as torch_sgd
 
 from mnistlab.data import load_dataset
@@ -179,9 +180,11 @@ def test_learns_mnist_subset_and_same_seed_gives_same_weights():
         net = nn.NumpyNet(cfg["hidden"], cfg["activation"], seed=seed)
         opt = nn.SGD(net.params, cfg["lr"], cfg["momentum"], cfg["nesterov"], cfg["weight_decay"])
         rng = np.random.default_rng(seed)
-        for epoch in range(2):
-            opt.lr = cfg["lr"] * cfg["lr_decay"] ** epoch
-            nn.train_epoch(net, opt, x, y, cfg["batch_size"], rng)
+        # One BLAS thread: on shared cores, threads waiting on each other make it ~10x slower.
+        with threadpool_limits(limits=1, user_api="blas"):
+            for epoch in range(2):
+                opt.lr = cfg["lr"] * cfg["lr_decay"] ** epoch
+                nn.train_epoch(net, opt, x, y, cfg["batch_size"], rng)
         return net
 
     net = train(seed=0)

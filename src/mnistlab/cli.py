@@ -316,6 +316,67 @@ def compare_cmd(
 
 # ── predict / serve (prediction) ───────────────────────────────────────────
 
+RunOption = Annotated[Path, typer.Option("--run", help="A run folder written by `mnistlab train`.")]
+
+
+@app.command("predict")
+def predict_cmd(
+    images: Annotated[list[Path], typer.Argument(help="Image files, or folders (recursive).")],
+    run: RunOption,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Classes shown per image.")] = 3,
+    json_out: JsonFlag = False,
+    save_preprocessed: Annotated[
+        Path | None, typer.Option(help="Folder for the 28x28 image the model saw, per file.")
+    ] = None,
+) -> None:
+    """Predict your own images (PNG, JPEG, BMP, GIF, WebP, TIFF).
+
+    A file that cannot be used is reported on stderr and skipped; the others are still
+    predicted, and the exit status is 1 at the end.
+    """
+    from mnistlab.predict import Classifier, predict_files, save_images
+
+    classifier = Classifier.load(run)
+    results = predict_files(classifier, images)
+    for line in results.errors:
+        err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+    if save_preprocessed is not None:
+        save_images(save_preprocessed, results.predictions, results.images)
+    if json_out:
+        print_json([
+            {**p.to_dict(), "top_k": [
+                {"label": i, "name": classifier.classes[i], "probability": q}
+                for i, q in p.top_k(top_k)
+            ]}
+            for p in results.predictions
+        ])  # fmt: skip
+    elif results.predictions:
+        table = Table("file", "prediction", "probability", f"top {top_k}" if top_k > 1 else None)
+        for p in results.predictions:
+            others = ", ".join(f"{classifier.classes[i]} {q:.1%}" for i, q in p.top_k(top_k))
+            row = [p.file or "", p.name, f"{p.probabilities[p.label]:.1%}"]
+            table.add_row(*row, *([others] if top_k > 1 else []))
+        out.print(table)
+    if results.errors:
+        n = len(results.errors)
+        raise MnistlabError(f"{n} of {n + len(results.predictions)} images could not be used")
+
+
+@app.command("serve")
+def serve_cmd(
+    run: RunOption,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the draw-a-digit page at / and the REST API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from mnistlab.serve import create_app
+
+    application = create_app(run)
+    err.print(f"serving {run} on http://{host}:{port}/ (API docs: /docs); Ctrl+C stops")
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"

@@ -57,11 +57,10 @@ class PreprocessOptions:
 def open_image(source: ImageSource, options: PreprocessOptions | None = None) -> Image.Image:
     """Decode a path, bytes, PIL image or array, refusing bombs and broken files clearly."""
     options = options or PreprocessOptions()
-    if isinstance(source, Image.Image):
-        _check_size(source, "image", options)
-        return source
-    if isinstance(source, np.ndarray):
-        return _from_array(source)
+    if isinstance(source, Image.Image | np.ndarray):
+        image = source if isinstance(source, Image.Image) else _from_array(source)
+        _check_size(image, "the image", options)
+        return image
     if isinstance(source, bytes | bytearray):
         name, fp = "upload", io.BytesIO(source)
         if not source:
@@ -79,8 +78,9 @@ def open_image(source: ImageSource, options: PreprocessOptions | None = None) ->
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             image = Image.open(fp)  # lazy: reads the header only
-        except Image.DecompressionBombError:
-            raise ImageError(f"{name} is too large to decode safely", "too_large") from None
+        except Image.DecompressionBombError:  # Pillow's own guard, far above ours
+            limit = f"{options.max_pixels / 1e6:.0f} MP"
+            raise ImageError(f"{name} is over the {limit} limit; scale it down first", "too_large") from None
         except UnidentifiedImageError:
             raise ImageError(
                 f"{name} is not an image Pillow can read (PNG, JPEG, BMP, GIF, WebP, TIFF)",
@@ -139,6 +139,7 @@ def preprocess(source: ImageSource, options: PreprocessOptions | None = None) ->
         return _to_uint8(_fit_objects(ink))
     if options.normalize_stroke:
         ink = _normalize_stroke(ink)
+        ink = _crop(ink) if options.crop else ink
     return _to_uint8(_fit_digit(ink, options.center_of_mass))
 
 
@@ -173,10 +174,8 @@ def _flatten(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     if not opaque.any():
         raise ImageError("no ink found: the image is fully transparent", "no_ink")
     tone = float(np.median(gray[opaque]))
-    if opaque.mean() < 0.5:
-        background = 1.0 if tone < 0.5 else 0.0
-    else:
-        background = tone
+    contrast = 1.0 if tone < 0.5 else 0.0
+    background = contrast if opaque.mean() < 0.5 else tone
     return gray * alpha + background * (1 - alpha)
 
 
@@ -191,6 +190,8 @@ def _ink(gray: np.ndarray, options: PreprocessOptions) -> np.ndarray:
     smooth = ndimage.gaussian_filter(gray, sigma) if sigma >= 0.5 else gray
     background = float(np.median(_border(smooth)))
     lo, hi = float(smooth.min()), float(smooth.max())
+    if hi - lo < MIN_CONTRAST:
+        raise ImageError("no ink found: the image is blank (draw or upload a digit)", "no_ink")
     if options.auto_invert and background - lo > hi - background:  # ink darker than paper
         smooth = 1 - smooth
     if options.denoise:
@@ -216,7 +217,8 @@ def _lighting(a: np.ndarray) -> np.ndarray:
     vignetting are that smooth, strokes are not.
     """
     small = _resize(a, min(1.0, 64 / max(a.shape)))
-    design = np.stack([np.broadcast_to(t, small.shape).ravel() for t in _quadratic(*small.shape)], 1)
+    design = np.stack([np.broadcast_to(t, small.shape).ravel() for t in _quadratic(*small.shape)])
+    design = design.T
     values = small.ravel()
     paper = values < _otsu(values)  # a first guess; ink is far from paper, light is not
     for _ in range(5):
@@ -291,17 +293,23 @@ def _normalize_stroke(ink: np.ndarray) -> np.ndarray:
         pad = int(np.ceil(radius)) + 1
         work, mask = np.pad(work, pad), np.pad(mask, pad)
         outside = ndimage.distance_transform_edt(~mask)
-        return _crop(np.maximum(work, np.clip(radius + 0.5 - outside, 0, 1)))
+        return np.maximum(work, np.clip(radius + 0.5 - outside, 0, 1))
     if width > 1.5 * target:
         thinned = np.minimum(work, np.clip(inside - (width - target) / 2 + 0.5, 0, 1))
-        return _crop(thinned) if (thinned > 0).any() else ink
+        return thinned if (thinned > 0).any() else ink
     return ink
 
 
 def _resize(a: np.ndarray, factor: float) -> np.ndarray:
     size = (max(1, round(a.shape[1] * factor)), max(1, round(a.shape[0] * factor)))
-    out = Image.fromarray(a.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
+    out = Image.fromarray(a.astype(np.float32)).resize(size, _filter(factor))
     return np.clip(np.asarray(out), 0, 1)
+
+
+def _filter(factor: float) -> Image.Resampling:
+    """Area averaging to shrink (antialiased, no ringing halo around the strokes), bilinear
+    to enlarge."""
+    return Image.Resampling.BOX if factor <= 1 else Image.Resampling.BILINEAR
 
 
 def _fit_digit(ink: np.ndarray, center_of_mass: bool) -> np.ndarray:
@@ -330,8 +338,8 @@ def _fit_digit(ink: np.ndarray, center_of_mass: bool) -> np.ndarray:
         )
     )
     canvas = Image.fromarray(np.pad(ink, pad).astype(np.float32))
-    out = np.asarray(canvas.resize((28, 28), Image.Resampling.LANCZOS, box=box))
-    return np.clip(out, 0, 1) / max(float(out.max()), 1e-6)
+    out = np.clip(np.asarray(canvas.resize((28, 28), _filter(scale), box=box)), 0, 1)
+    return out / max(float(out.max()), 1e-6)  # MNIST digits all reach full white
 
 
 def _fit_objects(ink: np.ndarray) -> np.ndarray:
@@ -339,8 +347,8 @@ def _fit_objects(ink: np.ndarray) -> np.ndarray:
     h, w = ink.shape
     scale = 28 / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = Image.fromarray(ink.astype(np.float32))
-    small = np.clip(np.asarray(small.resize(size, Image.Resampling.LANCZOS)), 0, 1)
+    small = Image.fromarray(ink.astype(np.float32)).resize(size, _filter(scale))
+    small = np.clip(np.asarray(small), 0, 1)
     out = np.zeros((28, 28), np.float32)
     top, left = (28 - size[1]) // 2, (28 - size[0]) // 2
     out[top : top + size[1], left : left + size[0]] = small

@@ -22,7 +22,8 @@ EVAL_BATCH = 1000
 
 
 def make_stepper(model: Model, images: np.ndarray, labels: np.ndarray, settings: dict, device):
-    """The stepper for this model; `settings` holds optimizer, lr and weight_decay."""
+    """The stepper for this model; `settings` holds optimizer, lr, weight_decay, betas and
+    label_smoothing (the training loss only: evaluation reports the plain cross-entropy)."""
     kind = TorchStepper if model.is_torch else NumpyStepper
     return kind(model, images, labels, settings, device)
 
@@ -44,8 +45,9 @@ class TorchStepper:
             )
         else:
             self.opt = (torch.optim.Adam if name == "adam" else torch.optim.AdamW)(
-                params, lr, weight_decay=wd
+                params, lr, betas=tuple(settings["betas"]), weight_decay=wd
             )
+        self.label_smoothing = settings["label_smoothing"]
 
     def start_epoch(self, seed: int) -> None:
         # Randomness inside an epoch (dropout, augmentation in future models) is a function of
@@ -62,7 +64,7 @@ class TorchStepper:
         i = torch.from_numpy(idx).to(self.device)
         xb, yb = self._floats(self.x[i]), self.y[i]
         logits = self.net(xb)
-        loss = F.cross_entropy(logits, yb)
+        loss = F.cross_entropy(logits, yb, label_smoothing=self.label_smoothing)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

@@ -50,6 +50,8 @@ class TrainConfig:
     optimizer: str | None = None  # sgd, momentum (SGD, Nesterov 0.9), adam, adamw
     schedule: str | None = None  # constant, step (×0.1 at 50% and 75%), cosine, onecycle
     weight_decay: float | None = None  # L2 penalty; decoupled for adamw
+    betas: tuple[float, float] | None = None  # adam/adamw moment decay rates (default .9, .999)
+    label_smoothing: float | None = None  # target mass spread over all classes (default 0)
     patience: int | None = None  # stop after N epochs without a lower val_loss (default 0: off)
     seed: int | None = None  # seeds the validation split, the init and the batch order (default 0)
     # where and how: not part of what defines a run, free to change when resuming
@@ -63,7 +65,8 @@ class TrainConfig:
 HOW_FIELDS = ("device", "out", "resume", "log_every", "data_dir")
 RUN_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name not in HOW_FIELDS)
 COMMON_DEFAULTS = dict(
-    dataset="mnist", val_size=5000, train_limit=0, model="cnn", weight_decay=0.0, patience=0, seed=0
+    dataset="mnist", val_size=5000, train_limit=0, model="cnn", weight_decay=0.0, patience=0, seed=0,
+    betas=[0.9, 0.999], label_smoothing=0.0,
 )
 
 
@@ -201,6 +204,8 @@ def settle(config: TrainConfig, saved: dict | None = None) -> dict:
     given = {k: getattr(config, k) for k in RUN_FIELDS if getattr(config, k) is not None}
     if "hidden" in given:
         given["hidden"] = [int(h) for h in given["hidden"]]
+    if "betas" in given:
+        given["betas"] = [float(b) for b in given["betas"]]  # a list, as config.json has it
     if saved is not None:
         before = {**saved, **saved.get("model_args", {})}
         for key, value in given.items():
@@ -232,6 +237,16 @@ def _validate(s: dict) -> None:
         check(s[key] in allowed, f"unknown {key} {s[key]!r}; choose one of {', '.join(allowed)}")
 
     check(s["epochs"] >= 1, f"epochs must be at least 1, got {s['epochs']}")
+    check(
+        len(s["betas"]) == 2 and all(0 <= b < 1 for b in s["betas"]),
+        f"betas must be two numbers in [0, 1), got {s['betas']}",
+    )
+    check(
+        0 <= s["label_smoothing"] < 1, f"label smoothing must be in [0, 1), got {s['label_smoothing']}"
+    )
+    check(
+        s["model"] != "numpy" or not s["label_smoothing"], "the numpy model has no label smoothing"
+    )
     check(
         s["batch_size"] >= 0, f"batch size must be positive (0: full batch), got {s['batch_size']}"
     )

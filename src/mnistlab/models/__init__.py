@@ -48,6 +48,14 @@ MODELS: dict[str, ModelSpec] = {
         dict(epochs=12, batch_size=64, lr=2e-3, optimizer="adamw", schedule="cosine"),
         "LeNet-5 (LeCun et al. 1998): C1 S2 C3 S4 C5 F6, scaled tanh",
     ),
+    # Tuned for time to 99% test accuracy: one epoch on all 60,000 images, evaluated once at
+    # the end (val_size 0). Why each value: mnistlab/models/fast.py.
+    "fast": ModelSpec(
+        "mnistlab.models.fast:fast",
+        dict(epochs=1, batch_size=256, lr=0.01, optimizer="adam", betas=[0.7, 0.9],
+             schedule="onecycle", label_smoothing=0.1, val_size=0),  # fmt: skip
+        "time-to-accuracy CNN: strided 5×5 conv → 3×3 conv → max-pool → dense 256, bf16",
+    ),
 }
 MODEL_NAMES = tuple(MODELS)
 

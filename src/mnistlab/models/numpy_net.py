@@ -199,8 +199,8 @@ class SGD:
         self.params, self.lr = params, lr
         self.momentum, self.nesterov, self.weight_decay = momentum, nesterov, weight_decay
         self.velocity = {k: np.zeros_like(p) for k, p in params.items()} if momentum else {}
-        # One preallocated scratch array per parameter: a fresh 1.6 MB temporary on every step
-        # would cost about as much as the update itself.
+        # One preallocated scratch array per parameter: a fresh temporary the size of W1 on
+        # every step would cost about as much as the update itself.
         self._scratch = {k: np.empty_like(p) for k, p in params.items()}
 
     def _sub_scaled(self, k: str, scale: float, x: np.ndarray) -> None:
@@ -248,10 +248,6 @@ class SGD:
             v[...] = state[k]
 
 
-def _accuracy(logits: np.ndarray, y: np.ndarray) -> float:
-    return float((logits.argmax(axis=1) == y).mean())
-
-
 def train_epoch(
     net: NumpyNet,
     opt: SGD,
@@ -278,7 +274,7 @@ def train_epoch(
         loss, grads, logits = net.backprop(xb, yb)
         opt.step(grads)
         total_loss += loss * len(yb)
-        correct += _accuracy(logits, yb) * len(yb)
+        correct += float((logits.argmax(axis=1) == yb).sum())
     return total_loss / n, correct / n
 
 

@@ -1,0 +1,283 @@
+"""Time to accuracy: training seconds until MNIST test accuracy first reaches a target.
+
+A model from the registry is trained with its own recipe (the same stepper, schedule and batch
+order as `mnistlab train`) over several seeds; a *reference* trained the way the official
+PyTorch MNIST example does (our re-implementation: conv 32 → conv 64 → max-pool → dropout →
+dense 128 → dropout → dense 10, Adadelta lr 1.0, StepLR γ 0.7, batch 64, a DataLoader over
+tensors) runs in the same process, timed the same way. The test set is evaluated at training
+times that grow geometrically (every `--resolution` of the elapsed time, at least every
+`--min-interval` seconds); evaluation time is not counted, so a figure overstates the true
+crossing time by at most that fraction. Wall seconds (perf_counter) and CPU seconds of the
+process (process_time; with 2 busy threads, 2 CPU-s per wall-s) are both reported: on a
+shared machine wall time is noisy, CPU time much less so.
+
+    .venv/bin/python bench/time_to_accuracy.py                      # fast vs reference
+    .venv/bin/python bench/time_to_accuracy.py --reference-max-seconds 0 --json
+    OMP_NUM_THREADS=1 .venv/bin/python bench/time_to_accuracy.py --model cnn --seeds 1
+
+Evidence. Machine: Intel Xeon (KVM, family 6 model 167, Sapphire Rapids class: AVX-512,
+AVX512-BF16, AMX-BF16/INT8), 2 cores, no GPU, Python 3.11.7, torch 2.13.0+cpu.
+FIGURES_PENDING
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from mnistlab.data import load_dataset
+from mnistlab.models import build_model, pixel_stats
+from mnistlab.steps import make_stepper
+from mnistlab.train import TrainConfig, lr_at, settle
+
+sys.path.insert(0, os.path.dirname(__file__))
+from accuracy import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+
+REFERENCE = dict(
+    batch_size=64,  # the example's --batch-size default
+    lr=1.0,  # Adadelta, the example's --lr default
+    gamma=0.7,  # StepLR: lr × 0.7 after every epoch
+    epochs=14,  # the example's --epochs default; the race stops at the target anyway
+    mean=0.1307,  # transforms.Normalize((0.1307,), (0.3081,))
+    std=0.3081,
+)
+
+
+@dataclass
+class Trace:
+    """Test accuracy at evaluation points, each with the training wall and CPU seconds so far."""
+
+    points: list[dict] = field(default_factory=list)  # {"wall", "cpu", "step", "accuracy"}
+
+    def first(self, target: float) -> dict | None:
+        return next((p for p in self.points if p["accuracy"] >= target), None)
+
+
+def race(
+    steps: Iterator[None],
+    accuracy: Callable[[], float],
+    resolution: float,
+    min_interval: float,
+    max_seconds: float = math.inf,
+    stop_at: float | None = None,
+) -> Trace:
+    """Run `steps` (one training step per item), pausing the clocks to evaluate `accuracy()`
+    when the training time has grown by `resolution` (at least `min_interval` seconds); also
+    evaluate at the end. Stops early past `max_seconds` or once `stop_at` is reached."""
+    trace, wall, cpu, n = Trace(), 0.0, 0.0, 0
+    next_eval, last = min_interval, None
+    t, c = time.perf_counter(), time.process_time()
+    for n, _ in enumerate(steps, start=1):
+        elapsed = wall + time.perf_counter() - t
+        if elapsed < next_eval:
+            continue
+        wall, cpu = elapsed, cpu + time.process_time() - c
+        last = dict(wall=wall, cpu=cpu, step=n, accuracy=accuracy())
+        trace.points.append(last)
+        next_eval = max(wall + min_interval, wall * (1 + resolution))
+        if wall >= max_seconds or (stop_at is not None and last["accuracy"] >= stop_at):
+            return trace
+        t, c = time.perf_counter(), time.process_time()
+    if last is None or last["step"] != n:
+        wall, cpu = wall + time.perf_counter() - t, cpu + time.process_time() - c
+        trace.points.append(dict(wall=wall, cpu=cpu, step=n, accuracy=accuracy()))
+    return trace
+
+
+def race_model(name: str, seed: int, args) -> Trace:
+    """A registry model trained by its recipe, the way mnistlab.train's epoch loop does it."""
+    s = settle(TrainConfig(model=name, seed=seed))
+    train = load_dataset("mnist", "train", val_size=s["val_size"], seed=seed)
+    test = load_dataset("mnist", "test")
+    x, y = train.images[: s["train_limit"] or None], train.labels[: s["train_limit"] or None]
+    model = build_model(name, seed=seed, **s["model_args"], **pixel_stats(x))
+    stepper = make_stepper(model, x, y, s, "cpu")
+    n = len(y)
+    batch = min(s["batch_size"] or n, n)
+    per_epoch = math.ceil(n / batch)
+
+    def steps() -> Iterator[None]:
+        for epoch in range(1, s["epochs"] + 1):
+            stepper.start_epoch(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+            order = np.random.default_rng([seed, epoch]).permutation(n)
+            for i in range(per_epoch):
+                step = (epoch - 1) * per_epoch + i
+                stepper.set_lr(lr_at(s["schedule"], s["lr"], step, s["epochs"] * per_epoch))
+                stepper.step(order[i * batch : (i + 1) * batch])
+                yield
+
+    def accuracy() -> float:
+        acc = stepper.evaluate(test.images, test.labels)[1]
+        if model.is_torch:
+            model.net.train()  # evaluate() leaves eval mode; the epoch goes on training
+        return acc
+
+    return race(steps(), accuracy, args.resolution, args.min_interval)
+
+
+class ReferenceNet(nn.Module):
+    """The official PyTorch MNIST example's network (examples/mnist/main.py), log-softmax out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 32, 3, 1), nn.Conv2d(32, 64, 3, 1)
+        self.dropout1, self.dropout2 = nn.Dropout(0.25), nn.Dropout(0.5)
+        self.fc1, self.fc2 = nn.Linear(9216, 128), nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+        x = F.relu(self.fc1(torch.flatten(self.dropout1(x), 1)))
+        return F.log_softmax(self.fc2(self.dropout2(x)), dim=1)
+
+
+def race_reference(seed: int, args) -> Trace:
+    """The example's recipe, as it trains: per-sample tensors batched by a shuffling DataLoader."""
+    torch.manual_seed(seed)
+
+    def tensors(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        ds = load_dataset("mnist", split, val_size=0)
+        x = torch.from_numpy(ds.images.copy()).unsqueeze(1).float().div_(255)
+        return (x - REFERENCE["mean"]) / REFERENCE["std"], torch.from_numpy(ds.labels.copy())
+
+    (x, y), (xt, yt) = tensors("train"), tensors("test")
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=REFERENCE["batch_size"], shuffle=True
+    )
+    net = ReferenceNet()
+    opt = torch.optim.Adadelta(net.parameters(), lr=REFERENCE["lr"])
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=REFERENCE["gamma"])
+
+    def steps() -> Iterator[None]:
+        for _ in range(REFERENCE["epochs"]):
+            net.train()
+            for xb, yb in loader:
+                opt.zero_grad()
+                F.nll_loss(net(xb), yb).backward()
+                opt.step()
+                yield
+            sched.step()
+
+    def accuracy() -> float:
+        net.eval()
+        with torch.no_grad():
+            hits = sum(int((net(xt[i : i + 1000]).argmax(1) == yt[i : i + 1000]).sum())
+                       for i in range(0, len(yt), 1000))  # fmt: skip
+        net.train()
+        return hits / len(yt)
+
+    return race(steps(), accuracy, args.reference_resolution, args.min_interval,
+                args.reference_max_seconds, stop_at=args.target)  # fmt: skip
+
+
+def summarize(trace: Trace, target: float, seed: int) -> dict:
+    hit, end = trace.first(target), trace.points[-1]
+    return {
+        "seed": seed,
+        "seconds_to_target": hit and hit["wall"],
+        "cpu_seconds_to_target": hit and hit["cpu"],
+        "steps_to_target": hit and hit["step"],
+        "final_accuracy": end["accuracy"],
+        "train_seconds": end["wall"],
+        "train_cpu_seconds": end["cpu"],
+        "evaluations": len(trace.points),
+        "curve": [{k: round(v, 4) for k, v in p.items()} for p in trace.points],
+    }
+
+
+def median_of(rows: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rows]
+    return None if None in values else statistics.median(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="fast", help="a registry model (default fast)")
+    parser.add_argument("--target", type=float, default=0.99, help="test accuracy to reach")
+    parser.add_argument("--seeds", type=int, default=3, help="model runs, seeds 0..N-1")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
+    parser.add_argument("--resolution", type=float, default=0.05,
+                        help="evaluate when training time grew by this fraction")  # fmt: skip
+    parser.add_argument("--min-interval", type=float, default=0.2,
+                        help="...and at least this many seconds apart")  # fmt: skip
+    parser.add_argument("--reference-resolution", type=float, default=0.1,
+                        help="the same for the reference (its evaluations are slow)")  # fmt: skip
+    parser.add_argument("--reference-max-seconds", type=float, default=600.0,
+                        help="stop the reference here (0: no reference)")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    log = (lambda *a: print(*a, file=sys.stderr, flush=True))
+    info = {**machine(), "load_average_before": os.getloadavg()}
+
+    runs = []
+    for seed in range(args.seeds):
+        runs.append(summarize(race_model(args.model, seed, args), args.target, seed))
+        log(f"{args.model} seed {seed}: {_fmt(runs[-1], args.target)}")
+    reference = None
+    if args.reference_max_seconds > 0:
+        reference = summarize(race_reference(0, args), args.target, 0)
+        log(f"reference seed 0: {_fmt(reference, args.target)}")
+    info["load_average_after"] = os.getloadavg()
+
+    model_s, model_cpu = median_of(runs, "seconds_to_target"), median_of(runs, "cpu_seconds_to_target")
+    ref_s = reference and reference["seconds_to_target"]
+    ref_cpu = reference and reference["cpu_seconds_to_target"]
+    result = {
+        "machine": info,
+        "target": args.target,
+        "model": args.model,
+        "runs": runs,
+        "median_seconds_to_target": model_s,
+        "median_cpu_seconds_to_target": model_cpu,
+        "every_seed_reached_target": all(r["final_accuracy"] >= args.target for r in runs),
+        "reference": reference,
+        # None when either side missed the target (the reference within its time cap)
+        "speedup": ref_s / model_s if ref_s and model_s else None,
+        "cpu_speedup": ref_cpu / model_cpu if ref_cpu and model_cpu else None,
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    print(f"# {info['cpu']}, {info['cores']} cores, torch {info['torch']} "
+          f"({info['torch_threads']} threads), load average {info['load_average_before'][0]:.1f}"
+          f" → {info['load_average_after'][0]:.1f}")  # fmt: skip
+    print(f"# time to {args.target:.2%} MNIST test accuracy (training only; evaluation excluded)")
+    print(f"{'run':18}{'to target s':>12}{'cpu s':>8}{'steps':>7}{'final acc':>11}"
+          f"{'total s':>9}{'cpu s':>8}")  # fmt: skip
+    named = [(f"{args.model} seed {r['seed']}", r) for r in runs]
+    for name, r in named + ([("reference", reference)] if reference else []):
+        print(f"{name:18}{_num(r['seconds_to_target']):>12}{_num(r['cpu_seconds_to_target']):>8}"
+              f"{r['steps_to_target'] or '-':>7}{r['final_accuracy']:>11.2%}"
+              f"{r['train_seconds']:>9.1f}{r['train_cpu_seconds']:>8.1f}")  # fmt: skip
+    print(f"median {args.model}: {_num(model_s)} s ({_num(model_cpu)} CPU-s) to target; "
+          f"every seed ≥ target at the end: {result['every_seed_reached_target']}")
+    if reference:
+        speed = _num(result["speedup"], "{:.1f}×")
+        print(f"reference / {args.model}: {speed} in wall time, "
+              f"{_num(result['cpu_speedup'], '{:.1f}×')} in CPU time")
+
+
+def _num(value: float | None, fmt: str = "{:.2f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def _fmt(r: dict, target: float) -> str:
+    return (f"{_num(r['seconds_to_target'])} s ({_num(r['cpu_seconds_to_target'])} CPU-s) to "
+            f"{target:.2%}, final {r['final_accuracy']:.2%} after {r['train_seconds']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Predict a person's own images with a trained run: `Classifier.load(run_dir).predict(...)`.
+
+The run folder says which preprocessing its model expects ("digits" or "objects" in
+config.json), so a run predicts correctly on its own.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from mnistlab import atomic, runs
+from mnistlab.errors import MnistlabError
+from mnistlab.preprocess import ImageError, ImageSource, PreprocessOptions, preprocess
+
+if TYPE_CHECKING:
+    from mnistlab.models import Model
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+__all__ = [
+    "Classifier",
+    "ImageError",
+    "Prediction",
+    "PreprocessOptions",
+    "find_images",
+    "predict_files",
+    "save_images",
+]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One image's answer: the top class and every class's probability."""
+
+    label: int
+    name: str
+    probabilities: list[float]
+    file: str | None = None
+
+    def top_k(self, k: int = 3) -> list[tuple[int, float]]:
+        """The k most likely (label, probability) pairs, most likely first."""
+        order = np.argsort(self.probabilities)[::-1][:k]
+        return [(int(i), self.probabilities[i]) for i in order]
+
+    def to_dict(self) -> dict:
+        """The `predict --json` object: file, label, name, probabilities."""
+        return {"file": self.file, "label": self.label, "name": self.name,
+                "probabilities": self.probabilities}  # fmt: skip
+
+
+class Classifier:
+    """A trained run ready to predict images as a person would hand them over.
+
+    Thread-safe: preprocessing runs in parallel, the model one batch at a time.
+    """
+
+    def __init__(self, model: Model, config: dict, metrics: dict | None, run_dir: Path) -> None:
+        self.model = model
+        self.config = config
+        self.metrics = metrics or {}
+        self.run_dir = Path(run_dir)
+        self.classes: tuple[str, ...] = tuple(config["classes"])
+        self.options = PreprocessOptions(kind=config.get("preprocessing", "digits"))
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> Classifier:
+        """Load a run folder once (config, weights, metrics); MnistlabError if it is not one."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise MnistlabError(f"run folder {run_dir} does not exist; train one with "
+                                "`mnistlab train --out RUN_DIR`")  # fmt: skip
+        config = runs.load_config(run_dir)
+        return cls(runs.load_model(run_dir), config, runs.load_metrics(run_dir), run_dir)
+
+    def preprocess(
+        self, image: ImageSource, options: PreprocessOptions | None = None
+    ) -> np.ndarray:
+        """What the model will see: uint8 (28, 28), light ink on black."""
+        return preprocess(image, options or self.options)
+
+    def predict(
+        self, images: ImageSource | Sequence[ImageSource], preprocessed: bool = False
+    ) -> Prediction | list[Prediction]:
+        """Predict one image (path, bytes, PIL image, array) or a list/batch of them.
+
+        A single image gives one Prediction, a list or an (N, H, W) array a list.
+        `preprocessed=True` skips preprocessing: the arrays are already 28x28 like
+        MNIST rows. The first bad image raises ImageError naming it.
+        """
+        single = _is_single(images)
+        batch = [images] if single else list(images)
+        if preprocessed:
+            arrays = [_check_ready(a) for a in batch]
+        else:
+            arrays = [self.preprocess(image) for image in batch]
+        predictions = self.predict_arrays(np.stack(arrays) if arrays else np.zeros((0, 28, 28)))
+        predictions = [
+            Prediction(p.label, p.name, p.probabilities, _file_name(image))
+            for p, image in zip(predictions, batch, strict=True)
+        ]
+        return predictions[0] if single else predictions
+
+    def predict_arrays(self, arrays: np.ndarray) -> list[Prediction]:
+        """Predict model-ready (N, 28, 28) images."""
+        with self._lock:
+            proba = self.model.predict_proba(arrays)
+        return [
+            Prediction(int(p.argmax()), self.classes[int(p.argmax())], [float(v) for v in p])
+            for p in proba
+        ]
+
+    def describe(self) -> dict:
+        """Dataset, model, classes, test accuracy and size, for people and the web page."""
+        return {
+            "dataset": self.config.get("dataset"),
+            "model": self.config.get("model"),
+            "classes": list(self.classes),
+            "test_accuracy": self.metrics.get("accuracy"),
+            "parameters": self.model.num_parameters(),
+            "preprocessing": self.options.kind,
+            "epochs": self.metrics.get("epochs", self.config.get("epochs")),
+            "run": self.run_dir.name,
+        }
+
+
+def _is_single(images) -> bool:
+    if isinstance(images, np.ndarray):  # (H,W) or (H,W,3|4) is one image; (N,H,W) many
+        return images.ndim == 2 or (images.ndim == 3 and images.shape[2] in (3, 4))
+    return not isinstance(images, list | tuple)
+
+
+def _check_ready(image) -> np.ndarray:
+    a = np.asarray(image)
+    if a.shape != (28, 28):
+        raise MnistlabError(f"preprocessed images must be 28x28 arrays, not {a.shape}")
+    return a if a.dtype == np.uint8 else np.clip(a * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _file_name(image) -> str | None:
+    return None if isinstance(image, bytes | bytearray | np.ndarray | Image.Image) else str(image)
+
+
+@dataclass
+class FileResults:
+    """`predict_files` answer: a bad file is an error line, not the end of the batch."""
+
+    predictions: list[Prediction]
+    images: list[np.ndarray]  # what the model saw, one per prediction
+    errors: list[str]  # one line per file that could not be used
+
+
+def predict_files(classifier: Classifier, paths: Iterable[str | Path]) -> FileResults:
+    """Predict image files and folders (recursive), collecting bad files instead of stopping."""
+    files, images, errors = [], [], []
+    for path in find_images(paths):
+        try:
+            images.append(classifier.preprocess(path))
+            files.append(str(path))
+        except MnistlabError as e:
+            errors.append(str(e))
+    predictions = classifier.predict_arrays(np.stack(images)) if images else []
+    predictions = [
+        Prediction(p.label, p.name, p.probabilities, f)
+        for p, f in zip(predictions, files, strict=True)
+    ]
+    return FileResults(predictions, images, errors)
+
+
+def save_images(
+    folder: str | Path, predictions: list[Prediction], images: list[np.ndarray]
+) -> list[Path]:
+    """Write each 28x28 image as FOLDER/<input stem>.png (-2, -3... when stems repeat)."""
+    folder, used = Path(folder), set()
+    written = []
+    for p, image in zip(predictions, images, strict=True):
+        stem = Path(p.file or "image").stem
+        name, n = f"{stem}.png", 1
+        while name in used:
+            n += 1
+            name = f"{stem}-{n}.png"
+        used.add(name)
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="PNG")
+        try:
+            atomic.write_bytes(folder / name, buf.getvalue())
+        except OSError as e:
+            raise MnistlabError(f"cannot write {folder / name}: {e.strerror}") from None
+        written.append(folder / name)
+    return written
+
+
+def find_images(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named, plus image files found recursively in folders named, in sorted order."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            inside = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not inside:
+                raise MnistlabError(f"{path} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+            found.extend(p for p in inside if p.is_file())
+        elif path.exists():
+            found.append(path)
+        else:
+            raise MnistlabError(f"{path}: no such file or folder")
+    return found
