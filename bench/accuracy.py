@@ -44,8 +44,11 @@ def machine() -> dict:
     cpu = platform.processor() or "unknown"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
-                 if ln.startswith("model name")]  # fmt: skip
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.read_text().splitlines()
+            if ln.startswith("model name")
+        ]
         cpu = names[0] if names else cpu
     return {
         "cpu": cpu,
@@ -74,21 +77,31 @@ def main() -> None:
         for model in args.models.split(","):
             out = Path(args.runs) / f"{stamp}-{dataset}-{model}"
             run = train(TrainConfig(dataset=dataset, model=model, out=str(out)))
-            results.append({
-                "model": model, "dataset": dataset, "epochs": len(run.history),
-                "test_accuracy": run.metrics["accuracy"], "test_loss": run.metrics["loss"],
-                "train_seconds": run.metrics["train_seconds"], "run": str(out),
-            })  # fmt: skip
+            results.append(
+                {
+                    "model": model,
+                    "dataset": dataset,
+                    "epochs": len(run.history),
+                    "test_accuracy": run.metrics["accuracy"],
+                    "test_loss": run.metrics["loss"],
+                    "train_seconds": run.metrics["train_seconds"],
+                    "run": str(out),
+                }
+            )
     if args.json:
         sys.stdout.write(json.dumps({"machine": machine(), "results": results}, indent=2) + "\n")
         return
     info = machine()
-    print(f"# {info['cpu']}, {info['cores']} cores, torch {info['torch']} "
-          f"({info['torch_threads']} threads), numpy {info['numpy']}, GPU: {info['gpu']}")  # fmt: skip
+    print(
+        f"# {info['cpu']}, {info['cores']} cores, torch {info['torch']} "
+        f"({info['torch_threads']} threads), numpy {info['numpy']}, GPU: {info['gpu']}"
+    )
     print(f"{'model':8}{'dataset':16}{'epochs':>6}{'test acc':>10}{'train s':>9}")
     for r in results:
-        print(f"{r['model']:8}{r['dataset']:16}{r['epochs']:>6}"
-              f"{r['test_accuracy']:>10.2%}{r['train_seconds']:>9.1f}")  # fmt: skip
+        print(
+            f"{r['model']:8}{r['dataset']:16}{r['epochs']:>6}"
+            f"{r['test_accuracy']:>10.2%}{r['train_seconds']:>9.1f}"
+        )
 
 
 if __name__ == "__main__":

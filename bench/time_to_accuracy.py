@@ -219,20 +219,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    log = (lambda *a: print(*a, file=sys.stderr, flush=True))
     info = {**machine(), "load_average_before": os.getloadavg()}
 
     runs = []
     for seed in range(args.seeds):
         runs.append(summarize(race_model(args.model, seed, args), args.target, seed))
-        log(f"{args.model} seed {seed}: {_fmt(runs[-1], args.target)}")
+        _log(f"{args.model} seed {seed}: {_fmt(runs[-1], args.target)}")
     reference = None
     if args.reference_max_seconds > 0:
         reference = summarize(race_reference(0, args), args.target, 0)
-        log(f"reference seed 0: {_fmt(reference, args.target)}")
+        _log(f"reference seed 0: {_fmt(reference, args.target)}")
     info["load_average_after"] = os.getloadavg()
 
-    model_s, model_cpu = median_of(runs, "seconds_to_target"), median_of(runs, "cpu_seconds_to_target")
+    model_s = median_of(runs, "seconds_to_target")
+    model_cpu = median_of(runs, "cpu_seconds_to_target")
     ref_s = reference and reference["seconds_to_target"]
     ref_cpu = reference and reference["cpu_seconds_to_target"]
     result = {
@@ -262,12 +262,20 @@ def main() -> None:
         print(f"{name:18}{_num(r['seconds_to_target']):>12}{_num(r['cpu_seconds_to_target']):>8}"
               f"{r['steps_to_target'] or '-':>7}{r['final_accuracy']:>11.2%}"
               f"{r['train_seconds']:>9.1f}{r['train_cpu_seconds']:>8.1f}")  # fmt: skip
-    print(f"median {args.model}: {_num(model_s)} s ({_num(model_cpu)} CPU-s) to target; "
-          f"every seed ≥ target at the end: {result['every_seed_reached_target']}")
+    print(
+        f"median {args.model}: {_num(model_s)} s ({_num(model_cpu)} CPU-s) to target; "
+        f"every seed ≥ target at the end: {result['every_seed_reached_target']}"
+    )
     if reference:
         speed = _num(result["speedup"], "{:.1f}×")
-        print(f"reference / {args.model}: {speed} in wall time, "
-              f"{_num(result['cpu_speedup'], '{:.1f}×')} in CPU time")
+        print(
+            f"reference / {args.model}: {speed} in wall time, "
+            f"{_num(result['cpu_speedup'], '{:.1f}×')} in CPU time"
+        )
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _num(value: float | None, fmt: str = "{:.2f}") -> str:
@@ -275,8 +283,10 @@ def _num(value: float | None, fmt: str = "{:.2f}") -> str:
 
 
 def _fmt(r: dict, target: float) -> str:
-    return (f"{_num(r['seconds_to_target'])} s ({_num(r['cpu_seconds_to_target'])} CPU-s) to "
-            f"{target:.2%}, final {r['final_accuracy']:.2%} after {r['train_seconds']:.1f} s")
+    return (
+        f"{_num(r['seconds_to_target'])} s ({_num(r['cpu_seconds_to_target'])} CPU-s) to "
+        f"{target:.2%}, final {r['final_accuracy']:.2%} after {r['train_seconds']:.1f} s"
+    )
 
 
 if __name__ == "__main__":

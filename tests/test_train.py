@@ -13,6 +13,7 @@ import torch
 from mnistlab import runs
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
+from mnistlab.steps import random_shift
 from mnistlab.train import TrainConfig, lr_at, train
 
 pytestmark = pytest.mark.slow
@@ -38,8 +39,10 @@ def test_short_training_clears_a_floor_and_leaves_a_complete_run_folder(tmp_path
     proba = reloaded.predict_proba(test.images[:500])
     np.testing.assert_allclose(proba, run.model.predict_proba(test.images[:500]), atol=1e-6)
     assert (proba.argmax(1) == test.labels[:500]).mean() >= 0.85
-    other = {"numpy": {**config, "model_args": {**config["model_args"], "hidden": [64]}},
-             "mlp": {**config, "model": "cnn"}}[model]  # fmt: skip
+    other = {
+        "numpy": {**config, "model_args": {**config["model_args"], "hidden": [64]}},
+        "mlp": {**config, "model": "cnn"},
+    }[model]
     runs.write_config(run.dir, other)
     with pytest.raises(MnistlabError, match="model.safetensors"):
         runs.load_model(run.dir)
@@ -47,8 +50,15 @@ def test_short_training_clears_a_floor_and_leaves_a_complete_run_folder(tmp_path
 
 def test_early_stopping_ends_a_run_that_overfits(tmp_path):
     # 300 images at a constant, high rate: validation loss rises within a few epochs.
-    settings = dict(model="mlp", train_limit=300, val_size=1000, epochs=15, lr=0.01,
-                    schedule="constant", patience=2)  # fmt: skip
+    settings = dict(
+        model="mlp",
+        train_limit=300,
+        val_size=1000,
+        epochs=15,
+        lr=0.01,
+        schedule="constant",
+        patience=2,
+    )
     run = train(TrainConfig(out=str(tmp_path / "run"), **settings))
     losses = [r["val_loss"] for r in run.history]
     assert len(losses) < 15
@@ -67,7 +77,9 @@ def _stop_after_first_epoch(row, model):
 
 @pytest.mark.parametrize("model", ["numpy", "mlp", "lenet5"])
 def test_resume_after_an_interruption_gives_bit_identical_weights(tmp_path, model):
-    quick = dict(model=model, train_limit=600, val_size=300, epochs=3, patience=5)
+    # augment draws from torch's RNG inside the epoch: resume must reproduce those draws too
+    augment = 0 if model == "numpy" else 2
+    quick = dict(model=model, train_limit=600, val_size=300, epochs=3, patience=5, augment=augment)
     straight = train(TrainConfig(out=str(tmp_path / "straight"), **quick))
     out = str(tmp_path / "resumed")
     with pytest.raises(Interrupt):
@@ -108,6 +120,17 @@ def test_a_diverging_loss_names_the_epoch_and_keeps_the_last_good_checkpoint(tmp
     assert resumed.metrics["accuracy"] > 0.8
 
 
+def test_random_shift_moves_each_image_by_at_most_the_shift():
+    images = torch.zeros(64, 28, 28, dtype=torch.uint8)
+    images[:, 12:16, 12:16] = 255
+    torch.manual_seed(0)
+    moved = random_shift(images, 2)
+    assert moved.shape == images.shape and moved.dtype == torch.uint8
+    assert (moved.sum((1, 2)) == images.sum((1, 2))).all()  # nothing falls off the edge
+    rows = moved.amax(2).float().argmax(1)  # the blob's first row, 12 before the shift
+    assert set(rows.tolist()) == {10, 11, 12, 13, 14}  # all offsets occur, none beyond 2
+
+
 def test_learning_rate_schedules():
     assert lr_at("constant", 0.1, 70, 100) == 0.1
     assert [lr_at("step", 1.0, s, 100) for s in (0, 49, 50, 75)] == pytest.approx([1, 1, 0.1, 0.01])
@@ -126,8 +149,20 @@ def mnistlab(*args, cwd=None):
 
 def test_cli_train_json_is_one_parsable_document(tmp_path):
     out = tmp_path / "run"
-    r = mnistlab("train", "--model", "mlp", "--epochs", "1", "--train-limit", "2000", "--val-size",
-                 "500", "--out", str(out), "--json")  # fmt: skip
+    r = mnistlab(
+        "train",
+        "--model",
+        "mlp",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "2000",
+        "--val-size",
+        "500",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["run"] == str(out) and doc["model"] == "mlp" and doc["dataset"] == "mnist"
@@ -141,11 +176,24 @@ def test_cli_train_json_is_one_parsable_document(tmp_path):
     [
         (["--model", "resnet"], "unknown model 'resnet'; choose one of numpy, mlp, cnn, lenet5"),
         (["--epochs", "0"], "epochs must be at least 1"),
-        (["--model", "mlp", "--lr", "1e6", "--optimizer", "sgd", "--train-limit", "500",
-          "--out", "run"], "loss became nan in epoch 1"),
+        (
+            [
+                "--model",
+                "mlp",
+                "--lr",
+                "1e6",
+                "--optimizer",
+                "sgd",
+                "--train-limit",
+                "500",
+                "--out",
+                "run",
+            ],
+            "loss became nan in epoch 1",
+        ),
         (["--out", "a-file/run"], "cannot write the run folder a-file/run: Not a directory"),
     ],
-)  # fmt: skip
+)
 def test_cli_bad_input_is_one_line_and_exit_1(tmp_path, args, message):
     (tmp_path / "a-file").write_text("")
     r = mnistlab("train", *args, cwd=tmp_path)

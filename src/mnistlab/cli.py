@@ -131,7 +131,9 @@ _PER_MODEL = "(Default: per model.)"
 
 @app.command("train")
 def train_command(
-    dataset: Annotated[str | None, typer.Option(help="mnist or fashion-mnist (default mnist).")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="mnist or fashion-mnist (default mnist).")
+    ] = None,
     model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
     epochs: Annotated[int | None, typer.Option(help=f"Passes over the data. {_PER_MODEL}")] = None,
     batch_size: Annotated[
@@ -145,11 +147,16 @@ def train_command(
         str | None, typer.Option(help=f"constant, step, cosine or onecycle. {_PER_MODEL}")
     ] = None,
     weight_decay: Annotated[float | None, typer.Option(help=f"L2 penalty. {_PER_MODEL}")] = None,
+    augment: Annotated[
+        int | None, typer.Option(help=f"Shift training images by up to N pixels. {_PER_MODEL}")
+    ] = None,
     hidden: Annotated[
         str | None, typer.Option(help="numpy model: hidden sizes, e.g. 512 or 256,128.")
     ] = None,
     activation: Annotated[str | None, typer.Option(help="numpy model: relu or sigmoid.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for split, init, batches (default 0).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for split, init, batches (default 0).")
+    ] = None,
     val_size: Annotated[
         int | None, typer.Option(help="Images held out for validation (default 5000).")
     ] = None,
@@ -180,11 +187,13 @@ def train_command(
         try:
             sizes = tuple(int(h) for h in hidden.split(","))
         except ValueError:
-            raise MnistlabError(f"--hidden takes sizes like 512 or 256,128, got {hidden!r}") from None
+            raise MnistlabError(
+                f"--hidden takes sizes like 512 or 256,128, got {hidden!r}"
+            ) from None
     config = TrainConfig(
         dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
-        optimizer=optimizer, schedule=schedule, weight_decay=weight_decay, hidden=sizes,
-        activation=activation, seed=seed, val_size=val_size, patience=patience,
+        optimizer=optimizer, schedule=schedule, weight_decay=weight_decay, augment=augment,
+        hidden=sizes, activation=activation, seed=seed, val_size=val_size, patience=patience,
         train_limit=train_limit, device=device, out=str(out_dir) if out_dir else None,
         resume=resume, log_every=log_every, data_dir=str(data_dir) if data_dir else None,
     )  # fmt: skip
@@ -200,7 +209,9 @@ def train_command(
 @app.command("summary")
 def summary_command(
     model: Annotated[str, typer.Option(help=_MODEL_HELP)] = "cnn",
-    dataset: Annotated[str, typer.Option(help="Its pixel statistics fill the Normalize layer.")] = "mnist",
+    dataset: Annotated[
+        str, typer.Option(help="Its pixel statistics fill the Normalize layer.")
+    ] = "mnist",
     data_dir: DataDir = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -221,7 +232,9 @@ def summary_command(
     table.add_column("output shape")
     table.add_column("params", justify="right")
     for r in rows:
-        table.add_row(r["layer"], "(" + ", ".join(map(str, r["output_shape"])) + ")", f"{r['params']:,}")
+        table.add_row(
+            r["layer"], "(" + ", ".join(map(str, r["output_shape"])) + ")", f"{r['params']:,}"
+        )
     out.print(table)
     out.print(f"Total params: {m.num_parameters():,}")
 
@@ -356,7 +369,7 @@ def predict_cmd(
             others = ", ".join(f"{classifier.classes[i]} {q:.1%}" for i, q in p.top_k(top_k))
             row = [p.file or "", p.name, f"{p.probabilities[p.label]:.1%}"]
             table.add_row(*row, *([others] if top_k > 1 else []))
-        out.print(table)
+        (out if out.is_terminal else Console(width=240)).print(table)  # piped: one row a line
     if results.errors:
         n = len(results.errors)
         raise MnistlabError(f"{n} of {n + len(results.predictions)} images could not be used")

@@ -24,6 +24,7 @@ from mnistlab.errors import MnistlabError
 ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
 
 WORK_SIDE = 1024  # images are reduced to this before the numpy steps; 20 px is the goal
+BLUR_DIVISOR = 1000
 MIN_CONTRAST = 0.1  # ink must differ from the background by this much (of 1.0)
 MNIST_STROKE = 0.135  # median stroke width / longest side of an MNIST digit (measured)
 STROKE_SIDE = 200  # digits are resized to this to measure and change stroke width
@@ -186,7 +187,7 @@ def _border(a: np.ndarray) -> np.ndarray:
 
 def _ink(gray: np.ndarray, options: PreprocessOptions) -> np.ndarray:
     """Ink strength in [0, 1] on a 0 background: polarity, lighting and noise handled."""
-    sigma = max(gray.shape) / 400  # noise and JPEG blocks vanish; invisible at 20 px
+    sigma = max(gray.shape) / BLUR_DIVISOR  # noise and JPEG blocks vanish; invisible at 20 px
     smooth = ndimage.gaussian_filter(gray, sigma) if sigma >= 0.5 else gray
     background = float(np.median(_border(smooth)))
     lo, hi = float(smooth.min()), float(smooth.max())

@@ -23,13 +23,11 @@ from mnistlab import atomic
 from mnistlab.errors import MnistlabError
 from mnistlab.models import Model, build_model
 
-CONFIG, WEIGHTS, HISTORY, METRICS = (
-    "config.json",
-    "model.safetensors",
-    "history.csv",
-    "metrics.json",
-)
-CHECKPOINT = "checkpoint.safetensors"  # removed once the run has finished
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+CHECKPOINT = "checkpoint.safetensors"  # written every epoch, removed once the run has finished
 HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
 
@@ -146,6 +144,7 @@ def model_arrays(model: Model) -> dict[str, np.ndarray]:
 
 
 def load_model_arrays(model: Model, arrays: dict[str, np.ndarray], source: Path) -> None:
+    """Copy saved arrays into the model; names or shapes that do not fit → MnistlabError."""
     if not model.is_torch:
         try:
             model.net.load_state_dict(arrays)
@@ -164,8 +163,9 @@ def load_model_arrays(model: Model, arrays: dict[str, np.ndarray], source: Path)
 
 
 def _save(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, str] | None = None):
-    atomic.write_bytes(path, st.save({k: np.ascontiguousarray(v) for k, v in arrays.items()},
-                                     metadata=metadata))  # fmt: skip
+    atomic.write_bytes(
+        path, st.save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata)
+    )
 
 
 def _load(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -202,8 +202,10 @@ def has_checkpoint(run_dir: Path) -> bool:
 
 def save_checkpoint(run_dir: Path, model: Model, optimizer: dict, state: dict) -> None:
     """Model and optimizer tensors plus the JSON training state, in one atomic file."""
-    arrays = {**{f"model.{k}": v for k, v in model_arrays(model).items()},
-              **{f"optim.{k}": v for k, v in optimizer.items()}}  # fmt: skip
+    arrays = {
+        **{f"model.{k}": v for k, v in model_arrays(model).items()},
+        **{f"optim.{k}": v for k, v in optimizer.items()},
+    }
     _save(Path(run_dir) / CHECKPOINT, arrays, {"state": json.dumps(state)})
 
 

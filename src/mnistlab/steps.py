@@ -33,7 +33,7 @@ class TorchStepper:
 
     def __init__(self, model: Model, images, labels, settings: dict, device: str) -> None:
         self.net = model.net.to(device)
-        self.device = device
+        self.device, self.shift = device, settings["augment"]
         self.x = torch.tensor(images).to(device)
         self.y = torch.tensor(labels).to(device)
         name, lr, wd = settings["optimizer"], settings["lr"], settings["weight_decay"]
@@ -50,8 +50,8 @@ class TorchStepper:
         self.label_smoothing = settings["label_smoothing"]
 
     def start_epoch(self, seed: int) -> None:
-        # Randomness inside an epoch (dropout, augmentation in future models) is a function of
-        # (seed, epoch), so a resumed run needs no saved RNG state to continue exactly.
+        # Randomness inside an epoch (augmentation, dropout) is a function of (seed, epoch),
+        # so a resumed run needs no saved RNG state to continue exactly.
         torch.manual_seed(seed)
         self.net.train()
 
@@ -62,7 +62,8 @@ class TorchStepper:
     def step(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """One update; returns (mean loss, correct count) as tensors, read only when needed."""
         i = torch.from_numpy(idx).to(self.device)
-        xb, yb = self._floats(self.x[i]), self.y[i]
+        xb, yb = self.x[i], self.y[i]
+        xb = self._floats(random_shift(xb, self.shift) if self.shift else xb)
         logits = self.net(xb)
         loss = F.cross_entropy(logits, yb, label_smoothing=self.label_smoothing)
         self.opt.zero_grad(set_to_none=True)
@@ -107,6 +108,18 @@ class TorchStepper:
         return x.unsqueeze(1).float().div_(255.0)
 
 
+def random_shift(images: torch.Tensor, shift: int) -> torch.Tensor:
+    """Move each image (N, 28, 28) by its own random offset of up to `shift` pixels along
+    each axis, filling with background: digits and clothes stay what they are when moved a
+    little, so the net learns to ignore position instead of memorizing pixels."""
+    n, h, w = images.shape
+    padded = F.pad(images, (shift, shift, shift, shift))
+    dy, dx = torch.randint(0, 2 * shift + 1, (2, n, 1, 1), device=images.device)
+    rows = torch.arange(h, device=images.device).view(1, h, 1) + dy
+    cols = torch.arange(w, device=images.device).view(1, 1, w) + dx
+    return padded[torch.arange(n, device=images.device).view(n, 1, 1), rows, cols]
+
+
 class NumpyStepper:
     """The NumPy net's own SGD and backprop; the batch is converted to float32 on the fly."""
 
@@ -114,9 +127,12 @@ class NumpyStepper:
         self.net, self.x, self.y = model.net, images, labels
         momentum = MOMENTUM if settings["optimizer"] == "momentum" else 0.0
         self.opt = SGD(
-            self.net.params, settings["lr"], momentum=momentum, nesterov=bool(momentum),
+            self.net.params,
+            settings["lr"],
+            momentum=momentum,
+            nesterov=bool(momentum),
             weight_decay=settings["weight_decay"],
-        )  # fmt: skip
+        )
 
     def start_epoch(self, seed: int) -> None:
         """Nothing random happens inside a NumPy epoch beyond the batch order."""

@@ -40,7 +40,7 @@ class TrainConfig:
     val_size: int | None = None  # training images held out for validation (default 5000; 0: none)
     train_limit: int | None = None  # train on the first N training images only (default 0: all)
     # model
-    model: str | None = None  # numpy, mlp, cnn or lenet5 (default cnn)
+    model: str | None = None  # a name in mnistlab.models.MODELS: numpy, mlp, cnn... (default cnn)
     hidden: tuple[int, ...] | None = None  # numpy only: hidden layer sizes (default (512,))
     activation: str | None = None  # numpy only: "relu" or "sigmoid" (default relu)
     # optimization (per model)
@@ -50,6 +50,7 @@ class TrainConfig:
     optimizer: str | None = None  # sgd, momentum (SGD, Nesterov 0.9), adam, adamw
     schedule: str | None = None  # constant, step (×0.1 at 50% and 75%), cosine, onecycle
     weight_decay: float | None = None  # L2 penalty; decoupled for adamw
+    augment: int | None = None  # torch models: shift each image by up to N pixels (0: off)
     betas: tuple[float, float] | None = None  # adam/adamw moment decay rates (default .9, .999)
     label_smoothing: float | None = None  # target mass spread over all classes (default 0)
     patience: int | None = None  # stop after N epochs without a lower val_loss (default 0: off)
@@ -65,8 +66,16 @@ class TrainConfig:
 HOW_FIELDS = ("device", "out", "resume", "log_every", "data_dir")
 RUN_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name not in HOW_FIELDS)
 COMMON_DEFAULTS = dict(
-    dataset="mnist", val_size=5000, train_limit=0, model="cnn", weight_decay=0.0, patience=0, seed=0,
-    betas=[0.9, 0.999], label_smoothing=0.0,
+    dataset="mnist",
+    val_size=5000,
+    train_limit=0,
+    model="cnn",
+    weight_decay=0.0,
+    augment=0,
+    patience=0,
+    seed=0,
+    betas=[0.9, 0.999],
+    label_smoothing=0.0,
 )
 
 
@@ -112,10 +121,16 @@ def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | Non
         optimizer, state = runs.load_checkpoint(run_dir, model)
         stepper.load_optimizer_state(optimizer)
     else:
-        cfg = {"dataset": s["dataset"], "model": s["model"], "model_args": model_args,
-               "classes": list(spec.classes), "preprocessing": spec.kind,
-               **{k: v for k, v in s.items() if k not in ("dataset", "model", "model_args")},
-               "device": device, "versions": runs.versions()}  # fmt: skip
+        cfg = {
+            "dataset": s["dataset"],
+            "model": s["model"],
+            "model_args": model_args,
+            "classes": list(spec.classes),
+            "preprocessing": spec.kind,
+            **{k: v for k, v in s.items() if k not in ("dataset", "model", "model_args")},
+            "device": device,
+            "versions": runs.versions(),
+        }
         run_dir = run_dir or runs.default_run_dir(s["dataset"], s["model"])
         created = runs.create_run_dir(run_dir)
         state = dict(epoch=0, step=0, history=[], best_val_loss=None, bad_epochs=0, stopped=False)
@@ -159,8 +174,13 @@ def _epoch(stepper, n: int, val_set, state: dict, s: dict, run_dir, err, log_eve
     stepper.start_epoch(int(np.random.SeedSequence([s["seed"], epoch]).generate_state(1)[0]))
     order = np.random.default_rng([s["seed"], epoch]).permutation(n)
     loss_sum = correct = 0.0
-    columns = (TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.description}"), TimeElapsedColumn())  # fmt: skip
+    columns = (
+        TextColumn(f"epoch {epoch}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("", total=steps)
         for i in range(steps):
@@ -187,8 +207,15 @@ def _epoch(stepper, n: int, val_set, state: dict, s: dict, run_dir, err, log_eve
         float(correct) / n,
         time.perf_counter() - t0,
     )
-    row = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss,
-               val_acc=val_acc, lr=lr, seconds=seconds)  # fmt: skip
+    row = dict(
+        epoch=epoch,
+        train_loss=train_loss,
+        train_acc=train_acc,
+        val_loss=val_loss,
+        val_acc=val_acc,
+        lr=lr,
+        seconds=seconds,
+    )
     state["history"].append(row)
     state["epoch"] = epoch
     if val_set is not None and s["patience"]:
@@ -222,8 +249,11 @@ def settle(config: TrainConfig, saved: dict | None = None) -> dict:
     if numpy_args and model != "numpy":
         raise MnistlabError("--hidden and --activation apply to --model numpy only")
     if model == "numpy":
-        numpy_args = {k: list(v) if k == "hidden" else v for k, v in NUMPY_DEFAULTS.items()
-                      if k in ("hidden", "activation")} | numpy_args  # fmt: skip
+        numpy_args = {
+            k: list(v) if k == "hidden" else v
+            for k, v in NUMPY_DEFAULTS.items()
+            if k in ("hidden", "activation")
+        } | numpy_args
     _validate(s)
     return {**s, "model_args": numpy_args}
 
@@ -241,9 +271,8 @@ def _validate(s: dict) -> None:
         len(s["betas"]) == 2 and all(0 <= b < 1 for b in s["betas"]),
         f"betas must be two numbers in [0, 1), got {s['betas']}",
     )
-    check(
-        0 <= s["label_smoothing"] < 1, f"label smoothing must be in [0, 1), got {s['label_smoothing']}"
-    )
+    smoothing = s["label_smoothing"]
+    check(0 <= smoothing < 1, f"label smoothing must be in [0, 1), got {smoothing}")
     check(
         s["model"] != "numpy" or not s["label_smoothing"], "the numpy model has no label smoothing"
     )
@@ -253,7 +282,7 @@ def _validate(s: dict) -> None:
     check(math.isfinite(s["lr"]) and s["lr"] > 0, f"learning rate must be positive, got {s['lr']}")
     choice("optimizer", OPTIMIZERS)
     choice("schedule", SCHEDULES)
-    for key in ("weight_decay", "patience", "train_limit", "seed", "val_size"):
+    for key in ("weight_decay", "augment", "patience", "train_limit", "seed", "val_size"):
         check(s[key] >= 0, f"{key.replace('_', ' ')} must be 0 or more, got {s[key]}")
     check(
         not s["patience"] or s["val_size"] > 0, "early stopping (--patience) needs --val-size > 0"
@@ -262,6 +291,7 @@ def _validate(s: dict) -> None:
         s["model"] != "numpy" or s["optimizer"] in NUMPY_OPTIMIZERS,
         f"the numpy model trains with {' or '.join(NUMPY_OPTIMIZERS)} only, not {s['optimizer']}",
     )
+    check(s["model"] != "numpy" or not s["augment"], "--augment applies to torch models only")
 
 
 def lr_at(schedule: str, lr: float, step: int, total: int) -> float:
@@ -296,8 +326,11 @@ def _device(name: str, model: str) -> str:
 def _check_finite(loss: float, epoch: int, s: dict, run_dir: Path) -> None:
     if math.isfinite(loss):
         return
-    kept = (f"the last good checkpoint, epoch {epoch - 1}, is kept in {run_dir}" if epoch > 1
-            else "no epoch finished, so nothing was saved")  # fmt: skip
+    kept = (
+        f"the last good checkpoint, epoch {epoch - 1}, is kept in {run_dir}"
+        if epoch > 1
+        else "no epoch finished, so nothing was saved"
+    )
     raise MnistlabError(
         f"the loss became {loss} in epoch {epoch}: learning rate {s['lr']:g} is too high for "
         f"{s['model']} with {s['optimizer']}; lower --lr ({kept})"

@@ -45,16 +45,23 @@ MODELS: dict[str, ModelSpec] = {
     ),
     "lenet5": ModelSpec(
         "mnistlab.models.torch_nets:lenet5",
-        dict(epochs=12, batch_size=64, lr=2e-3, optimizer="adamw", schedule="cosine"),
+        dict(epochs=12, batch_size=64, lr=0.05, optimizer="momentum", schedule="cosine",
+             weight_decay=5e-4),  # fmt: skip
         "LeNet-5 (LeCun et al. 1998): C1 S2 C3 S4 C5 F6, scaled tanh",
     ),
-    # Tuned for time to 99% test accuracy: one epoch on all 60,000 images, evaluated once at
-    # the end (val_size 0). Why each value: mnistlab/models/fast.py.
-    "fast": ModelSpec(
+    "fast": ModelSpec(  # tuned for time to 99% test accuracy; evidence: models/fast.py
         "mnistlab.models.fast:fast",
-        dict(epochs=1, batch_size=256, lr=0.01, optimizer="adam", betas=[0.7, 0.9],
-             schedule="onecycle", label_smoothing=0.1, val_size=0),  # fmt: skip
-        "time-to-accuracy CNN: strided 5×5 conv → 3×3 conv → max-pool → dense 256, bf16",
+        dict(
+            epochs=1,  # 99.2% after one pass; a second adds ~0.1% for twice the time
+            batch_size=256,
+            lr=0.01,  # the one-cycle peak
+            optimizer="adam",
+            betas=[0.7, 0.9],  # a short memory suits a run this short
+            schedule="onecycle",
+            label_smoothing=0.1,  # +0.2% test accuracy at no cost
+            val_size=0,  # train on all 60,000 images; the test set is evaluated once, at the end
+        ),
+        "time-to-99% CNN: 5×5/2 conv → 3×3 conv → max-pool → dense 256, bf16",
     ),
 }
 MODEL_NAMES = tuple(MODELS)
@@ -156,16 +163,7 @@ def build_model(name: str, seed: int = 0, **model_args) -> Model:
 def summary(model: Model) -> list[dict]:
     """Keras-like rows: layer, output shape (without the batch axis), trainable parameters."""
     if not model.is_torch:
-        net, rows = model.net, []
-        mean, std = (float(net.buffers[k][0]) for k in ("input_mean", "input_std"))
-        rows.append({"layer": f"Normalize(mean={mean:.4f}, std={std:.4f})",
-                     "output_shape": [784], "params": 0})  # fmt: skip
-        for i, (n_in, n_out) in enumerate(zip(net.sizes, net.sizes[1:]), start=1):
-            act = f" + {net.activation}" if i < net.n_layers else ""
-            params = net.params[f"W{i}"].size + net.params[f"b{i}"].size
-            rows.append({"layer": f"Dense({n_in} → {n_out}){act}", "output_shape": [n_out],
-                         "params": int(params)})  # fmt: skip
-        return rows
+        return _numpy_summary(model.net)
     import torch
 
     net, rows = model.net, []
@@ -174,12 +172,33 @@ def summary(model: Model) -> list[dict]:
     with torch.no_grad():
         for layer in net.children():
             x = layer(x)
-            rows.append({
-                "layer": _layer_label(layer),
-                "output_shape": list(x.shape[1:]),
-                "params": sum(p.numel() for p in layer.parameters()),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "layer": _layer_label(layer),
+                    "output_shape": list(x.shape[1:]),
+                    "params": sum(p.numel() for p in layer.parameters()),
+                }
+            )
     net.train(was_training)
+    return rows
+
+
+def _numpy_summary(net: NumpyNet) -> list[dict]:
+    mean, std = (float(net.buffers[k][0]) for k in ("input_mean", "input_std"))
+    rows = [
+        {"layer": f"Normalize(mean={mean:.4f}, std={std:.4f})", "output_shape": [784], "params": 0}
+    ]
+    for i in range(1, net.n_layers + 1):
+        n_in, n_out = net.params[f"W{i}"].shape
+        act = f" + {net.activation}" if i < net.n_layers else ""
+        params = net.params[f"W{i}"].size + net.params[f"b{i}"].size
+        rows.append(
+            {
+                "layer": f"Dense({n_in} → {n_out}){act}",
+                "output_shape": [n_out],
+                "params": int(params),
+            }
+        )
     return rows
 
 

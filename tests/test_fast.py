@@ -1,0 +1,56 @@
+"""The `fast` model: its layers, a short run that clears a floor, its run folder, exact resume."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mnistlab import runs
+from mnistlab.data import load_dataset
+from mnistlab.models import build_model, summary
+from mnistlab.train import TrainConfig, train
+
+pytestmark = pytest.mark.slow
+
+
+def test_fast_takes_unit_images_and_returns_float32_logits():
+    model = build_model("fast", mean=0.13, std=0.31)
+    rows = summary(model)
+    assert rows[-1]["output_shape"] == [10]
+    assert sum(r["params"] for r in rows) == model.num_parameters() == 217_706
+    logits = model.net(torch.rand(5, 1, 28, 28))
+    assert logits.dtype == torch.float32 and logits.shape == (5, 10)
+
+
+def test_fast_trained_briefly_on_a_subset_clears_98_percent_and_its_run_loads(tmp_path):
+    run = train(TrainConfig(model="fast", train_limit=15_000, epochs=2, out=str(tmp_path / "r")))
+    assert run.metrics["accuracy"] >= 0.98  # the whole test set; 0.988 measured
+    config = runs.load_config(run.dir)
+    assert (config["betas"], config["label_smoothing"], config["val_size"]) == ([0.7, 0.9], 0.1, 0)
+    assert np.isnan(runs.load_history(run.dir)[-1]["val_acc"])  # no validation split
+    test = load_dataset("mnist", "test")
+    reloaded = runs.load_model(run.dir)
+    proba = reloaded.predict_proba(test.images[:1000])
+    np.testing.assert_allclose(proba, run.model.predict_proba(test.images[:1000]), atol=1e-6)
+    assert (proba.argmax(1) == test.labels[:1000]).mean() >= 0.97
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _stop_after_first_epoch(row, model):
+    raise Interrupt
+
+
+def test_fast_resumes_to_bit_identical_weights(tmp_path):
+    # Adam moments of channels-last weights come back from the checkpoint in plain layout.
+    quick = dict(model="fast", train_limit=1000, epochs=2)
+    straight = train(TrainConfig(out=str(tmp_path / "straight"), **quick))
+    out = tmp_path / "resumed"
+    with pytest.raises(Interrupt):
+        train(TrainConfig(out=str(out), **quick), on_epoch_end=_stop_after_first_epoch)
+    resumed = train(TrainConfig(out=str(out), resume=True))
+    weights = lambda run: (Path(run.dir) / "model.safetensors").read_bytes()  # noqa: E731
+    assert weights(straight) == weights(resumed)
