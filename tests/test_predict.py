@@ -52,7 +52,7 @@ def test_round_trip_through_files_keeps_accuracy(classifier, sample):
     }
     for name, files in variants.items():
         got = accuracy(classifier.predict(files), labels)
-        assert abs(got - raw) <= 0.01, f"{name}: {got:.3f} vs raw {raw:.3f}"
+        assert got >= raw - 0.01 - 1e-9, f"{name}: {got:.3f} vs raw {raw:.3f}"  # 1 point
 
 
 def test_predict_takes_paths_images_arrays_one_or_many(classifier, tmp_path):

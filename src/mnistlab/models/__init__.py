@@ -40,7 +40,7 @@ MODELS: dict[str, ModelSpec] = {
     ),
     "cnn": ModelSpec(
         "mnistlab.models.torch_nets:cnn",
-        dict(epochs=10, batch_size=128, lr=1e-3, optimizer="adamw", schedule="cosine"),
+        dict(epochs=10, batch_size=128, lr=1e-3, optimizer="adamw", schedule="cosine", augment=2),
         "classic tutorial CNN: conv 2×2 → max-pool → dense 256 → 10",
     ),
     "lenet5": ModelSpec(

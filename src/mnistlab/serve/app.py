@@ -122,7 +122,7 @@ def png_url(image: np.ndarray) -> str:
 
 
 def too_large(limit: int) -> str:
-    return f"the upload is larger than the {limit / 2**20:g} MB limit; send a smaller image"
+    return f"the upload is larger than the {limit / 2**20:.3g} MB limit; send a smaller image"
 
 
 class UploadLimit:

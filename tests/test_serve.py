@@ -1,0 +1,129 @@
+"""The HTTP API with FastAPI's TestClient: every endpoint, every bad input, still serving after."""
+
+import base64
+import io
+import threading
+import warnings
+
+import pytest
+from PIL import Image
+from predict_helpers import canvas_export, draw_seven, encode, png_header_only, trained_run
+
+from mnistlab.errors import MnistlabError
+from mnistlab.serve import create_app
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():  # starlette: "TestClient on httpx is deprecated"
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from fastapi.testclient import TestClient
+    with TestClient(create_app(trained_run(), max_upload_bytes=200_000)) as c:
+        yield c
+
+
+def post(client, data: bytes, name="image.png"):
+    return client.post("/api/predict", files={"file": (name, data, "image/png")})
+
+
+def test_health_page_model_and_docs(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    page = client.get("/")
+    assert page.status_code == 200 and "<canvas" in page.text and "/static/app.js" in page.text
+    for asset in ("app.js", "style.css"):
+        assert client.get(f"/static/{asset}").status_code == 200
+    info = client.get("/api/model").json()
+    assert info["dataset"] == "mnist" and info["model"] == "cnn"
+    assert info["classes"] == [str(d) for d in range(10)]
+    assert 0.9 < info["test_accuracy"] <= 1 and info["parameters"] > 0
+    assert info["preprocessing"] == "digits"
+    assert client.get("/docs").status_code == 200
+    assert "/api/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_predict_a_canvas_export(client):
+    answer = post(client, encode(canvas_export()))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["label"] == 7 and body["name"] == "7"
+    assert len(body["probabilities"]) == 10 and abs(sum(body["probabilities"]) - 1) < 1e-4
+    head, data = body["preprocessed"].split(",", 1)
+    assert head == "data:image/png;base64"
+    seen = Image.open(io.BytesIO(base64.b64decode(data)))
+    assert seen.size == (28, 28) and seen.mode == "L"
+
+
+def test_every_format_uploads(client):
+    photo = draw_seven(mode="RGB", ink=(40, 40, 60), paper=(220, 215, 200))
+    png = post(client, encode(photo)).json()
+    for fmt in ("JPEG", "WEBP", "BMP", "GIF", "TIFF"):
+        answer = post(client, encode(photo, fmt), f"seven.{fmt.lower()}")
+        assert answer.status_code == 200, fmt
+        assert answer.json()["label"] == png["label"], fmt
+
+
+BAD = {
+    "not an image": (b"%PDF-1.4 this is not a picture", 415, "not an image"),
+    "truncated": (encode(draw_seven())[:1200], 422, "truncated or corrupt"),
+    "empty": (b"", 400, "empty"),
+    "1x1": (encode(Image.new("L", (1, 1), 255)), 422, "too small to hold a digit"),
+    "20000x20000": (png_header_only(20000, 20000), 422, "over the 40 MP limit"),
+    "blank canvas": (encode(Image.new("RGBA", (400, 400), (0, 0, 0, 0))), 422, "no ink found"),
+    "blank white": (encode(Image.new("RGB", (400, 400), "white")), 422, "no ink found"),
+}
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_bad_input_is_a_4xx_json_error_and_serving_goes_on(client, name):
+    data, status, words = BAD[name]
+    answer = post(client, data)
+    assert answer.status_code == status
+    assert words in answer.json()["error"]
+    assert post(client, encode(canvas_export())).json()["label"] == 7
+
+
+def test_upload_over_the_limit_is_413_before_parsing(client):
+    big = b"\x89PNG" + b"\0" * 300_000
+    answer = post(client, big)  # Content-Length says it all
+    assert answer.status_code == 413
+    assert "larger than the 0.191 MB limit" in answer.json()["error"]
+
+    def chunks():  # no Content-Length: counted while it arrives
+        yield b"--x\r\nContent-Disposition: form-data; name=file; filename=a.png\r\n\r\n"
+        for _ in range(40):
+            yield b"\0" * 10_000
+
+    streamed = client.post(
+        "/api/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"}
+    )
+    assert streamed.status_code == 413 and "error" in streamed.json()
+    assert client.get("/healthz").status_code == 200
+
+
+def test_missing_field_and_unknown_route(client):
+    answer = client.post("/api/predict", files={"image": ("a.png", encode(canvas_export()))})
+    assert answer.status_code == 422 and "'file'" in answer.json()["error"]
+    assert client.get("/api/nope").status_code == 404 and "error" in client.get("/api/nope").json()
+
+
+def test_concurrent_requests_all_answer(client):
+    images = [encode(canvas_export()), encode(draw_seven())] * 4
+    results = [None] * len(images)
+
+    def ask(i):
+        results[i] = post(client, images[i])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(images))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in results] == [200] * len(images)
+    assert {r.json()["label"] for r in results} == {7}
+
+
+def test_unknown_run_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(MnistlabError, match="does not exist"):
+        create_app(tmp_path / "no-such-run")
