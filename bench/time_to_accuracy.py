@@ -72,10 +72,12 @@ def race(
     min_interval: float,
     max_seconds: float = math.inf,
     stop_at: float | None = None,
+    name: str = "",
 ) -> Trace:
     """Run `steps` (one training step per item), pausing the clocks to evaluate `accuracy()`
     when the training time has grown by `resolution` (at least `min_interval` seconds); also
-    evaluate at the end. Stops early past `max_seconds` or once `stop_at` is reached."""
+    evaluate at the end. Stops early past `max_seconds` or once `stop_at` is reached. With a
+    `name`, each evaluation is logged to stderr (for the long reference run)."""
     trace, wall, cpu, n = Trace(), 0.0, 0.0, 0
     next_eval, last = min_interval, None
     t, c = time.perf_counter(), time.process_time()
@@ -86,6 +88,8 @@ def race(
         wall, cpu = elapsed, cpu + time.process_time() - c
         last = dict(wall=wall, cpu=cpu, step=n, accuracy=accuracy())
         trace.points.append(last)
+        if name:
+            _log(f"{name}: {wall:.1f} s ({cpu:.1f} CPU-s), step {n}: {last['accuracy']:.2%}")
         next_eval = max(wall + min_interval, wall * (1 + resolution))
         if wall >= max_seconds or (stop_at is not None and last["accuracy"] >= stop_at):
             return trace
@@ -178,7 +182,7 @@ def race_reference(seed: int, args) -> Trace:
         return hits / len(yt)
 
     return race(steps(), accuracy, args.reference_resolution, args.min_interval,
-                args.reference_max_seconds, stop_at=args.target)  # fmt: skip
+                args.reference_max_seconds, stop_at=args.target, name="reference")  # fmt: skip
 
 
 def summarize(trace: Trace, target: float, seed: int) -> dict:

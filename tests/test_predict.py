@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from predict_helpers import canvas_export, draw_seven, encode, trained_run
 
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.predict import Classifier, ImageError, Prediction
+from predict_helpers import canvas_export, draw_seven, encode, trained_run
 
 pytestmark = pytest.mark.slow
 

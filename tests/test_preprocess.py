@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
+
+from mnistlab.preprocess import ImageError, PreprocessOptions, preprocess
 from predict_helpers import (
     canvas_export,
     centre_of_mass,
@@ -11,8 +13,6 @@ from predict_helpers import (
     ink_box,
     png_header_only,
 )
-
-from mnistlab.preprocess import ImageError, PreprocessOptions, preprocess
 
 
 def assert_mnist_like(x: np.ndarray) -> None:
@@ -37,13 +37,15 @@ def seven_shape(x: np.ndarray) -> None:
 IMAGES = {
     "dark on light, off-centre": lambda: draw_seven(),
     "light on dark": lambda: draw_seven(ink=240, paper=10),
-    "blue pen on cream paper, RGB": lambda: draw_seven(mode="RGB", ink=(30, 40, 120), paper=(250, 246, 232)),
+    "blue pen on cream paper": lambda: draw_seven(
+        ink=(30, 40, 120), paper=(250, 246, 232), mode="RGB"
+    ),
     "canvas export, transparent": canvas_export,
     "canvas export, white strokes on transparent": lambda: canvas_export((255, 255, 255)),
     "thin pen": lambda: draw_seven(width=4),
     "thick marker": lambda: draw_seven(width=70),
-    "small in a big page": lambda: draw_seven(size=(2000, 1500), box=(1500, 200, 1560, 290), width=6),
-}  # fmt: skip
+    "small in a big page": lambda: draw_seven((2000, 1500), (1500, 200, 1560, 290), width=6),
+}
 
 
 @pytest.mark.parametrize("name", IMAGES)
@@ -67,12 +69,15 @@ def test_photo_with_uneven_light_noise_blur_and_jpeg():
     seven_shape(x)
 
 
-@pytest.mark.parametrize("orientation, turn", [(6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270), (3, Image.Transpose.ROTATE_180)])  # fmt: skip
-def test_exif_orientation_is_honoured(orientation, turn):
+TURNS = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270, 3: Image.Transpose.ROTATE_180}
+
+
+@pytest.mark.parametrize("orientation", TURNS)
+def test_exif_orientation_is_honoured(orientation):
     upright = draw_seven(mode="RGB", ink=(20, 20, 20), paper=(235, 235, 235))
     exif = Image.Exif()
     exif[0x0112] = orientation  # what a phone stores instead of turning the pixels
-    turned = encode(upright.transpose(turn), "JPEG", quality=95, exif=exif)
+    turned = encode(upright.transpose(TURNS[orientation]), "JPEG", quality=95, exif=exif)
     x = preprocess(turned)
     assert_mnist_like(x)
     seven_shape(x)

@@ -7,10 +7,10 @@ import warnings
 
 import pytest
 from PIL import Image
-from predict_helpers import canvas_export, draw_seven, encode, png_header_only, trained_run
 
 from mnistlab.errors import MnistlabError
 from mnistlab.serve import create_app
+from predict_helpers import canvas_export, draw_seven, encode, png_header_only, trained_run
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def client():
     with warnings.catch_warnings():  # starlette: "TestClient on httpx is deprecated"
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
     with TestClient(create_app(trained_run(), max_upload_bytes=200_000)) as c:
         yield c
@@ -56,7 +56,7 @@ def test_predict_a_canvas_export(client):
 
 
 def test_every_format_uploads(client):
-    photo = draw_seven(mode="RGB", ink=(40, 40, 60), paper=(220, 215, 200))
+    photo = draw_seven((300, 200), (30, 20, 130, 170), 12, (40, 40, 60), (220, 215, 200), "RGB")
     png = post(client, encode(photo)).json()
     for fmt in ("JPEG", "WEBP", "BMP", "GIF", "TIFF"):
         answer = post(client, encode(photo, fmt), f"seven.{fmt.lower()}")
@@ -96,7 +96,9 @@ def test_upload_over_the_limit_is_413_before_parsing(client):
             yield b"\0" * 10_000
 
     streamed = client.post(
-        "/api/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"}
+        "/api/predict",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=x"},
     )
     assert streamed.status_code == 413 and "error" in streamed.json()
     assert client.get("/healthz").status_code == 200

@@ -3,7 +3,10 @@
 from mnistlab.data import Dataset, load_dataset
 from mnistlab.errors import MnistlabError
 
-__all__ = ["Dataset", "MnistlabError", "Run", "TrainConfig", "load_dataset", "train"]
+__all__ = [
+    "Classifier", "Dataset", "MnistlabError", "Prediction", "Run", "TrainConfig", "load_dataset",
+    "train",
+]  # fmt: skip
 __version__ = "0.1.0"
 
 
@@ -15,4 +18,8 @@ def __getattr__(name: str):
 
         module = importlib.import_module("mnistlab.train")
         return module if name == "train" else getattr(module, name)
+    if name in ("Classifier", "Prediction"):  # prediction imports Pillow, scipy and the models
+        from mnistlab import predict
+
+        return getattr(predict, name)
     raise AttributeError(f"module 'mnistlab' has no attribute {name!r}")

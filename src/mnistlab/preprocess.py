@@ -81,7 +81,9 @@ def open_image(source: ImageSource, options: PreprocessOptions | None = None) ->
             image = Image.open(fp)  # lazy: reads the header only
         except Image.DecompressionBombError:  # Pillow's own guard, far above ours
             limit = f"{options.max_pixels / 1e6:.0f} MP"
-            raise ImageError(f"{name} is over the {limit} limit; scale it down first", "too_large") from None
+            raise ImageError(
+                f"{name} is over the {limit} limit; scale it down first", "too_large"
+            ) from None
         except UnidentifiedImageError:
             raise ImageError(
                 f"{name} is not an image Pillow can read (PNG, JPEG, BMP, GIF, WebP, TIFF)",
