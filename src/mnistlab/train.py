@@ -242,8 +242,10 @@ def settle(config: TrainConfig, saved: dict | None = None) -> dict:
                     "run; drop that setting or start a new run"
                 )
         given = {**{k: before[k] for k in RUN_FIELDS if before.get(k) is not None}, **given}
-    model = given.get("model", COMMON_DEFAULTS["model"])
-    s = {**COMMON_DEFAULTS, **get_model_spec(model).defaults, **given}
+    spec = get_model_spec(given.get("model", COMMON_DEFAULTS["model"]))
+    dataset = given.get("dataset", spec.defaults.get("dataset", COMMON_DEFAULTS["dataset"]))
+    s = {**COMMON_DEFAULTS, **spec.defaults, **spec.per_dataset.get(dataset, {}), **given}
+    model = s["model"]
     get_spec(s["dataset"])  # an unknown dataset fails here, naming the known ones
     numpy_args = {k: s.pop(k) for k in ("hidden", "activation") if k in s}
     if numpy_args and model != "numpy":

@@ -23,6 +23,7 @@ class ModelSpec:
     builder: str  # "module:function" returning the network; its keyword arguments = model_args
     defaults: dict  # training hyper-parameters used when a flag is not given
     about: str  # one line for --help and the summary title
+    per_dataset: dict = field(default_factory=dict)  # dataset name → defaults that differ there
 
 
 # Defaults chosen so each model trains in about a minute or two on 2 CPU cores and clears the
@@ -40,13 +41,22 @@ MODELS: dict[str, ModelSpec] = {
     ),
     "cnn": ModelSpec(
         "mnistlab.models.torch_nets:cnn",
-        dict(epochs=10, batch_size=128, lr=1e-3, optimizer="adamw", schedule="cosine", augment=2),
+        dict(epochs=10, batch_size=128, lr=1e-3, optimizer="adamw", schedule="cosine"),
         "classic tutorial CNN: conv 2×2 → max-pool → dense 256 → 10",
+        # Shifts of up to 2 px: MNIST 98.65% → 98.95%, but Fashion-MNIST 91.56% → 89.91%
+        # (it underfits in 10 epochs), so on for digits only.
+        per_dataset={"mnist": dict(augment=2)},
     ),
     "lenet5": ModelSpec(
         "mnistlab.models.torch_nets:lenet5",
-        dict(epochs=12, batch_size=64, lr=0.05, optimizer="momentum", schedule="cosine",
-             weight_decay=5e-4),  # fmt: skip
+        dict(
+            epochs=12,
+            batch_size=64,
+            lr=0.05,
+            optimizer="momentum",
+            schedule="cosine",
+            weight_decay=5e-4,
+        ),  # fmt: skip
         "LeNet-5 (LeCun et al. 1998): C1 S2 C3 S4 C5 F6, scaled tanh",
     ),
     "fast": ModelSpec(  # tuned for time to 99% test accuracy; evidence: models/fast.py
