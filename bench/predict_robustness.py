@@ -121,6 +121,35 @@ def photo(digit, rng, exif: bool = False):
     return buf.getvalue()
 
 
+def page_on_table(digit, rng):
+    """A phone photo of a sheet that does not fill the frame: a dark table shows around it."""
+    h, w = 1200, 1600
+    ink = drawn(digit, rng, (200, 450), (0.05, 0.12), (h // 2, w // 2))
+    sheet = np.zeros((h, w), np.float32)
+    top, left = rng.integers(60, 200), rng.integers(60, 260)
+    sheet[top : top + int(h * 0.8), left : left + int(w * 0.75)] = 1
+    sheet = ndimage.rotate(sheet, rng.uniform(-6, 6), reshape=False, order=1)
+    strokes_at = np.zeros((h, w), np.float32)
+    strokes_at[top + 100 : top + 100 + h // 2, left + 150 : left + 150 + w // 2] = ink
+    table = rng.uniform(30, 90) + rng.normal(0, 10, (h, w))
+    paper = rng.uniform(170, 230) + np.linspace(-20, 20, w)[None, :]
+    gray = table * (1 - sheet) + paper * sheet
+    gray = gray * (1 - strokes_at) + rng.uniform(20, 70) * strokes_at + rng.normal(0, 4, (h, w))
+    image = Image.fromarray(np.clip(gray, 0, 255).astype(np.uint8)).filter(ImageFilter.BLUR)
+    return encode(np.asarray(image.convert("RGB")), "JPEG", quality=80)
+
+
+def lined_paper(digit, rng):
+    """A digit written across a notebook's blue rules."""
+    ink = drawn(digit, rng, (200, 400), (0.04, 0.1), (700, 900))
+    rgb = np.empty((700, 900, 3), np.float32)
+    rgb[:] = (250, 250, 245)
+    rgb[int(rng.integers(10, 40)) :: 40] = (170, 200, 235)  # one rule every 40 px
+    pen = np.array([20, 30, 90], np.float32)
+    rgb = rgb * (1 - ink[..., None]) + pen * ink[..., None]
+    return encode(rgb.astype(np.uint8), "JPEG", quality=85)
+
+
 def photo_exif(digit, rng):
     return photo(digit, rng, exif=True)
 
@@ -148,6 +177,8 @@ STYLES: dict[str, Style] = {
     "thick marker, PNG": thick_marker,
     "phone photo, JPEG": photo,
     "photo + EXIF rotation": photo_exif,
+    "page on a dark table, JPEG": page_on_table,
+    "lined notebook paper, JPEG": lined_paper,
     "small digit in a page, WebP": small_in_page,
     "chalk on dark board, BMP": chalkboard,
     "tiny 32x32 inverted, GIF": tiny_inverted,

@@ -181,7 +181,7 @@ def race_reference(seed: int, args) -> Trace:
         net.train()
         return hits / len(yt)
 
-    return race(steps(), accuracy, args.reference_resolution, args.min_interval,
+    return race(steps(), accuracy, args.reference_resolution, args.reference_min_interval,
                 args.reference_max_seconds, stop_at=args.target, name="reference")  # fmt: skip
 
 
@@ -217,6 +217,8 @@ def main() -> None:
                         help="...and at least this many seconds apart")  # fmt: skip
     parser.add_argument("--reference-resolution", type=float, default=0.1,
                         help="the same for the reference (its evaluations are slow)")  # fmt: skip
+    parser.add_argument("--reference-min-interval", type=float, default=5.0,
+                        help="...and seconds apart (one evaluation takes ~10 s)")  # fmt: skip
     parser.add_argument("--reference-max-seconds", type=float, default=600.0,
                         help="stop the reference here (0: no reference)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON document")

@@ -191,16 +191,15 @@ def _ink(gray: np.ndarray, options: PreprocessOptions) -> np.ndarray:
     """Ink strength in [0, 1] on a 0 background: polarity, lighting and noise handled."""
     sigma = max(gray.shape) / BLUR_DIVISOR  # noise and JPEG blocks vanish; invisible at 20 px
     smooth = ndimage.gaussian_filter(gray, sigma) if sigma >= 0.5 else gray
-    background = float(np.median(_border(smooth)))
+    # A digit's paper is most of the image (its border may be the table under a photographed
+    # page); an object fills most of its picture, whose border is the background.
+    background = float(np.median(smooth if options.kind == "digits" else _border(smooth)))
     lo, hi = float(smooth.min()), float(smooth.max())
     if hi - lo < MIN_CONTRAST:
         raise ImageError("no ink found: the image is blank (draw or upload a digit)", "no_ink")
     if options.auto_invert and background - lo > hi - background:  # ink darker than paper
-        smooth = 1 - smooth
-    if options.denoise:
-        smooth = smooth - _lighting(smooth)
-    else:
-        smooth = smooth - float(np.median(_border(smooth)))
+        smooth, background = 1 - smooth, 1 - background
+    smooth = smooth - (_lighting(smooth) if options.denoise else background)
     peak = float(smooth.max())
     if peak < MIN_CONTRAST:
         raise ImageError("no ink found: the image is blank (draw or upload a digit)", "no_ink")
@@ -251,12 +250,28 @@ def _denoise(ink: np.ndarray, kind: str) -> np.ndarray:
         ink = np.clip((ink - floor) / max(level - floor, 1e-6), 0, 1)
     else:
         ink = np.where(ink > threshold * 0.25, ink, 0)
-    labels, n = ndimage.label(ink > 0, structure=np.ones((3, 3)))
-    if n > 1:
-        mass = ndimage.sum_labels(ink, labels, index=np.arange(1, n + 1))
-        keep = np.concatenate([[False], mass >= 0.02 * mass.sum()])
-        ink = np.where(keep[labels], ink, 0)
-    return ink
+    reach = max(1, round(max(ink.shape) / 200))  # pieces this close belong together
+    near = ndimage.binary_dilation(ink > 0, iterations=reach)
+    labels, n = ndimage.label(near, structure=np.ones((3, 3)))
+    if n < 2:
+        return ink
+    mass = ndimage.sum_labels(ink, labels, index=np.arange(1, n + 1))
+    clutter = _clutter(labels, n)
+    if mass[~clutter].sum() >= 0.002 * mass[clutter].sum():  # a drawing besides the clutter
+        mass = np.where(clutter, 0, mass)
+    keep = mass >= 0.02 * mass.sum()
+    return np.where(np.concatenate([[False], keep])[labels], ink, 0)
+
+
+def _clutter(labels: np.ndarray, n: int) -> np.ndarray:
+    """Components that are the scene rather than the drawing: the table around a photographed
+    page, a paper edge, a shadow. They run along the border; a digit that merely touches
+    the edge (a stroke's width of contact) does not."""
+    h, w = labels.shape
+    contact = [np.bincount(edge, minlength=n + 1)[1:] for edge in
+               (labels[0], labels[-1], labels[:, 0], labels[:, -1])]  # fmt: skip
+    top, bottom, left, right = contact
+    return (top > w / 4) | (bottom > w / 4) | (left > h / 4) | (right > h / 4)
 
 
 def _otsu(values: np.ndarray) -> float:

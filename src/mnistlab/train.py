@@ -251,11 +251,8 @@ def settle(config: TrainConfig, saved: dict | None = None) -> dict:
     if numpy_args and model != "numpy":
         raise MnistlabError("--hidden and --activation apply to --model numpy only")
     if model == "numpy":
-        numpy_args = {
-            k: list(v) if k == "hidden" else v
-            for k, v in NUMPY_DEFAULTS.items()
-            if k in ("hidden", "activation")
-        } | numpy_args
+        hidden, activation = list(NUMPY_DEFAULTS["hidden"]), NUMPY_DEFAULTS["activation"]
+        numpy_args = {"hidden": hidden, "activation": activation, **numpy_args}
     _validate(s)
     return {**s, "model_args": numpy_args}
 
