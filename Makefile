@@ -31,5 +31,13 @@ lint: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 
+# The classic trio on Fashion-MNIST beside the tutorial's figures (NumPy 74.53%, MLP 88.49%, CNN 90.31%).
+compare-classics: setup
+	$(PY) bench/compare_classics.py --runs $(RUNS)
+
+# The quick benchmark: time to 99% for `fast`, against the reference, in one run.
+bench: setup
+	$(PY) bench/time_to_accuracy.py
+
 clean:
 	rm -rf $(RUNS) .pytest_cache test-artifacts
