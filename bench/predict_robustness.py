@@ -30,20 +30,33 @@ Style = Callable[[np.ndarray, np.random.Generator], bytes]
 
 
 def strokes(digit: np.ndarray, height: int, width_ratio: float) -> np.ndarray:
-    """A crisp pen drawing of an MNIST digit, `height` px tall, stroke = ratio * height."""
-    scale = height / 20
-    size = round(28 * scale)
+    """A pen drawing of an MNIST digit, `height` px tall: its centre line drawn with a round
+    pen of width `width_ratio * height`, as a real pen or marker would."""
+    size = round(28 * height / 20)
     big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BICUBIC))
-    mask = big > 100
-    original = 4 * ndimage.distance_transform_edt(mask)[mask].mean()
-    radius = (width_ratio * height - original) / 2
-    if radius > 0:
-        mask = ndimage.distance_transform_edt(~mask) <= radius
-    elif radius < 0:  # a thin pen: the medial ridge of the stroke, drawn at the new width
-        inside = ndimage.distance_transform_edt(mask)
-        ridge = (inside >= ndimage.maximum_filter(inside, 3)) & (inside >= 1)
-        mask = ndimage.distance_transform_edt(~ridge) <= width_ratio * height / 2
-    return ndimage.gaussian_filter(mask.astype(np.float32), 0.7)  # antialiased edges
+    pen = ndimage.distance_transform_edt(~skeleton(big > 100)) <= width_ratio * height / 2
+    return ndimage.gaussian_filter(pen.astype(np.float32), 0.7)  # antialiased edges
+
+
+def skeleton(mask: np.ndarray) -> np.ndarray:
+    """Zhang-Suen thinning: the one-pixel-wide, connected centre line of a binary shape."""
+    img = np.pad(mask.astype(np.uint8), 1)
+    around = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
+    changed = True
+    while changed:
+        changed = False
+        for step in (0, 1):
+            p = [np.roll(img, (-dy, -dx), (0, 1)) for dy, dx in around]
+            count = sum(p)
+            turns = sum((p[i] == 0) & (p[(i + 1) % 8] == 1) for i in range(8))
+            first, second = (p[0] * p[2] * p[4], p[2] * p[4] * p[6]) if step == 0 else (
+                p[0] * p[2] * p[6], p[0] * p[4] * p[6])  # fmt: skip
+            remove = (img == 1) & (count >= 2) & (count <= 6) & (turns == 1)
+            remove &= (first == 0) & (second == 0)
+            if remove.any():
+                img[remove] = 0
+                changed = True
+    return img[1:-1, 1:-1].astype(bool)
 
 
 def place(ink: np.ndarray, canvas: tuple[int, int], rng: np.random.Generator) -> np.ndarray:

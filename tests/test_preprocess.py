@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 from mnistlab.preprocess import ImageError, PreprocessOptions, preprocess
 from predict_helpers import (
@@ -183,3 +183,20 @@ def test_blank_paper_photo_is_no_ink():
     paper = Image.fromarray(np.clip(ramp + rng.normal(0, 5, ramp.shape), 0, 255).astype(np.uint8))
     with pytest.raises(ImageError, match="no ink found"):
         preprocess(encode(paper, "JPEG", quality=80))
+
+
+def test_photo_of_a_page_on_a_dark_table_keeps_only_the_digit():
+    page = draw_seven(size=(1600, 1200), box=(600, 350, 900, 800), width=22, ink=40, paper=215)
+    photo = Image.new("L", (1600, 1200), 50)  # the table, darker than the page
+    photo.paste(page.crop((0, 0, 1300, 1000)), (180, 120))
+    x = preprocess(encode(photo, "JPEG", quality=85))
+    assert_mnist_like(x)
+    seven_shape(x)
+
+
+def test_a_stroke_running_off_the_edge_is_kept():
+    drawing = Image.new("L", (400, 400), 255)
+    ImageDraw.Draw(drawing).line([(200, 0), (190, 399)], fill=0, width=30)  # a "1", edge to edge
+    x = preprocess(encode(drawing))
+    assert_mnist_like(x)
+    assert ink_box(x)[0] >= 19 and ink_box(x)[1] <= 8

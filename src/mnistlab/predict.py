@@ -18,7 +18,8 @@ from PIL import Image
 
 from mnistlab import atomic, runs
 from mnistlab.errors import MnistlabError
-from mnistlab.preprocess import ImageError, ImageSource, PreprocessOptions, preprocess
+from mnistlab.images import ImageError, ImageSource
+from mnistlab.preprocess import PreprocessOptions, preprocess
 
 if TYPE_CHECKING:
     from mnistlab.models import Model
@@ -32,6 +33,7 @@ __all__ = [
     "PreprocessOptions",
     "find_images",
     "predict_files",
+    "preprocess",
     "save_images",
 ]
 

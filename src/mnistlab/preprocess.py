@@ -8,35 +8,21 @@ step below undoes one such difference, and each can be switched off to see why.
 
 from __future__ import annotations
 
-import io
-import os
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from scipy import ndimage
 
-from mnistlab.errors import MnistlabError
-
-ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
+from mnistlab.images import MAX_PIXELS, MIN_SIDE, ImageError, ImageSource, open_image
 
 WORK_SIDE = 1024  # images are reduced to this before the numpy steps; 20 px is the goal
-BLUR_DIVISOR = 1000
+BLUR_PER_SIDE = 0.001  # Gaussian sigma per pixel of the longest side: evens out sensor noise
 MIN_CONTRAST = 0.1  # ink must differ from the background by this much (of 1.0)
 MNIST_STROKE = 0.135  # median stroke width / longest side of an MNIST digit (measured)
 STROKE_SIDE = 200  # digits are resized to this to measure and change stroke width
 MNIST_CENTRE = 14.0  # MNIST's mean centre of mass, in pixel indices (measured: 13.99, 14.00)
-
-
-class ImageError(MnistlabError):
-    """An image that cannot be used; `reason` lets the server choose an HTTP status."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason  # empty, unreadable, corrupt, too_large, too_small, no_ink
 
 
 @dataclass(frozen=True)
@@ -51,85 +37,14 @@ class PreprocessOptions:
     crop: bool = True  # only the ink's bounding box is scaled
     normalize_stroke: bool = True  # thin pen or thick marker -> MNIST's stroke width
     center_of_mass: bool = True  # digits: centre of mass at (14, 14), as MNIST did
-    max_pixels: int = 40_000_000  # decompression-bomb guard, checked before decoding
-    min_side: int = 8  # smaller images cannot hold a digit
-
-
-def open_image(source: ImageSource, options: PreprocessOptions | None = None) -> Image.Image:
-    """Decode a path, bytes, PIL image or array, refusing bombs and broken files clearly."""
-    options = options or PreprocessOptions()
-    if isinstance(source, Image.Image | np.ndarray):
-        image = source if isinstance(source, Image.Image) else _from_array(source)
-        _check_size(image, "the image", options)
-        return image
-    if isinstance(source, bytes | bytearray):
-        name, fp = "upload", io.BytesIO(source)
-        if not source:
-            raise ImageError("the uploaded file is empty (0 bytes)", "empty")
-    else:
-        name, fp = str(source), Path(source)
-        try:
-            if fp.stat().st_size == 0:
-                raise ImageError(f"{name} is empty (0 bytes)", "empty")
-        except OSError as e:
-            raise MnistlabError(f"cannot read {name}: {e.strerror}") from None
-        if fp.is_dir():
-            raise MnistlabError(f"{name} is a folder, not an image")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(fp)  # lazy: reads the header only
-        except Image.DecompressionBombError:  # Pillow's own guard, far above ours
-            limit = f"{options.max_pixels / 1e6:.0f} MP"
-            raise ImageError(
-                f"{name} is over the {limit} limit; scale it down first", "too_large"
-            ) from None
-        except UnidentifiedImageError:
-            raise ImageError(
-                f"{name} is not an image Pillow can read (PNG, JPEG, BMP, GIF, WebP, TIFF)",
-                "unreadable",
-            ) from None
-        except OSError as e:
-            raise MnistlabError(f"cannot read {name}: {e}") from None
-        _check_size(image, name, options)
-        try:
-            image.load()
-        except (OSError, SyntaxError, ValueError, EOFError) as e:
-            raise ImageError(f"{name} is truncated or corrupt ({e})", "corrupt") from None
-    return image
-
-
-def _check_size(image: Image.Image, name: str, options: PreprocessOptions) -> None:
-    w, h = image.size
-    if w * h > options.max_pixels:
-        raise ImageError(
-            f"{name} is {w}x{h} pixels, over the {options.max_pixels / 1e6:.0f} MP limit; "
-            "scale it down first",
-            "too_large",
-        )
-    if min(w, h) < options.min_side:
-        raise ImageError(
-            f"{name} is {w}x{h} pixels, too small to hold a digit "
-            f"(need at least {options.min_side} px a side)",
-            "too_small",
-        )
-
-
-def _from_array(array: np.ndarray) -> Image.Image:
-    """Arrays are images as a camera or canvas gives them: (H,W), (H,W,3) or (H,W,4)."""
-    a = np.asarray(array)
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
-        raise MnistlabError(f"an image array must be (H,W), (H,W,3) or (H,W,4), not {a.shape}")
-    if a.dtype != np.uint8:
-        a = a.astype(np.float64)
-        a = np.clip(a * 255 if a.max(initial=0) <= 1 else a, 0, 255).round().astype(np.uint8)
-    return Image.fromarray(a)
+    max_pixels: int = MAX_PIXELS  # decompression-bomb guard, checked before decoding
+    min_side: int = MIN_SIDE  # smaller images cannot hold a digit
 
 
 def preprocess(source: ImageSource, options: PreprocessOptions | None = None) -> np.ndarray:
     """The 28x28 uint8 image (light ink on black) that the model will see."""
     options = options or PreprocessOptions()
-    image = open_image(source, options)
+    image = open_image(source, options.max_pixels, options.min_side)
     if options.exif_orientation:
         image = ImageOps.exif_transpose(image)
     gray, alpha = _gray_alpha(image)
@@ -189,7 +104,7 @@ def _border(a: np.ndarray) -> np.ndarray:
 
 def _ink(gray: np.ndarray, options: PreprocessOptions) -> np.ndarray:
     """Ink strength in [0, 1] on a 0 background: polarity, lighting and noise handled."""
-    sigma = max(gray.shape) / BLUR_DIVISOR  # noise and JPEG blocks vanish; invisible at 20 px
+    sigma = max(gray.shape) * BLUR_PER_SIDE  # ~1 px on big photos; none on small images
     smooth = ndimage.gaussian_filter(gray, sigma) if sigma >= 0.5 else gray
     # A digit's paper is most of the image (its border may be the table under a photographed
     # page); an object fills most of its picture, whose border is the background.
@@ -337,6 +252,8 @@ def _fit_digit(ink: np.ndarray, center_of_mass: bool) -> np.ndarray:
     its centre falls on the ink's centre of mass, and Pillow averages what each output
     pixel covers.
     """
+    if max(ink.shape) > STROKE_SIDE:  # 10x the output is plenty to average from
+        ink = _resize(ink, STROKE_SIDE / max(ink.shape))
     h, w = ink.shape
     scale = 20 / max(h, w)  # output pixels per input pixel
     if center_of_mass:
@@ -345,7 +262,7 @@ def _fit_digit(ink: np.ndarray, center_of_mass: bool) -> np.ndarray:
     else:
         cy, cx = h / 2, w / 2
     target = MNIST_CENTRE + 0.5
-    pad = int(np.ceil(28 / scale)) + 1
+    pad = int(np.ceil(target / scale)) + 1  # the 28x28 window reaches past the ink
     box = tuple(
         float(v) + pad
         for v in (
