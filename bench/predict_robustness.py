@@ -9,8 +9,20 @@ style is compared with the same model on the raw 28x28 test arrays.
 
     .venv/bin/python bench/predict_robustness.py --run RUN_DIR [--n 300]
 
-Evidence (2 CPU cores, torch CPU; see the report printed by this script):
-figures are reported in the prediction developer's notes for the fixture model.
+Evidence (2 shared CPU cores, torch 2.13 CPU; 300 test digits per style; run: `mnistlab
+train --model cnn --epochs 3`, 98.2% test accuracy):
+
+    raw 28x28 test arrays      98.7%    page on a dark table, JPEG    98.3%
+    canvas, transparent PNG    98.0%    lined notebook paper, JPEG    98.3%
+    canvas, white PNG          98.0%    small digit in a page, WebP   98.0%
+    thin pen scan, JPEG        98.3%    chalk on dark board, BMP      98.3%
+    thick marker, PNG          96.0%    tiny 32x32 inverted, GIF      97.3%
+    phone photo, JPEG          97.7%    photo + EXIF rotation         98.3%
+
+For contrast, the tutorials' "resize to 28x28, invert if light" gives 79% on white
+canvas PNGs and 12-16% on transparent canvases, thin pen scans and small digits
+(150 digits each, same model). Thick marker loses most: loops fill in (an "8" becomes
+a blob), which no preprocessing can undo.
 """
 
 from __future__ import annotations
