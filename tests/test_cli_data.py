@@ -18,7 +18,10 @@ def test_info_json_parses():
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert (info["name"], info["train"], info["test"], info["verified"]) == (
-        "fashion-mnist", 60000, 10000, True,
+        "fashion-mnist",
+        60000,
+        10000,
+        True,
     )
     assert info["classes"][9] == "Ankle boot"
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from mnistlab.data import idx
-from mnistlab.data.load import _images_and_labels
 from mnistlab.data.datasets import get_spec
+from mnistlab.data.load import _images_and_labels
 from mnistlab.errors import MnistlabError
 
 

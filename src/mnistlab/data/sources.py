@@ -97,9 +97,20 @@ def _npm_pack(package: str, workdir: Path) -> Path:
     if npm is None:
         raise FileNotFoundError("npm is not installed")
     out = subprocess.run(
-        [npm, "pack", package, "--pack-destination", str(workdir), "--silent",
-         "--fetch-retries=0", "--fetch-timeout=30000"],
-        capture_output=True, text=True, timeout=NPM_TIMEOUT_S, check=False,
+        [
+            npm,
+            "pack",
+            package,
+            "--pack-destination",
+            str(workdir),
+            "--silent",
+            "--fetch-retries=0",
+            "--fetch-timeout=30000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=NPM_TIMEOUT_S,
+        check=False,
     )
     if out.returncode != 0:
         raise OSError(f"npm pack failed: {out.stderr.strip().splitlines()[-1:] or out.returncode}")
@@ -164,8 +175,13 @@ class Fetcher:
                 log.warning("%s: %s", origin, e)
                 tried.append(f"{origin}: unreadable")
                 continue
-            except (OSError, urllib.error.URLError, subprocess.SubprocessError,
-                    StopIteration, tarfile.TarError) as e:
+            except (
+                OSError,
+                urllib.error.URLError,
+                subprocess.SubprocessError,
+                StopIteration,
+                tarfile.TarError,
+            ) as e:
                 reason = str(getattr(e, "reason", None) or e)
                 log.info("%s: unavailable (%s), trying the next source", origin, reason)
                 tried.append(f"{origin}: {reason}")
