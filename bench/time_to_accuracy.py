@@ -7,9 +7,10 @@ dense 128 → dropout → dense 10, Adadelta lr 1.0, StepLR γ 0.7, batch 64, a 
 tensors) runs in the same process, timed the same way. The test set is evaluated at training
 times that grow geometrically (every `--resolution` of the elapsed time, at least every
 `--min-interval` seconds); evaluation time is not counted, so a figure overstates the true
-crossing time by at most that fraction. Wall seconds (perf_counter) and CPU seconds of the
-process (process_time; with 2 busy threads, 2 CPU-s per wall-s) are both reported: on a
-shared machine wall time is noisy, CPU time much less so.
+crossing time by at most that fraction (or interval). Wall seconds (perf_counter) and CPU
+seconds of the process (process_time; 2 busy threads make 2 CPU-s per wall-s) are both
+reported: on a shared machine wall time is noisy, CPU time less so (contention still
+inflated it by up to ~40% here).
 
     .venv/bin/python bench/time_to_accuracy.py                      # fast vs reference
     .venv/bin/python bench/time_to_accuracy.py --reference-max-seconds 0 --json
@@ -17,7 +18,23 @@ shared machine wall time is noisy, CPU time much less so.
 
 Evidence. Machine: Intel Xeon (KVM, family 6 model 167, Sapphire Rapids class: AVX-512,
 AVX512-BF16, AMX-BF16/INT8), 2 cores, no GPU, Python 3.11.7, torch 2.13.0+cpu.
-FIGURES_PENDING
+`bench/time_to_accuracy.py --reference-max-seconds 1500 --json`, 2 threads (the default),
+2026-11-21 17:58, machine otherwise idle (load average 0.9 before, 2.0 after: this run):
+
+    run             to 99% s   CPU-s   steps   final acc   total s   CPU-s
+    fast seed 0         3.59    7.08     173      99.21%      4.77    9.45
+    fast seed 1         3.53    6.92     171      99.16%      4.61    9.06
+    fast seed 2         3.34    6.32     169      99.21%      4.45    8.49
+    reference         281.77  539.74    3410      99.03%    281.77  539.74   (3.6 epochs)
+    median fast 3.53 s (6.92 CPU-s); reference / fast: 79.7× wall, 78.0× CPU
+
+Shared-machine caveat: when another process keeps even one core busy, 2 OpenMP threads are
+a disaster here (fast took 35-64 s instead of 3.5 s, its threads wait for each other at
+every parallel region); use `--threads 1` / OMP_NUM_THREADS=1 then. With 1 thread and four
+other developers' jobs running (load 3-6), the same command gave: fast 5.7 / 7.0 / 7.6 s to
+99% (4.6-5.5 CPU-s), final 99.26 / 99.16 / 99.28% after 7.8-10.3 s; the reference (load
+had fallen to ~1 by then) 462.3 s to 99.00%, ratio 66× wall, 86× CPU. One evaluation
+of the reference takes ~10-18 s at 1 thread, hence its coarser default resolution.
 """
 
 from __future__ import annotations
