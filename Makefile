@@ -35,9 +35,11 @@ lint: setup
 compare-classics: setup
 	$(PY) bench/compare_classics.py --runs $(RUNS)
 
-# The quick benchmark: time to 99% for `fast`, against the reference, in one run.
+# The quick benchmarks: time to 99% for `fast` against the reference in one run (~6 min),
+# and inference speed (batch, Python API, HTTP) of a `fast` run trained on the spot.
 bench: setup
 	$(PY) bench/time_to_accuracy.py
+	$(PY) bench/inference.py
 
 clean:
 	rm -rf $(RUNS) .pytest_cache test-artifacts

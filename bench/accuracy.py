@@ -31,39 +31,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from mnistlab.train import TrainConfig, train
 
+sys.path.insert(0, os.path.dirname(__file__))
+from machine import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+
 DATASETS = ("mnist", "fashion-mnist")
-
-
-def machine() -> dict:
-    """What the figures depend on: CPU, cores, threads, library versions, GPU if any."""
-    cpu = platform.processor() or "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in cpuinfo.read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-    }
 
 
 def main() -> None:

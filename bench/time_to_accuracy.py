@@ -56,11 +56,12 @@ from torch.nn import functional as F
 
 from mnistlab.data import load_dataset
 from mnistlab.models import build_model, pixel_stats
+from mnistlab.settings import lr_at, settle
 from mnistlab.steps import make_stepper
-from mnistlab.train import TrainConfig, lr_at, settle
+from mnistlab.train import TrainConfig
 
 sys.path.insert(0, os.path.dirname(__file__))
-from accuracy import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+from machine import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 REFERENCE = dict(
     batch_size=64,  # the example's --batch-size default
@@ -119,7 +120,7 @@ def race(
 
 def race_model(name: str, seed: int, args) -> Trace:
     """A registry model trained by its recipe, the way mnistlab.train's epoch loop does it."""
-    s = settle(TrainConfig(model=name, seed=seed))
+    s = settle(TrainConfig(model=name, seed=seed).run_values())
     train = load_dataset("mnist", "train", val_size=s["val_size"], seed=seed)
     test = load_dataset("mnist", "test")
     x, y = train.images[: s["train_limit"] or None], train.labels[: s["train_limit"] or None]

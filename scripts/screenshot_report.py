@@ -10,7 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+# The browser tests' helper starts Chromium: one copy for tests and scripts.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from browser import chromium_page  # noqa: E402
 
 
 def main() -> int:
@@ -24,12 +26,9 @@ def main() -> int:
         print(f"error: {report} not found; run `mnistlab evaluate {args.run_dir}`", file=sys.stderr)
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1200, "height": args.height})
+    with chromium_page(1200, args.height) as page:
         page.goto(report.resolve().as_uri(), wait_until="load")
         page.screenshot(path=str(args.out))
-        browser.close()
     print(args.out)
     return 0
 

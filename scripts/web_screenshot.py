@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
+from pathlib import Path
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
+
+# The browser tests' helpers start Chromium and the server: one copy for tests and scripts.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from browser import chromium_page, serving, stroke  # noqa: E402
 
 # A "2" as one stroke, in fractions of the canvas: the top arc, the diagonal, the base.
 TWO = [
@@ -31,41 +32,14 @@ def main() -> None:
     parser.add_argument("--out", default="docs/web.png", help="where to write the PNG")
     args = parser.parse_args()
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [sys.executable, "-m", "mnistlab", "serve", "--run", args.run, "--port", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=1)
-                break
-            except OSError:
-                if server.poll() is not None:
-                    sys.exit(f"mnistlab serve exited; try it by hand: {' '.join(command)}")
-                time.sleep(0.1)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1100, "height": 760})
-            page.goto(url)
-            expect(page.locator("#model")).to_contain_text("accuracy")
-            box = page.locator("#canvas").bounding_box()
-            points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in TWO]
-            page.mouse.move(*points[0])
-            page.mouse.down()
-            for x, y in points[1:]:
-                page.mouse.move(x, y, steps=4)
-            page.mouse.up()
-            expect(page.locator("#seen")).to_be_visible(timeout=10_000)
-            page.wait_for_timeout(500)  # the bars' width transition
-            page.screenshot(path=args.out)
-            print(f"wrote {args.out}: the page says {page.locator('#label').inner_text()}")
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with serving(args.run) as url, chromium_page(1100, 760) as page:
+        page.goto(url)
+        expect(page.locator("#model")).to_contain_text("accuracy")
+        stroke(page, TWO)
+        expect(page.locator("#seen")).to_be_visible(timeout=10_000)
+        page.wait_for_timeout(500)  # the bars' width transition
+        page.screenshot(path=args.out)
+        print(f"wrote {args.out}: the page says {page.locator('#label').inner_text()}")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,72 @@
-"""Open a local HTML file in Debian's headless Chromium and record what went wrong."""
+"""Headless Chromium and a live `mnistlab serve`, shared by the browser tests and by the
+screenshot scripts in scripts/ (which put this folder on sys.path), so that there is one place
+that knows where Chromium is, how to start it, and how to wait for the server."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; `make setup` installs it
+
+
+@contextmanager
+def chromium_page(width: int, height: int) -> Iterator[Page]:
+    """A page in a fresh headless Chromium with a viewport of width × height pixels."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
+
+
+@contextmanager
+def serving(run: Path | str, log: IO | int = subprocess.DEVNULL) -> Iterator[str]:
+    """`mnistlab serve --run RUN` in its own process on a free port; yields its URL once
+    /healthz answers, and stops the server on the way out."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "mnistlab", "serve", "--run", str(run), "--port", str(port)]
+    process = subprocess.Popen(command, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):  # 60 s: on a busy machine importing torch alone takes seconds
+            try:
+                urllib.request.urlopen(f"{url}/healthz", timeout=1)
+                break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"mnistlab serve exited; try it by hand: {' '.join(command)}"
+                    ) from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def stroke(page: Page, points: list[tuple[float, float]]) -> None:
+    """Drag the mouse over the page's #canvas through points given as fractions of it."""
+    box = page.locator("#canvas").bounding_box()
+    at = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for x, y in at[1:]:
+        page.mouse.move(x, y, steps=3)
+    page.mouse.up()
 
 
 @dataclass
@@ -23,22 +82,17 @@ class PageVisit:
 def visit(path: Path, screenshot: Path | None = None) -> PageVisit:
     """Load `path`; collect its h2/h3 headings, image counts, requests, failures, console errors."""
     requests, failed, errors = [], [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("request", lambda r: requests.append(r.url[:60]))
-            page.on("requestfailed", lambda r: failed.append(r.url[:60]))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(path.resolve().as_uri(), wait_until="load")
-            headings = page.locator("h2, h3").all_inner_texts()
-            images = page.locator("img").count()
-            loaded = page.evaluate(
-                "[...document.images].filter(i => i.complete && i.naturalWidth > 0).length"
-            )
-            if screenshot is not None:
-                page.screenshot(path=str(screenshot))
-        finally:
-            browser.close()
+    with chromium_page(1280, 900) as page:
+        page.on("request", lambda r: requests.append(r.url[:60]))
+        page.on("requestfailed", lambda r: failed.append(r.url[:60]))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.resolve().as_uri(), wait_until="load")
+        headings = page.locator("h2, h3").all_inner_texts()
+        images = page.locator("img").count()
+        loaded = page.evaluate(
+            "[...document.images].filter(i => i.complete && i.naturalWidth > 0).length"
+        )
+        if screenshot is not None:
+            page.screenshot(path=str(screenshot))
     return PageVisit(headings, images, loaded, requests, failed, errors)

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from browser import visit
 from mnistlab.evaluate import evaluate_run
 from mnistlab.report import PLOTS
 from mnistlab.train import TrainConfig, train
 from test_evaluate import assert_png
+from test_report import assert_whole_in_chromium
 
 pytestmark = pytest.mark.slow
 
@@ -83,20 +83,7 @@ def test_every_plot_is_a_png(evaluated):
 
 @pytest.mark.browser
 def test_report_shows_every_section_in_chromium(evaluated):
-    seen = visit(evaluated[0] / "report.html")
-    assert seen.failed == [] and seen.console_errors == []
-    assert [r for r in seen.requests if not r.startswith(("file:", "data:"))] == []
-    sections = [
-        "Headline numbers",
-        "Configuration",
-        "Model summary",
-        "Training history",
-        "Per-class metrics (test split)",
-        "Most confused pairs",
-        "Plots",
-    ]
-    assert set(sections + [h for _, h, _ in PLOTS]) <= set(seen.headings)
-    assert seen.images == seen.images_loaded == len(PLOTS)
+    assert_whole_in_chromium(evaluated[0] / "report.html")
 
 
 def test_numpy_and_cnn_runs_evaluate_too(runs):

@@ -1,7 +1,5 @@
 """The `fast` model: its layers, a short run that clears a floor, its run folder, exact resume."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -10,6 +8,7 @@ from mnistlab import runs
 from mnistlab.data import load_dataset
 from mnistlab.models import build_model, summary
 from mnistlab.train import TrainConfig, train
+from train_helpers import straight_and_resumed, weights
 
 pytestmark = pytest.mark.slow
 
@@ -36,21 +35,7 @@ def test_fast_trained_briefly_on_a_subset_clears_98_percent_and_its_run_loads(tm
     assert (proba.argmax(1) == test.labels[:1000]).mean() >= 0.97
 
 
-class Interrupt(Exception):
-    pass
-
-
-def _stop_after_first_epoch(row, model):
-    raise Interrupt
-
-
 def test_fast_resumes_to_bit_identical_weights(tmp_path):
     # Adam moments of channels-last weights come back from the checkpoint in plain layout.
-    quick = dict(model="fast", train_limit=1000, epochs=2)
-    straight = train(TrainConfig(out=str(tmp_path / "straight"), **quick))
-    out = tmp_path / "resumed"
-    with pytest.raises(Interrupt):
-        train(TrainConfig(out=str(out), **quick), on_epoch_end=_stop_after_first_epoch)
-    resumed = train(TrainConfig(out=str(out), resume=True))
-    weights = lambda run: (Path(run.dir) / "model.safetensors").read_bytes()  # noqa: E731
+    straight, resumed = straight_and_resumed(tmp_path, model="fast", train_limit=1000, epochs=2)
     assert weights(straight) == weights(resumed)

@@ -2,6 +2,7 @@
 
 import io
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,6 +51,29 @@ HISTORY = [
 ]
 
 
+# Every heading a page with a run's metrics shows: its sections, then one per plot.
+HEADINGS = [
+    "Headline numbers",
+    "Configuration",
+    "Model summary",
+    "Training history",
+    "Per-class metrics (test split)",
+    "Most confused pairs",
+    "Plots",
+    *(h for _, h, _ in PLOTS),
+]
+
+
+def assert_whole_in_chromium(path: Path) -> None:
+    """Chromium shows every heading and image of the report at `path`, with no error and no
+    request leaving the page (images are inlined)."""
+    seen = visit(path)
+    assert seen.failed == [] and seen.console_errors == []
+    assert [r for r in seen.requests if not r.startswith(("file:", "data:"))] == []
+    assert set(HEADINGS) <= set(seen.headings)
+    assert seen.images == seen.images_loaded == len(PLOTS)
+
+
 def png(width: int = 120, height: int = 80) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.full((height, width), 128, np.uint8)).save(buffer, format="PNG")
@@ -71,16 +95,7 @@ def page(metrics, figures=None):
 
 def test_page_has_every_section_and_number(metrics):
     html = page(metrics)
-    for heading in [
-        "Headline numbers",
-        "Configuration",
-        "Model summary",
-        "Training history",
-        "Per-class metrics (test split)",
-        "Most confused pairs",
-        "Plots",
-        *(h for _, h, _ in PLOTS),
-    ]:
+    for heading in HEADINGS:
         assert f">{heading}</h" in html
     assert f"{100 * metrics['accuracy']:.2f}%" in html and "101,770" in html
     assert "hidden=128" in html and "4.9 s" in html
@@ -103,8 +118,4 @@ def test_unevaluated_run_says_what_to_do():
 def test_report_opens_cleanly_in_chromium(tmp_path, metrics):
     path = tmp_path / "report.html"
     path.write_text(page(metrics), encoding="utf-8")
-    seen = visit(path)
-    assert seen.failed == [] and seen.console_errors == []
-    assert [r for r in seen.requests if not r.startswith(("file:", "data:"))] == []
-    assert seen.images == seen.images_loaded == len(PLOTS)
-    assert "Headline numbers" in seen.headings and "Confusion matrix" in seen.headings
+    assert_whole_in_chromium(path)

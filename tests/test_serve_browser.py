@@ -1,18 +1,14 @@
 """End to end: the real server (`mnistlab serve`, uvicorn) driven by headless Chromium."""
 
 import math
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from browser import chromium_page, serving, stroke
 from mnistlab.data import load_dataset
 from mnistlab.predict import Classifier
 from predict_helpers import trained_run
@@ -22,57 +18,22 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
-    log = (tmp_path_factory.mktemp("server") / "serve.log").open("w")
-    command = [sys.executable, "-m", "mnistlab", "serve", "--run", str(trained_run())]
-    process = subprocess.Popen([*command, "--port", str(port)], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=1)
-                break
-            except OSError:
-                assert process.poll() is None, "the server exited; see serve.log"
-                time.sleep(0.1)
+    log = tmp_path_factory.mktemp("server") / "serve.log"
+    with log.open("w") as out, serving(trained_run(), log=out) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1100, "height": 800})
+    with chromium_page(1100, 800) as page:
         page.errors = []
         page.on("pageerror", lambda e: page.errors.append(str(e)))
         page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
         page.goto(server)
         expect(page.locator("#model")).to_contain_text("test accuracy")
         yield page
-        browser.close()
-
-
-def stroke(page, points) -> None:
-    """Drag the mouse through points given as fractions of the canvas."""
-    box = page.locator("#canvas").bounding_box()
-    at = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
-    page.mouse.move(*at[0])
-    page.mouse.down()
-    for x, y in at[1:]:
-        page.mouse.move(x, y, steps=3)
-    page.mouse.up()
 
 
 def test_draw_a_one_and_a_zero(page):

@@ -4,7 +4,6 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,9 @@ import torch
 from mnistlab import runs
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.steps import random_shift
-from mnistlab.train import TrainConfig, lr_at, train
+from mnistlab.settings import lr_at
+from mnistlab.train import TrainConfig, train
+from train_helpers import Interrupt, stop_after_first_epoch, straight_and_resumed, weights
 
 pytestmark = pytest.mark.slow
 QUICK = dict(train_limit=3000, val_size=1000, epochs=2)
@@ -66,28 +66,13 @@ def test_early_stopping_ends_a_run_that_overfits(tmp_path):
     assert runs.load_metrics(run.dir)["epochs"] == len(losses)
 
 
-class Interrupt(Exception):
-    pass
-
-
-def _stop_after_first_epoch(row, model):
-    if row["epoch"] == 1:
-        raise Interrupt
-
-
 @pytest.mark.parametrize("model", ["numpy", "mlp", "lenet5"])
 def test_resume_after_an_interruption_gives_bit_identical_weights(tmp_path, model):
     # augment draws from torch's RNG inside the epoch: resume must reproduce those draws too
     augment = 0 if model == "numpy" else 2
     quick = dict(model=model, train_limit=600, val_size=300, epochs=3, patience=5, augment=augment)
-    straight = train(TrainConfig(out=str(tmp_path / "straight"), **quick))
-    out = str(tmp_path / "resumed")
-    with pytest.raises(Interrupt):
-        train(TrainConfig(out=out, **quick), on_epoch_end=_stop_after_first_epoch)
-    assert runs.has_checkpoint(Path(out)) and not (Path(out) / "model.safetensors").exists()
-    resumed = train(TrainConfig(out=out, resume=True))  # every setting comes from the folder
-    a = (straight.dir / "model.safetensors").read_bytes()
-    assert a == (resumed.dir / "model.safetensors").read_bytes()
+    straight, resumed = straight_and_resumed(tmp_path, **quick)
+    assert weights(straight) == weights(resumed)
     drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
     assert drop(straight.history) == drop(resumed.history)
     assert not runs.has_checkpoint(resumed.dir)
@@ -96,7 +81,7 @@ def test_resume_after_an_interruption_gives_bit_identical_weights(tmp_path, mode
 def test_resume_refuses_a_different_config_and_a_finished_run(tmp_path):
     out = str(tmp_path / "run")
     with pytest.raises(Interrupt):
-        train(TrainConfig(model="mlp", out=out, **QUICK), on_epoch_end=_stop_after_first_epoch)
+        train(TrainConfig(model="mlp", out=out, **QUICK), on_epoch_end=stop_after_first_epoch)
     with pytest.raises(MnistlabError, match="cannot resume: lr is 0.5 here but 0.001"):
         train(TrainConfig(out=out, resume=True, lr=0.5))
     train(TrainConfig(out=out, resume=True, model="mlp"))
@@ -118,17 +103,6 @@ def test_a_diverging_loss_names_the_epoch_and_keeps_the_last_good_checkpoint(tmp
     assert not (out / "model.safetensors").exists() and not (out / "metrics.json").exists()
     resumed = train(TrainConfig(out=str(out), resume=True))  # the kept checkpoint is sound
     assert resumed.metrics["accuracy"] > 0.8
-
-
-def test_random_shift_moves_each_image_by_at_most_the_shift():
-    images = torch.zeros(64, 28, 28, dtype=torch.uint8)
-    images[:, 12:16, 12:16] = 255
-    torch.manual_seed(0)
-    moved = random_shift(images, 2)
-    assert moved.shape == images.shape and moved.dtype == torch.uint8
-    assert (moved.sum((1, 2)) == images.sum((1, 2))).all()  # nothing falls off the edge
-    rows = moved.amax(2).float().argmax(1)  # the blob's first row, 12 before the shift
-    assert set(rows.tolist()) == {10, 11, 12, 13, 14}  # all offsets occur, none beyond 2
 
 
 def test_learning_rate_schedules():

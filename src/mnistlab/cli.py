@@ -86,11 +86,14 @@ def data_info(name: str, data_dir: DataDir = None, json_out: JsonFlag = False) -
     table.add_column("train", justify="right")
     table.add_column("test", justify="right")
     for i, cls in enumerate(info["classes"]):
-        table.add_row(str(i), cls, str(info["class_counts"]["train"][i]),
-                      str(info["class_counts"]["test"][i]))
+        table.add_row(
+            str(i), cls, str(info["class_counts"]["train"][i]), str(info["class_counts"]["test"][i])
+        )
     out.print(table)
-    out.print(f"pixel mean {info['pixel_mean']:.4f}, std {info['pixel_std']:.4f} (train, of 1.0); "
-              f"verified: {_yes(info['verified'])}; cache: {info['path']}")
+    out.print(
+        f"pixel mean {info['pixel_mean']:.4f}, std {info['pixel_std']:.4f} (train, of 1.0); "
+        f"verified: {_yes(info['verified'])}; cache: {info['path']}"
+    )
 
 
 @data_app.command("show")
@@ -125,7 +128,9 @@ def data_show(
 
 # ── train / summary (training) ─────────────────────────────────────────────
 
-_MODEL_HELP = "numpy, mlp, cnn or lenet5 (default cnn); `mnistlab summary` shows the layers."
+_MODEL_HELP = (
+    "numpy, mlp, cnn, lenet5, fast or best (default cnn); `mnistlab summary` shows the layers."
+)
 _PER_MODEL = "(Default: per model.)"
 
 
@@ -149,6 +154,27 @@ def train_command(
     weight_decay: Annotated[float | None, typer.Option(help=f"L2 penalty. {_PER_MODEL}")] = None,
     augment: Annotated[
         int | None, typer.Option(help=f"Shift training images by up to N pixels. {_PER_MODEL}")
+    ] = None,
+    rotate: Annotated[
+        float | None, typer.Option(help=f"Rotate training images by up to ± N°. {_PER_MODEL}")
+    ] = None,
+    scale: Annotated[
+        float | None, typer.Option(help=f"Zoom training images by 1 ± up to N. {_PER_MODEL}")
+    ] = None,
+    erase: Annotated[
+        float | None, typer.Option(help=f"Random erasing probability. {_PER_MODEL}")
+    ] = None,
+    flip: Annotated[
+        bool | None, typer.Option("--flip/--no-flip", help=f"Mirror half the images. {_PER_MODEL}")
+    ] = None,
+    label_smoothing: Annotated[
+        float | None, typer.Option(help=f"Target mass spread over all classes. {_PER_MODEL}")
+    ] = None,
+    betas: Annotated[
+        str | None, typer.Option(help=f"Adam moment decay rates, e.g. 0.9,0.999. {_PER_MODEL}")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads (default all; 1 on a busy machine).")
     ] = None,
     hidden: Annotated[
         str | None, typer.Option(help="numpy model: hidden sizes, e.g. 512 or 256,128.")
@@ -182,18 +208,16 @@ def train_command(
     """Train a model; write config, weights, history and test metrics to a run folder."""
     from mnistlab.train import TrainConfig, train
 
-    sizes = None
-    if hidden is not None:
-        try:
-            sizes = tuple(int(h) for h in hidden.split(","))
-        except ValueError:
-            raise MnistlabError(
-                f"--hidden takes sizes like 512 or 256,128, got {hidden!r}"
-            ) from None
+    sizes = _numbers(hidden, int, "--hidden", "512 or 256,128")
+    beta_pair = _numbers(betas, float, "--betas", "0.9,0.999")
+    if threads:
+        _limit_threads(threads)
     config = TrainConfig(
         dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
         optimizer=optimizer, schedule=schedule, weight_decay=weight_decay, augment=augment,
-        hidden=sizes, activation=activation, seed=seed, val_size=val_size, patience=patience,
+        rotate=rotate, scale=scale, erase=erase, flip=flip, label_smoothing=label_smoothing,
+        betas=beta_pair, hidden=sizes, activation=activation, seed=seed, val_size=val_size,
+        patience=patience,
         train_limit=train_limit, device=device, out=str(out_dir) if out_dir else None,
         resume=resume, log_every=log_every, data_dir=str(data_dir) if data_dir else None,
     )  # fmt: skip
@@ -204,6 +228,26 @@ def train_command(
             "epochs": len(run.history), "test_accuracy": run.metrics["accuracy"],
             "test_loss": run.metrics["loss"], "train_seconds": run.metrics["train_seconds"],
         })  # fmt: skip
+
+
+def _numbers(text: str | None, kind: type, flag: str, example: str) -> tuple | None:
+    """ "512,256" → (512, 256) for list-valued flags; a malformed list is a user error."""
+    if text is None:
+        return None
+    try:
+        return tuple(kind(part) for part in text.split(","))
+    except ValueError:
+        raise MnistlabError(f"{flag} takes numbers like {example}, got {text!r}") from None
+
+
+def _limit_threads(threads: int) -> None:
+    """Cap torch's and the BLAS/OpenMP pools: on a shared machine, threads that wait for
+    each other at every parallel region are many times slower than one thread."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
 
 
 @app.command("summary")

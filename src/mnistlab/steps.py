@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from mnistlab.augment import Augment, augment
 from mnistlab.models import Model
 from mnistlab.models.numpy_net import SGD, evaluate
 
@@ -33,7 +34,14 @@ class TorchStepper:
 
     def __init__(self, model: Model, images, labels, settings: dict, device: str) -> None:
         self.net = model.net.to(device)
-        self.device, self.shift = device, settings["augment"]
+        self.device = device
+        self.augment = Augment(
+            shift=settings["augment"],
+            rotate=settings["rotate"],
+            scale=settings["scale"],
+            erase=settings["erase"],
+            flip=settings["flip"],
+        )
         self.x = torch.tensor(images).to(device)
         self.y = torch.tensor(labels).to(device)
         name, lr, wd = settings["optimizer"], settings["lr"], settings["weight_decay"]
@@ -63,7 +71,9 @@ class TorchStepper:
         """One update; returns (mean loss, correct count) as tensors, read only when needed."""
         i = torch.from_numpy(idx).to(self.device)
         xb, yb = self.x[i], self.y[i]
-        xb = self._floats(random_shift(xb, self.shift) if self.shift else xb)
+        xb = self._floats(xb)
+        if self.augment:
+            xb = augment(xb, self.augment)
         logits = self.net(xb)
         loss = F.cross_entropy(logits, yb, label_smoothing=self.label_smoothing)
         self.opt.zero_grad(set_to_none=True)
@@ -106,18 +116,6 @@ class TorchStepper:
     @staticmethod
     def _floats(x: torch.Tensor) -> torch.Tensor:
         return x.unsqueeze(1).float().div_(255.0)
-
-
-def random_shift(images: torch.Tensor, shift: int) -> torch.Tensor:
-    """Move each image (N, 28, 28) by its own random offset of up to `shift` pixels along
-    each axis, filling with background: digits and clothes stay what they are when moved a
-    little, so the net learns to ignore position instead of memorizing pixels."""
-    n, h, w = images.shape
-    padded = F.pad(images, (shift, shift, shift, shift))
-    dy, dx = torch.randint(0, 2 * shift + 1, (2, n, 1, 1), device=images.device)
-    rows = torch.arange(h, device=images.device).view(1, h, 1) + dy
-    cols = torch.arange(w, device=images.device).view(1, 1, w) + dx
-    return padded[torch.arange(n, device=images.device).view(n, 1, 1), rows, cols]
 
 
 class NumpyStepper:

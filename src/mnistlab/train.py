@@ -1,8 +1,8 @@
 """Train any model with one loop, from a TrainConfig to a finished run folder.
 
-Read top to bottom: settle the hyper-parameters (given values over the model's defaults),
-load the data, build the model, then per epoch: batches from a permutation seeded by
-(seed, epoch), one step each, validation, an atomic checkpoint. Resuming loads the last
+Read top to bottom: settle the hyper-parameters (given values over the model's defaults; see
+mnistlab.settings), load the data, build the model, then per epoch: batches from a permutation
+seeded by (seed, epoch), one step each, validation, an atomic checkpoint. Resuming loads the last
 checkpoint; nothing else carries over between epochs, so the run continues bit for bit.
 """
 
@@ -15,6 +15,7 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -23,11 +24,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from mnistlab import runs
 from mnistlab.data import get_spec, load_dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.models import Model, build_model, get_model_spec, pixel_stats
-from mnistlab.models.numpy_net import DEFAULTS as NUMPY_DEFAULTS
-from mnistlab.steps import NUMPY_OPTIMIZERS, OPTIMIZERS, make_stepper
-
-SCHEDULES = ("constant", "step", "cosine", "onecycle")
+from mnistlab.models import Model, build_model, pixel_stats
+from mnistlab.settings import lr_at, settle
+from mnistlab.steps import make_stepper
 
 
 @dataclass
@@ -51,6 +50,10 @@ class TrainConfig:
     schedule: str | None = None  # constant, step (×0.1 at 50% and 75%), cosine, onecycle
     weight_decay: float | None = None  # L2 penalty; decoupled for adamw
     augment: int | None = None  # torch models: shift each image by up to N pixels (0: off)
+    rotate: float | None = None  # torch models: rotate each image by up to ± N degrees (0: off)
+    scale: float | None = None  # torch models: zoom each image by 1 ± up to N (0: off)
+    erase: float | None = None  # torch models: random erasing probability (0: off)
+    flip: bool | None = None  # torch models: mirror half the images (clothes only; default off)
     betas: tuple[float, float] | None = None  # adam/adamw moment decay rates (default .9, .999)
     label_smoothing: float | None = None  # target mass spread over all classes (default 0)
     patience: int | None = None  # stop after N epochs without a lower val_loss (default 0: off)
@@ -62,21 +65,13 @@ class TrainConfig:
     log_every: int = 0  # also print the batch loss and accuracy every N steps (0: off)
     data_dir: str | None = None  # folder holding the IDX files (default: the cache)
 
+    def run_values(self) -> dict[str, Any]:
+        """The fields that define a run (not where and how it runs), None where not given."""
+        return {k: getattr(self, k) for k in RUN_FIELDS}
+
 
 HOW_FIELDS = ("device", "out", "resume", "log_every", "data_dir")
 RUN_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name not in HOW_FIELDS)
-COMMON_DEFAULTS = dict(
-    dataset="mnist",
-    val_size=5000,
-    train_limit=0,
-    model="cnn",
-    weight_decay=0.0,
-    augment=0,
-    patience=0,
-    seed=0,
-    betas=[0.9, 0.999],
-    label_smoothing=0.0,
-)
 
 
 @dataclass
@@ -104,7 +99,7 @@ def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | Non
         if not runs.has_checkpoint(run_dir):
             done = "it has finished already" if runs.load_metrics(run_dir) else "no epoch finished"
             raise MnistlabError(f"{run_dir} has no checkpoint to resume from ({done})")
-    s = settle(config, saved)
+    s = settle(config.run_values(), saved)
     device = _device(config.device, s["model"])
     spec = get_spec(s["dataset"])
     load = dict(name=s["dataset"], val_size=s["val_size"], seed=s["seed"], data_dir=config.data_dir)
@@ -224,87 +219,6 @@ def _epoch(stepper, n: int, val_set, state: dict, s: dict, run_dir, err, log_eve
         state["best_val_loss"] = val_loss if best is None else min(val_loss, best)
         state["stopped"] = state["bad_epochs"] >= s["patience"]
     return row
-
-
-def settle(config: TrainConfig, saved: dict | None = None) -> dict:
-    """The run's hyper-parameters: given values, else the saved run's (resume), else defaults."""
-    given = {k: getattr(config, k) for k in RUN_FIELDS if getattr(config, k) is not None}
-    if "hidden" in given:
-        given["hidden"] = [int(h) for h in given["hidden"]]
-    if "betas" in given:
-        given["betas"] = [float(b) for b in given["betas"]]  # a list, as config.json has it
-    if saved is not None:
-        before = {**saved, **saved.get("model_args", {})}
-        for key, value in given.items():
-            if value != before.get(key):
-                raise MnistlabError(
-                    f"cannot resume: {key} is {value} here but {before.get(key)} in the saved "
-                    "run; drop that setting or start a new run"
-                )
-        given = {**{k: before[k] for k in RUN_FIELDS if before.get(k) is not None}, **given}
-    spec = get_model_spec(given.get("model", COMMON_DEFAULTS["model"]))
-    dataset = given.get("dataset", spec.defaults.get("dataset", COMMON_DEFAULTS["dataset"]))
-    s = {**COMMON_DEFAULTS, **spec.defaults, **spec.per_dataset.get(dataset, {}), **given}
-    model = s["model"]
-    get_spec(s["dataset"])  # an unknown dataset fails here, naming the known ones
-    numpy_args = {k: s.pop(k) for k in ("hidden", "activation") if k in s}
-    if numpy_args and model != "numpy":
-        raise MnistlabError("--hidden and --activation apply to --model numpy only")
-    if model == "numpy":
-        hidden, activation = list(NUMPY_DEFAULTS["hidden"]), NUMPY_DEFAULTS["activation"]
-        numpy_args = {"hidden": hidden, "activation": activation, **numpy_args}
-    _validate(s)
-    return {**s, "model_args": numpy_args}
-
-
-def _validate(s: dict) -> None:
-    def check(ok: bool, message: str) -> None:
-        if not ok:
-            raise MnistlabError(message)
-
-    def choice(key: str, allowed: tuple[str, ...]) -> None:
-        check(s[key] in allowed, f"unknown {key} {s[key]!r}; choose one of {', '.join(allowed)}")
-
-    check(s["epochs"] >= 1, f"epochs must be at least 1, got {s['epochs']}")
-    check(
-        len(s["betas"]) == 2 and all(0 <= b < 1 for b in s["betas"]),
-        f"betas must be two numbers in [0, 1), got {s['betas']}",
-    )
-    smoothing = s["label_smoothing"]
-    check(0 <= smoothing < 1, f"label smoothing must be in [0, 1), got {smoothing}")
-    check(
-        s["model"] != "numpy" or not s["label_smoothing"], "the numpy model has no label smoothing"
-    )
-    check(
-        s["batch_size"] >= 0, f"batch size must be positive (0: full batch), got {s['batch_size']}"
-    )
-    check(math.isfinite(s["lr"]) and s["lr"] > 0, f"learning rate must be positive, got {s['lr']}")
-    choice("optimizer", OPTIMIZERS)
-    choice("schedule", SCHEDULES)
-    for key in ("weight_decay", "augment", "patience", "train_limit", "seed", "val_size"):
-        check(s[key] >= 0, f"{key.replace('_', ' ')} must be 0 or more, got {s[key]}")
-    check(
-        not s["patience"] or s["val_size"] > 0, "early stopping (--patience) needs --val-size > 0"
-    )
-    check(
-        s["model"] != "numpy" or s["optimizer"] in NUMPY_OPTIMIZERS,
-        f"the numpy model trains with {' or '.join(NUMPY_OPTIMIZERS)} only, not {s['optimizer']}",
-    )
-    check(s["model"] != "numpy" or not s["augment"], "--augment applies to torch models only")
-
-
-def lr_at(schedule: str, lr: float, step: int, total: int) -> float:
-    """Learning rate at `step` of `total`: a pure function, so resuming needs only the step."""
-    t = step / max(total, 1)
-    if schedule == "step":
-        return lr * 0.1 ** ((t >= 0.5) + (t >= 0.75))
-    if schedule == "cosine":
-        return lr * 0.5 * (1 + math.cos(math.pi * t))
-    if schedule == "onecycle":  # linear warm-up from lr/25 over 30% of the steps, cosine to 0
-        if t < 0.3:
-            return lr * (0.04 + 0.96 * t / 0.3)
-        return lr * 0.5 * (1 + math.cos(math.pi * (t - 0.3) / 0.7))
-    return lr
 
 
 def _device(name: str, model: str) -> str:

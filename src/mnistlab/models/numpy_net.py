@@ -164,21 +164,13 @@ class NumpyNet:
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Copy arrays in place; keys and shapes must match exactly (strict, like PyTorch)."""
-        own = {**self.params, **self.buffers}
-        missing, extra = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
-        if missing or extra:
-            raise MnistlabError(
-                f"weights do not fit this NumpyNet: missing {missing or 'none'}, "
-                f"unexpected {extra or 'none'}; were they saved from another model?"
-            )
-        for k, target in own.items():
-            if np.shape(state[k]) != target.shape:
-                raise MnistlabError(
-                    f"weights do not fit this NumpyNet: {k} has shape {list(np.shape(state[k]))}, "
-                    f"expected {list(target.shape)}; check the hidden sizes"
-                )
-        for k, target in own.items():
-            target[...] = state[k]
+        _copy_exactly(
+            state,
+            {**self.params, **self.buffers},
+            "weights do not fit this NumpyNet",
+            keys_hint="; were they saved from another model?",
+            shape_hint="; check the hidden sizes",
+        )
 
 
 class SGD:
@@ -233,19 +225,31 @@ class SGD:
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         expected = {f"velocity.{k}": v for k, v in self.velocity.items()}
-        if state.keys() != expected.keys():
+        _copy_exactly(state, expected, "optimizer state does not fit")
+
+
+def _copy_exactly(
+    state: dict[str, np.ndarray],
+    into: dict[str, np.ndarray],
+    problem: str,
+    keys_hint: str = "",
+    shape_hint: str = "",
+) -> None:
+    """Copy `state` into the arrays of `into`, in place; all or nothing: every key and shape
+    is checked before the first copy, so a state that does not fit changes nothing."""
+    missing, extra = sorted(into.keys() - state.keys()), sorted(state.keys() - into.keys())
+    if missing or extra:
+        raise MnistlabError(
+            f"{problem}: missing {missing or 'none'}, unexpected {extra or 'none'}{keys_hint}"
+        )
+    for k, target in into.items():
+        if np.shape(state[k]) != target.shape:
             raise MnistlabError(
-                "optimizer state does not fit: expected keys "
-                f"{sorted(expected) or 'none'}, got {sorted(state) or 'none'}"
+                f"{problem}: {k} has shape {list(np.shape(state[k]))}, "
+                f"expected {list(target.shape)}{shape_hint}"
             )
-        for k, v in expected.items():
-            if np.shape(state[k]) != v.shape:
-                raise MnistlabError(
-                    f"optimizer state does not fit: {k} has shape {list(np.shape(state[k]))}, "
-                    f"expected {list(v.shape)}"
-                )
-        for k, v in expected.items():
-            v[...] = state[k]
+    for k, target in into.items():
+        target[...] = state[k]
 
 
 def train_epoch(

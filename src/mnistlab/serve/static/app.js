@@ -229,21 +229,19 @@ function showPrediction(p) {
 function showError(message) {
   $("error").textContent = message;
   $("error").hidden = false;
-  $("label").textContent = "?";
-  $("label").className = "top-label idle";
-  $("name").textContent = "No prediction";
-  $("confidence").textContent = "";
-  $("seen").hidden = true;
-  $("seen-empty").hidden = false;
-  renderBars(null);
+  showNoPrediction("No prediction", "");
 }
 
 function showIdle() {
   $("error").hidden = true;
+  showNoPrediction("Waiting for a drawing", "The prediction updates as you draw.");
+}
+
+function showNoPrediction(name, hint) {
   $("label").textContent = "?";
   $("label").className = "top-label idle";
-  $("name").textContent = "Waiting for a drawing";
-  $("confidence").textContent = "The prediction updates as you draw.";
+  $("name").textContent = name;
+  $("confidence").textContent = hint;
   $("seen").hidden = true;
   $("seen-empty").hidden = false;
   renderBars(null);

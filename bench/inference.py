@@ -1,0 +1,199 @@
+"""Inference benchmark: batch throughput and single-image latency of trained runs.
+
+For each run folder: (1) `Classifier.predict_arrays` on the run's 10,000 test images, the
+median of --repeats passes after one warm-up (images/s, seconds, and that pass's accuracy as a
+sanity check); (2) the latency of --n single-image `Classifier.predict(png_bytes)` calls, the
+way a person hands over a file, so image decoding and preprocessing are counted; (3) the
+latency of --n `POST /api/predict` uploads of the same PNGs to the real server (`mnistlab
+serve` in a subprocess on a free localhost port), over one keep-alive httpx connection after
+a few warm-ups. Latencies are wall milliseconds per call, p50 and p99. --threads sets torch's
+threads here and, through OMP_NUM_THREADS, in the server. Without RUN_DIR it trains `fast` on
+MNIST into a temporary folder first (~5 s on an idle machine).
+
+    .venv/bin/python bench/inference.py                       # fast, trained on the spot
+    .venv/bin/python bench/inference.py runs/mnist-best runs/fashion-best --threads 1 --json
+
+Measured: (the lead fills this in)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import torch
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from mnistlab.data import load_dataset
+from mnistlab.errors import MnistlabError
+from mnistlab.predict import Classifier
+from mnistlab.train import TrainConfig, train
+
+sys.path.insert(0, os.path.dirname(__file__))
+from machine import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+
+WARMUPS = 5  # untimed single-image calls before each latency series
+COLUMNS = ("run", "model", "dataset", "params", "batch img/s", "API p50 ms", "API p99 ms",
+           "HTTP p50 ms", "HTTP p99 ms", "accuracy")  # fmt: skip
+err = Console(stderr=True)
+
+
+def throughput(clf: Classifier, images: np.ndarray, labels: np.ndarray, repeats: int) -> dict:
+    """Median seconds of one `predict_arrays` pass over all images, after a warm-up pass."""
+    clf.predict_arrays(images)
+    seconds, hits = [], 0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        predictions = clf.predict_arrays(images)
+        seconds.append(time.perf_counter() - t)
+        hits = sum(int(p.label == y) for p, y in zip(predictions, labels, strict=True))
+    median = statistics.median(seconds)
+    return {
+        "batch_seconds": median,
+        "images_per_second": len(images) / median,
+        "accuracy": hits / len(images),
+    }
+
+
+def latency(ask: Callable[[bytes], int], pngs: list[bytes], labels: np.ndarray) -> dict:
+    """p50/p99 milliseconds of `ask(png) -> label`, one image per call, and its accuracy.
+    The first WARMUPS images are asked untimed; `labels` are those of the others."""
+    for png in pngs[:WARMUPS]:
+        ask(png)
+    ms, hits = [], 0
+    for png, y in zip(pngs[WARMUPS:], labels, strict=True):
+        t = time.perf_counter()
+        hits += int(ask(png) == y)
+        ms.append(1000 * (time.perf_counter() - t))
+    p50, p99 = np.percentile(ms, [50, 99])
+    return {"p50_ms": float(p50), "p99_ms": float(p99), "accuracy": hits / len(labels)}
+
+
+@contextmanager
+def server(run: Path, log: Path, threads: int | None) -> Iterator[str]:
+    """`mnistlab serve --run RUN` on a free port until the block ends; yields its base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    command = [sys.executable, "-m", "mnistlab", "serve", "--run", str(run), "--port", str(port)]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(f"{url}/healthz", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    last = (log.read_text().strip().splitlines() or ["no output"])[-1]
+                    raise MnistlabError(f"the server for {run} did not start: {last}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def bench_run(clf: Classifier, args: argparse.Namespace, work: Path) -> dict:
+    """One run's row: its identity, batch throughput, API and HTTP latency."""
+    run, test = clf.run_dir, load_dataset(clf.config["dataset"], "test")
+    row = {
+        "run": str(run),
+        "model": clf.config["model"],
+        "dataset": clf.config["dataset"],
+        "parameters": clf.model.num_parameters(),
+    }
+    err.print(f"{run}: batch of {len(test.labels):,} test images")
+    row |= throughput(clf, test.images, test.labels, args.repeats)
+    picks = np.arange(WARMUPS + args.n) % len(test.labels)
+    pngs, labels = [_png(image) for image in test.images[picks]], test.labels[picks[WARMUPS:]]
+    err.print(f"{run}: {args.n} single images through the Python API")
+    api = latency(lambda png: clf.predict(png).label, pngs, labels)
+    row |= {f"api_{k}": v for k, v in api.items()}
+    err.print(f"{run}: {args.n} single images through POST /api/predict")
+    with server(run, work / "serve.log", args.threads) as url, httpx.Client(base_url=url) as http:
+
+        def ask(png: bytes) -> int:
+            answer = http.post("/api/predict", files={"file": ("image.png", png, "image/png")})
+            if answer.status_code != 200:
+                raise MnistlabError(
+                    f"POST /api/predict answered {answer.status_code}: {answer.text}"
+                )
+            return answer.json()["label"]
+
+        return row | {f"http_{k}": v for k, v in latency(ask, pngs, labels).items()}
+
+
+def _png(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR",
+                        help="trained run folders (default: train `fast` now)")  # fmt: skip
+    parser.add_argument("--n", type=int, default=200, help="single-image calls per latency")
+    parser.add_argument("--repeats", type=int, default=3, help="timed batch passes (median)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = machine()
+    with tempfile.TemporaryDirectory(prefix="mnistlab-bench-") as tmp:
+        work = Path(tmp)
+        runs = args.runs
+        if not runs:
+            err.print("no RUN_DIR: training `fast` on MNIST first")
+            runs = [train(TrainConfig(model="fast", dataset="mnist", out=str(work / "fast"))).dir]
+        classifiers = [Classifier.load(run) for run in runs]  # every folder checked first
+        rows = [bench_run(clf, args, work) for clf in classifiers]
+    info["load_average_after"] = os.getloadavg()
+    if args.json:
+        sys.stdout.write(json.dumps({"machine": info, "results": rows}, indent=2) + "\n")
+        return
+    table = Table(
+        title=f"Inference: {info['cpu']}, {info['cores']} cores, torch "
+        f"{info['torch']} ({info['torch_threads']} threads), load "
+        f"{info['load_average'][0]:.1f} → {info['load_average_after'][0]:.1f}"
+    )
+    for i, column in enumerate(COLUMNS):
+        table.add_column(column, justify="left" if i < 3 else "right")
+    for r in rows:
+        cells = [f"{r[k]:.2f}" for k in ("api_p50_ms", "api_p99_ms", "http_p50_ms", "http_p99_ms")]
+        table.add_row(Path(r["run"]).name, r["model"], r["dataset"], f"{r['parameters']:,}",
+                      f"{r['images_per_second']:,.0f}", *cells, f"{r['accuracy']:.2%}")  # fmt: skip
+    out = Console()
+    (out if out.is_terminal else Console(width=160)).print(table)  # piped: no squeezed columns
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except MnistlabError as e:
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None

@@ -1,0 +1,82 @@
+"""The `best` model: its layers, flip averaging, per-dataset recipe, a floor, exact resume."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mnistlab import runs
+from mnistlab.augment import translate
+from mnistlab.data import load_dataset
+from mnistlab.evaluate import evaluate_run
+from mnistlab.models import build_model, summary
+from mnistlab.train import TrainConfig, train
+from train_helpers import straight_and_resumed, weights
+
+pytestmark = pytest.mark.slow
+
+
+def test_best_maps_unit_images_to_float32_logits_through_two_residual_blocks():
+    model = build_model("best", mean=0.13, std=0.31)
+    rows = summary(model)
+    assert [r["output_shape"] for r in rows if r["layer"].startswith("Residual")] == [
+        [64, 14, 14],
+        [128, 7, 7],
+    ]
+    assert rows[-1]["output_shape"] == [10]
+    assert sum(r["params"] for r in rows) == model.num_parameters()
+    logits = model.net(torch.rand(5, 1, 28, 28))
+    assert logits.dtype == torch.float32 and logits.shape == (5, 10)
+
+
+def test_averaging_makes_an_image_and_its_mirror_score_the_same_in_eval_only():
+    x = torch.rand(8, 1, 28, 28)
+    plain = build_model("best", seed=1).net.eval()
+    flips = build_model("best", seed=1, flip_tta=True).net.eval()
+    both = build_model("best", seed=1, flip_tta=True, shift_tta=True).net.eval()
+    with torch.no_grad():
+        assert not torch.allclose(plain(x), plain(x.flip(-1)), atol=1e-3)
+        for net in (flips, both):
+            torch.testing.assert_close(net(x), net(x.flip(-1)), atol=1e-3, rtol=1e-3)
+        expected = (plain(x).softmax(1) + plain(x.flip(-1)).softmax(1)) / 2
+        torch.testing.assert_close(flips(x).exp(), expected)  # log of the mean probabilities
+        moved = [translate(x, dy, dx) for dy, dx in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))]
+        expected = sum(plain(v).softmax(1) + plain(v.flip(-1)).softmax(1) for v in moved) / 10
+        torch.testing.assert_close(both(x).exp(), expected)
+    both.train()  # training sees each (augmented) image once: no averaging
+    torch.testing.assert_close(both(x), plain.train()(x))
+
+
+def test_best_briefly_on_an_mnist_subset_clears_a_floor_and_evaluates(tmp_path):
+    run = train(TrainConfig(model="best", train_limit=5120, epochs=2, out=str(tmp_path / "r")))
+    assert run.metrics["accuracy"] >= 0.96  # the whole test set; 0.98 measured
+    config = runs.load_config(run.dir)
+    assert (config["rotate"], config["scale"], config["flip"]) == (10.0, 0.1, False)
+    assert "flip_tta" not in config["model_args"]  # digits are not mirror-symmetric
+    metrics = evaluate_run(run.dir)
+    assert metrics["accuracy"] == pytest.approx(run.metrics["accuracy"])
+    assert (Path(run.dir) / "report.html").exists()
+
+
+def test_fashion_gets_flips_erasing_and_flip_averaging_and_the_run_predicts_alike(tmp_path):
+    run = train(
+        TrainConfig(model="best", dataset="fashion-mnist", train_limit=1024, epochs=1,
+                    out=str(tmp_path / "f"))
+    )  # fmt: skip
+    config = runs.load_config(run.dir)
+    assert config["flip"] and config["erase"] == 0.5
+    assert config["model_args"]["flip_tta"] and config["model_args"]["shift_tta"]
+    test = load_dataset("fashion-mnist", "test")
+    reloaded = runs.load_model(run.dir)
+    proba = reloaded.predict_proba(test.images[:500])
+    np.testing.assert_allclose(proba, run.model.predict_proba(test.images[:500]), atol=1e-6)
+    mirrored = reloaded.predict_proba(test.images[:500, :, ::-1])
+    np.testing.assert_allclose(proba, mirrored, atol=2e-3)
+
+
+def test_best_resumes_to_bit_identical_weights_with_augmentation(tmp_path):
+    # Momentum buffers, batch-norm running statistics and the augmentation draws all carry over.
+    quick = dict(model="best", dataset="fashion-mnist", train_limit=512, epochs=2)
+    straight, resumed = straight_and_resumed(tmp_path, **quick)
+    assert weights(straight) == weights(resumed)
