@@ -1,14 +1,19 @@
 """The web page and REST API over one trained run (HTTP contract: ARCHITECTURE.md).
 
-The model is loaded once. Endpoints that predict are plain `def`s, so FastAPI runs
-them in its threadpool and the event loop stays free; the Classifier serializes the
-model calls itself. Uploads over the limit are refused before they are parsed.
+The model is loaded once. Every prediction runs on one dedicated worker thread with one
+torch thread, so the event loop stays free and the model sees one call at a time. Measured
+on 2 cores with AMX (bench/inference.py, `best` on Fashion-MNIST, one image per call): bf16
+kernels called from a thread other than the main one ran 5× slower with 2 OpenMP threads
+(77 ms) than with 1 (19 ms; 15 ms from the main thread), and one image gains nothing from a
+second thread anyway. Uploads over the limit are refused before they are parsed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
@@ -64,6 +69,8 @@ ERRORS = {code: {"model": ErrorOut} for code in (400, 413, 415, 422)}
 def create_app(run_dir: str | Path, max_upload_bytes: int = 5 * 1024 * 1024) -> FastAPI:
     """An app serving `run_dir`; MnistlabError here if the run folder cannot be loaded."""
     classifier = Classifier.load(run_dir)
+    one_thread = _one_torch_thread if classifier.model.is_torch else None  # numpy: no torch
+    model_thread = ThreadPoolExecutor(1, "mnistlab-model", initializer=one_thread)
     app = FastAPI(
         title="mnistlab",
         version=__version__,
@@ -99,20 +106,29 @@ def create_app(run_dir: str | Path, max_upload_bytes: int = 5 * 1024 * 1024) -> 
     def model_info() -> ModelInfo:
         return ModelInfo(**classifier.describe())
 
-    @app.post("/api/predict", responses=ERRORS)
-    def predict(
-        file: Annotated[UploadFile, File(description="an image: PNG, JPEG, BMP, GIF, WebP, TIFF")],
-    ) -> PredictionOut:
-        data = file.file.read(max_upload_bytes + 1)
-        if len(data) > max_upload_bytes:
-            raise HTTPException(413, too_large(max_upload_bytes))
+    def answer(data: bytes) -> PredictionOut:
         image = classifier.preprocess(data)
         p = classifier.predict_arrays(image[None])[0]
         return PredictionOut(
             label=p.label, name=p.name, probabilities=p.probabilities, preprocessed=png_url(image)
         )
 
+    @app.post("/api/predict", responses=ERRORS)
+    async def predict(
+        file: Annotated[UploadFile, File(description="an image: PNG, JPEG, BMP, GIF, WebP, TIFF")],
+    ) -> PredictionOut:
+        data = await file.read(max_upload_bytes + 1)
+        if len(data) > max_upload_bytes:
+            raise HTTPException(413, too_large(max_upload_bytes))
+        return await asyncio.get_running_loop().run_in_executor(model_thread, answer, data)
+
     return app
+
+
+def _one_torch_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def png_url(image: np.ndarray) -> str:
