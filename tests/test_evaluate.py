@@ -154,4 +154,12 @@ def test_curves_skip_an_all_nan_validation_line():
     ]
     fig = plots.curves(history)
     assert [len(ax.lines) for ax in fig.axes] == [1, 1]
+    assert [ax.get_title() for ax in fig.axes] == [
+        "Loss: training (no validation split)",
+        "Accuracy: training (no validation split)",
+    ]
+    plots.plt.close(fig)
+    fig = plots.curves([{**history[0], "val_loss": 0.4, "val_acc": 0.85}])
+    assert [len(ax.lines) for ax in fig.axes] == [2, 2]
+    assert fig.axes[0].get_title() == "Loss: training vs validation"
     plots.plt.close(fig)

@@ -210,3 +210,30 @@ def test_cli_summary_prints_the_table_and_totals():
     r = CliRunner().invoke(app, ["summary", "--model", "cnn"])
     assert r.exit_code == 0, r.output
     assert "Linear(5408 → 256)" in r.output and "Total params: 1,387,434" in r.output
+
+
+def test_label_smoothing_shapes_the_gradient_but_the_history_gets_plain_cross_entropy():
+    from torch.nn import functional as F
+
+    from mnistlab.models import build_model
+    from mnistlab.steps import make_stepper
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (64, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 64).astype(np.int64)
+    settings = dict(
+        optimizer="sgd", lr=0.0, weight_decay=0.0, betas=(0.9, 0.999), label_smoothing=0.2,
+        augment=0, rotate=0.0, scale=0.0, erase=0.0, flip=False,
+    )  # fmt: skip
+    stepper = make_stepper(build_model("mlp"), images, labels, settings, "cpu")
+    stepper.start_epoch(0)
+    stepper.net.eval()  # no dropout, so the same forward pass can be recomputed below
+    reported, _ = stepper.step(np.arange(64))
+    x, y = torch.tensor(images).unsqueeze(1).float() / 255, torch.tensor(labels)
+    logits = stepper.net(x)
+    assert float(reported) == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
+    grads = [p.grad.clone() for p in stepper.net.parameters()]
+    stepper.net.zero_grad()
+    F.cross_entropy(logits, y, label_smoothing=0.2).backward()
+    for got, want in zip(grads, stepper.net.parameters(), strict=True):
+        torch.testing.assert_close(got, want.grad)

@@ -82,16 +82,21 @@ def curves(history: Sequence[dict]) -> plt.Figure:
     epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     panels = ((axes[0], "loss", "Loss", "Loss"), (axes[1], "acc", "Accuracy", "Accuracy (%)"))
+    has_val = not all(math.isnan(row["val_loss"]) for row in history)
     for ax, metric, label, unit in panels:
         scale = 100 if metric == "acc" else 1
         for split, name, line in (("train", "training", "-"), ("val", "validation", "--")):
             values = [scale * row[f"{split}_{metric}"] for row in history]
-            if not np.all(np.isnan(values)):
+            if split == "train" or has_val:
                 ax.plot(epochs, values, line, marker=_marker(epochs), label=name)
         ax.set_xlabel("Epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(unit)
-        ax.set_title(f"{label}: training vs validation")
+        ax.set_title(
+            f"{label}: training vs validation"
+            if has_val
+            else f"{label}: training (no validation split)"
+        )
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

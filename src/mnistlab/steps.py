@@ -75,11 +75,18 @@ class TorchStepper:
         if self.augment:
             xb = augment(xb, self.augment)
         logits = self.net(xb)
-        loss = F.cross_entropy(logits, yb, label_smoothing=self.label_smoothing)
+        log_probs = F.log_softmax(logits, dim=1)
+        nll = F.nll_loss(log_probs, yb)
+        loss = nll
+        if self.label_smoothing:  # what F.cross_entropy(label_smoothing=...) computes
+            smooth = -log_probs.mean(dim=1).mean()
+            loss = (1.0 - self.label_smoothing) * nll + self.label_smoothing * smooth
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return loss.detach(), (logits.argmax(1) == yb).sum()
+        # The history reports the plain cross-entropy, comparable with the validation loss;
+        # the smoothed loss sits well above it and would read as under-fitting.
+        return nll.detach(), (logits.argmax(1) == yb).sum()
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         """Mean cross-entropy and accuracy over a whole split, in eval mode, no grad."""

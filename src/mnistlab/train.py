@@ -251,10 +251,14 @@ def _check_finite(loss: float, epoch: int, s: dict, run_dir: Path) -> None:
 
 
 def _keras_line(row: dict, epochs: int) -> str:
+    val = (
+        ""
+        if math.isnan(row["val_loss"])  # no validation split (--val-size 0)
+        else f" - val_loss: {row['val_loss']:.4f} - val_accuracy: {row['val_acc']:.4f}"
+    )
     return (
         f"Epoch {row['epoch']}/{epochs} - {row['seconds']:.1f}s - loss: {row['train_loss']:.4f}"
-        f" - accuracy: {row['train_acc']:.4f} - val_loss: {row['val_loss']:.4f}"
-        f" - val_accuracy: {row['val_acc']:.4f} - lr: {row['lr']:.2e}"
+        f" - accuracy: {row['train_acc']:.4f}{val} - lr: {row['lr']:.2e}"
     )
 
 
