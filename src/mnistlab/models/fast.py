@@ -7,8 +7,9 @@ The recipe (the "fast" entry of mnistlab.models.MODELS): one epoch over all 60,0
 images (no validation split; the test set is evaluated once, at the end), batch 256, Adam with
 β = (0.7, 0.9), one-cycle schedule peaking at lr 0.01, no weight decay, label smoothing 0.1.
 Through `mnistlab train`, seeds 0-5 end at 99.16-99.28% test accuracy. With 2 idle cores it
-first reaches 99% after 3.5 s and ends after 4.6 s (median of 3 seeds; the full table and
-the machine are in bench/time_to_accuracy.py).
+first reaches 99% after 2.1 s and ends after 2.5 s (median of 3 seeds, 2026-11-21 21:20; an
+earlier idle run the same day measured 3.5 s and 4.6 s; the tables and the machine are in
+bench/time_to_accuracy.py).
 
 How it was chosen (a throwaway probe of the same training steps without the loop's
 bookkeeping; 2 shared Xeon cores with AVX-512 and AMX-BF16, torch 2.13, one thread): CPU
