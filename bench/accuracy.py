@@ -32,7 +32,8 @@ the accuracies repeat exactly; the seconds drift with the host (see time_to_accu
 `best`, `--models best` (one run per dataset, earlier the same day, when the host ran
 about 1.6× slower):
 
-    best    mnist               30    99.70%   1493.2   one epoch slowed to 122 s by another job
+    best    mnist               30    99.70%   1493.2   one epoch slowed to 122 s by another job;
+                                                        seed 1 (21:52): 99.77% in 1362 s
     best    fashion-mnist       30    94.32%   1621.4   94.63% with mirror + shift averaging
                                                         (the default); one epoch slowed to
                                                         213 s by another job; seed 1: 94.55%

@@ -21,7 +21,9 @@ PLOTS = (
     (
         "curves.png",
         "Loss and accuracy curves",
-        "Per epoch, training against validation; a widening gap means over-fitting.",
+        "Per epoch, training against validation; a widening gap means over-fitting. The "
+        "training figures are averaged over the epoch's batches while the model learned "
+        "(augmented, dropout on), so early on they can sit below validation.",
     ),
     (
         "confusion_matrix.png",
