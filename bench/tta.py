@@ -21,7 +21,7 @@ import os
 import sys
 from collections import defaultdict
 
-import torch
+import numpy as np
 
 from mnistlab import runs
 from mnistlab.data import load_dataset
@@ -34,21 +34,12 @@ VARIANTS = {"plain": (False, False), "flip": (True, False), "shift": (False, Tru
             "flip+shift": (True, True)}  # name: (flip_tta, shift_tta)  # fmt: skip
 
 
-def probabilities(net: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Softmax over a whole split (N, 1, 28, 28) in eval mode, as the model predicts."""
-    net.eval()
-    with torch.no_grad():
-        batches = [images[i : i + 1000] for i in range(0, len(images), 1000)]
-        return torch.cat([net(batch).softmax(1) for batch in batches])
-
-
-def evaluate(run_dir: str) -> tuple[dict, dict[str, torch.Tensor]]:
+def evaluate(run_dir: str) -> tuple[dict, dict[str, np.ndarray]]:
     config, model = runs.load_config(run_dir), runs.load_model(run_dir)
     if not hasattr(model.net, "shift_tta"):
         raise MnistlabError(f"{run_dir}: a {config['model']} run; test-time averaging is `best`'s")
     test = load_dataset(config["dataset"], "test")
-    x = torch.from_numpy(test.images.copy()).unsqueeze(1).float().div_(255)
-    y = torch.from_numpy(test.labels.copy())
+    y = test.labels
     saved = (model.net.flip_tta, model.net.shift_tta)
     row = {"run": run_dir, "model": config["model"], "dataset": config["dataset"]}
     outputs = {"labels": y}
@@ -56,8 +47,8 @@ def evaluate(run_dir: str) -> tuple[dict, dict[str, torch.Tensor]]:
         if flip and config["preprocessing"] != "objects":
             continue
         model.net.flip_tta, model.net.shift_tta = flip, shift
-        p = probabilities(model.net, x)
-        row[name] = float((p.argmax(1) == y).float().mean())
+        p = model.predict_proba(test.images)
+        row[name] = float((p.argmax(1) == y).mean())
         if (flip, shift) == saved:
             row["saved_default"], outputs["default"] = name, p
     return row, outputs
@@ -77,9 +68,7 @@ def main() -> None:
     except MnistlabError as e:
         sys.exit(f"error: {e}")
     ensembles = {
-        dataset: float(
-            (sum(o["default"] for o in outs).argmax(1) == outs[0]["labels"]).float().mean()
-        )
+        dataset: float((sum(o["default"] for o in outs).argmax(1) == outs[0]["labels"]).mean())
         for dataset, outs in by_dataset.items()
         if len(outs) > 1
     }

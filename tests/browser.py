@@ -1,19 +1,13 @@
-"""Headless Chromium and a live `mnistlab serve`, shared by the browser tests and by the
-screenshot scripts in scripts/ (which put this folder on sys.path), so that there is one place
-that knows where Chromium is, how to start it, and how to wait for the server."""
+"""Headless Chromium, shared by the browser tests and by the screenshot scripts in scripts/
+(which put this folder on sys.path), so that there is one place that knows where Chromium is
+and how to start it; live_server.py starts `mnistlab serve` for them."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from playwright.sync_api import Page, sync_playwright
 
@@ -29,33 +23,6 @@ def chromium_page(width: int, height: int) -> Iterator[Page]:
             yield browser.new_page(viewport={"width": width, "height": height})
         finally:
             browser.close()
-
-
-@contextmanager
-def serving(run: Path | str, log: IO | int = subprocess.DEVNULL) -> Iterator[str]:
-    """`mnistlab serve --run RUN` in its own process on a free port; yields its URL once
-    /healthz answers, and stops the server on the way out."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [sys.executable, "-m", "mnistlab", "serve", "--run", str(run), "--port", str(port)]
-    process = subprocess.Popen(command, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):  # 60 s: on a busy machine importing torch alone takes seconds
-            try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=1)
-                break
-            except OSError:
-                if process.poll() is not None:
-                    raise RuntimeError(
-                        f"mnistlab serve exited; try it by hand: {' '.join(command)}"
-                    ) from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def stroke(page: Page, points: list[tuple[float, float]]) -> None:

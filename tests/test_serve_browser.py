@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from browser import chromium_page, serving, stroke
+from browser import chromium_page, stroke
+from live_server import serving
 from mnistlab.data import load_dataset
 from mnistlab.predict import Classifier
 from predict_helpers import trained_run

@@ -103,3 +103,10 @@ def _from_array(array: np.ndarray) -> Image.Image:
         a = a.astype(np.float64)
         a = np.clip(a * 255 if a.max(initial=0) <= 1 else a, 0, 255).round().astype(np.uint8)
     return Image.fromarray(a)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """A uint8 grayscale array as PNG file bytes (lossless, so what was seen is what is saved)."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()

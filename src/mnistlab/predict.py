@@ -6,7 +6,6 @@ config.json), so a run predicts correctly on its own.
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from PIL import Image
 
 from mnistlab import atomic, runs
 from mnistlab.errors import MnistlabError
-from mnistlab.images import ImageError, ImageSource
+from mnistlab.images import ImageError, ImageSource, png_bytes
 from mnistlab.preprocess import PreprocessOptions, preprocess
 
 if TYPE_CHECKING:
@@ -190,10 +189,8 @@ def save_images(
             n += 1
             name = f"{stem}-{n}.png"
         used.add(name)
-        buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format="PNG")
         try:
-            atomic.write_bytes(folder / name, buf.getvalue())
+            atomic.write_bytes(folder / name, png_bytes(image))
         except OSError as e:
             raise MnistlabError(f"cannot write {folder / name}: {e.strerror}") from None
         written.append(folder / name)

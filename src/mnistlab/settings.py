@@ -97,7 +97,9 @@ def validate(s: dict) -> None:
     check(math.isfinite(s["lr"]) and s["lr"] > 0, f"learning rate must be positive, got {s['lr']}")
     choice("optimizer", OPTIMIZERS)
     choice("schedule", SCHEDULES)
-    for key in ("weight_decay", "augment", "patience", "train_limit", "seed", "val_size"):
+    non_negative = ("weight_decay", "augment", "rotate", "scale", "erase", "patience",
+                    "train_limit", "seed", "val_size")  # fmt: skip
+    for key in non_negative:
         check(s[key] >= 0, f"{key.replace('_', ' ')} must be 0 or more, got {s[key]}")
     check(
         not s["patience"] or s["val_size"] > 0, "early stopping (--patience) needs --val-size > 0"
@@ -106,8 +108,6 @@ def validate(s: dict) -> None:
         s["model"] != "numpy" or s["optimizer"] in NUMPY_OPTIMIZERS,
         f"the numpy model trains with {' or '.join(NUMPY_OPTIMIZERS)} only, not {s['optimizer']}",
     )
-    for key in ("rotate", "scale", "erase"):
-        check(s[key] >= 0, f"{key} must be 0 or more, got {s[key]}")
     check(s["scale"] < 1 and s["erase"] <= 1, "scale must be below 1 and erase at most 1")
     augments = ("augment", "rotate", "scale", "erase", "flip")
     check(

@@ -75,18 +75,15 @@ class TorchStepper:
         if self.augment:
             xb = augment(xb, self.augment)
         logits = self.net(xb)
-        log_probs = F.log_softmax(logits, dim=1)
-        nll = F.nll_loss(log_probs, yb)
-        loss = nll
-        if self.label_smoothing:  # what F.cross_entropy(label_smoothing=...) computes
-            smooth = -log_probs.mean(dim=1).mean()
-            loss = (1.0 - self.label_smoothing) * nll + self.label_smoothing * smooth
+        loss = F.cross_entropy(logits, yb, label_smoothing=self.label_smoothing)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         # The history reports the plain cross-entropy, comparable with the validation loss;
         # the smoothed loss sits well above it and would read as under-fitting.
-        return nll.detach(), (logits.argmax(1) == yb).sum()
+        if self.label_smoothing:
+            loss = F.cross_entropy(logits.detach(), yb)
+        return loss.detach(), (logits.argmax(1) == yb).sum()
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         """Mean cross-entropy and accuracy over a whole split, in eval mode, no grad."""

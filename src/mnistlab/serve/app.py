@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated
@@ -22,12 +21,12 @@ from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from PIL import Image
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from mnistlab import __version__
 from mnistlab.errors import MnistlabError
+from mnistlab.images import png_bytes
 from mnistlab.predict import Classifier, ImageError
 
 STATIC = Path(__file__).parent / "static"
@@ -132,9 +131,7 @@ def _one_torch_thread() -> None:
 
 
 def png_url(image: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
 
 
 def too_large(limit: int) -> str:
