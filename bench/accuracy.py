@@ -49,12 +49,10 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 from mnistlab.train import TrainConfig, train
 
 sys.path.insert(0, os.path.dirname(__file__))
-from machine import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 DATASETS = ("mnist", "fashion-mnist")
 
@@ -63,12 +61,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="numpy,mlp,cnn,lenet5", help="comma-separated")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--runs", default="runs/bench", help="folder for the run folders")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    machine.add_options(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    machine.apply_options(args)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = []
     for dataset in args.datasets.split(","):
@@ -87,13 +84,10 @@ def main() -> None:
                 }
             )
     if args.json:
-        sys.stdout.write(json.dumps({"machine": machine(), "results": results}, indent=2) + "\n")
+        doc = {"machine": machine.machine(), "results": results}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
-    info = machine()
-    print(
-        f"# {info['cpu']}, {info['cores']} cores, torch {info['torch']} "
-        f"({info['torch_threads']} threads), numpy {info['numpy']}, GPU: {info['gpu']}"
-    )
+    print(machine.line(machine.machine()))
     print(f"{'model':8}{'dataset':16}{'epochs':>6}{'test acc':>10}{'train s':>9}")
     for r in results:
         print(

@@ -25,6 +25,7 @@ compare-classics` took 6 min 34 s in all (set-up check, 3 trainings, 3 evaluatio
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,9 @@ from mnistlab.compare import compare_runs, plot_comparison
 from mnistlab.evaluate import evaluate_run
 from mnistlab.runs import default_run_dir
 from mnistlab.train import TrainConfig, train
+
+sys.path.insert(0, os.path.dirname(__file__))
+import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 DATASET = "fashion-mnist"
 TUTORIAL = {"numpy": 0.7453, "mlp": 0.8849, "cnn": 0.9031}  # reported test accuracy
@@ -61,7 +65,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="where run folders go")
     parser.add_argument("--quick", action="store_true", help="2000 images, few epochs")
+    machine.add_options(parser)
     args = parser.parse_args()
+    machine.apply_options(args)
     err = Console(stderr=True)
     dirs = {}
     for model, settings in SETTINGS.items():
@@ -83,6 +89,7 @@ def main() -> int:
         table.add_row(r["model"], f"{r['parameters']:,}", str(r["epochs"]),
                       f"{r['train_seconds']:.0f}", f"{ours:.2%}", f"{theirs:.2%}",
                       f"{100 * (ours - theirs):+.2f}")  # fmt: skip
+    print(machine.line(machine.machine()))
     Console().print(table)
     err.print(f"runs: {', '.join(map(str, dirs.values()))}; validation curves: {curves}")
     return 0

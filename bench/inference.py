@@ -36,7 +36,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -48,8 +47,8 @@ from mnistlab.train import TrainConfig, train
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
 from live_server import serving  # noqa: E402  (the tests' server helper: one copy)
-from machine import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 WARMUPS = 5  # untimed single-image calls before each latency series
 COLUMNS = ("run", "model", "dataset", "params", "batch img/s", "API p50 ms", "API p99 ms",
@@ -129,12 +128,11 @@ def main() -> None:
                         help="trained run folders (default: train `fast` now)")  # fmt: skip
     parser.add_argument("--n", type=int, default=200, help="single-image calls per latency")
     parser.add_argument("--repeats", type=int, default=3, help="timed batch passes (median)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    machine.add_options(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    info = machine()
+    machine.apply_options(args)
+    info = machine.machine()
     with tempfile.TemporaryDirectory(prefix="mnistlab-bench-") as tmp:
         work = Path(tmp)
         runs = args.runs
@@ -147,11 +145,7 @@ def main() -> None:
     if args.json:
         sys.stdout.write(json.dumps({"machine": info, "results": rows}, indent=2) + "\n")
         return
-    table = Table(
-        title=f"Inference: {info['cpu']}, {info['cores']} cores, torch "
-        f"{info['torch']} ({info['torch_threads']} threads), load "
-        f"{info['load_average'][0]:.1f} → {info['load_average_after'][0]:.1f}"
-    )
+    table = Table(title=f"Inference {machine.line(info)[2:]} → {info['load_average_after'][0]:.1f}")
     for i, column in enumerate(COLUMNS):
         table.add_column(column, justify="left" if i < 3 else "right")
     for r in rows:

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -37,6 +39,9 @@ from PIL import Image, ImageFilter
 from scipy import ndimage
 
 from mnistlab.data import load_dataset
+
+sys.path.insert(0, os.path.dirname(__file__))
+import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 Style = Callable[[np.ndarray, np.random.Generator], bytes]
 
@@ -215,7 +220,9 @@ def main() -> None:
     parser.add_argument("--run", required=True, help="a trained MNIST run folder")
     parser.add_argument("--n", type=int, default=300, help="test digits per style")
     parser.add_argument("--seed", type=int, default=0)
+    machine.add_options(parser)
     args = parser.parse_args()
+    machine.apply_options(args)
 
     from mnistlab.predict import Classifier
 
@@ -224,6 +231,7 @@ def main() -> None:
     pick = np.random.default_rng(args.seed).choice(len(test), args.n, replace=False)
     digits, labels = test.images[pick], test.labels[pick]
     raw = [p.label for p in classifier.predict(digits, preprocessed=True)]
+    print(machine.line(machine.machine()))
     print(f"{'raw 28x28 test arrays':32s} {np.mean(np.array(raw) == labels):7.1%}")
     for name, style in STYLES.items():
         rng = np.random.default_rng(args.seed)

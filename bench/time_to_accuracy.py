@@ -60,14 +60,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mnistlab import precision
 from mnistlab.data import load_dataset
-from mnistlab.models import build_model, pixel_stats
+from mnistlab.models import build_model, init_from_data, pixel_stats
 from mnistlab.settings import lr_at, settle
 from mnistlab.steps import make_stepper
 from mnistlab.train import TrainConfig
 
 sys.path.insert(0, os.path.dirname(__file__))
-from machine import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 REFERENCE = dict(
     batch_size=64,  # the example's --batch-size default
@@ -97,12 +98,14 @@ def race(
     max_seconds: float = math.inf,
     stop_at: float | None = None,
     name: str = "",
+    offset: tuple[float, float] = (0.0, 0.0),
 ) -> Trace:
     """Run `steps` (one training step per item), pausing the clocks to evaluate `accuracy()`
     when the training time has grown by `resolution` (at least `min_interval` seconds); also
     evaluate at the end. Stops early past `max_seconds` or once `stop_at` is reached. With a
-    `name`, each evaluation is logged to stderr (for the long reference run)."""
-    trace, wall, cpu, n = Trace(), 0.0, 0.0, 0
+    `name`, each evaluation is logged to stderr (for the long reference run). `offset`, (wall,
+    CPU) seconds spent before the first step (a data-dependent init), counts as training."""
+    trace, (wall, cpu), n = Trace(), offset, 0
     next_eval, last = min_interval, None
     t, c = time.perf_counter(), time.process_time()
     for n, _ in enumerate(steps, start=1):
@@ -126,11 +129,14 @@ def race(
 
 def race_model(name: str, seed: int, args) -> Trace:
     """A registry model trained by its recipe, the way mnistlab.train's epoch loop does it."""
-    s = settle(TrainConfig(model=name, seed=seed).run_values())
+    s = settle(TrainConfig(model=name, seed=seed).run_values(), path=precision.compute_path())
     train = load_dataset("mnist", "train", val_size=s["val_size"], seed=seed)
     test = load_dataset("mnist", "test")
     x, y = train.images[: s["train_limit"] or None], train.labels[: s["train_limit"] or None]
+    start, start_cpu = time.perf_counter(), time.process_time()
     model = build_model(name, seed=seed, **s["model_args"], **pixel_stats(x))
+    init_from_data(model, x)  # counted: a data-dependent init is part of training
+    init = (time.perf_counter() - start, time.process_time() - start_cpu)
     stepper = make_stepper(model, x, y, s, "cpu")
     n = len(y)
     batch = min(s["batch_size"] or n, n)
@@ -152,7 +158,7 @@ def race_model(name: str, seed: int, args) -> Trace:
             model.net.train()  # evaluate() leaves eval mode; the epoch goes on training
         return acc
 
-    return race(steps(), accuracy, args.resolution, args.min_interval)
+    return race(steps(), accuracy, args.resolution, args.min_interval, offset=init)
 
 
 class ReferenceNet(nn.Module):
@@ -234,7 +240,6 @@ def main() -> None:
     parser.add_argument("--model", default="fast", help="a registry model (default fast)")
     parser.add_argument("--target", type=float, default=0.99, help="test accuracy to reach")
     parser.add_argument("--seeds", type=int, default=3, help="model runs, seeds 0..N-1")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default all)")
     parser.add_argument("--resolution", type=float, default=0.05,
                         help="evaluate when training time grew by this fraction")  # fmt: skip
     parser.add_argument("--min-interval", type=float, default=0.2,
@@ -246,10 +251,10 @@ def main() -> None:
     parser.add_argument("--reference-max-seconds", type=float, default=600.0,
                         help="stop the reference here (0: no reference)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    machine.add_options(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    info = {**machine(), "load_average_before": os.getloadavg()}
+    machine.apply_options(args)
+    info = {**machine.machine(), "load_average_before": os.getloadavg()}
 
     runs = []
     for seed in range(args.seeds):
@@ -281,9 +286,7 @@ def main() -> None:
     if args.json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return
-    print(f"# {info['cpu']}, {info['cores']} cores, torch {info['torch']} "
-          f"({info['torch_threads']} threads), load average {info['load_average_before'][0]:.1f}"
-          f" → {info['load_average_after'][0]:.1f}")  # fmt: skip
+    print(f"{machine.line(info)} → {info['load_average_after'][0]:.1f}")
     print(f"# time to {args.target:.2%} MNIST test accuracy (training only; evaluation excluded)")
     print(f"{'run':18}{'to target s':>12}{'cpu s':>8}{'steps':>7}{'final acc':>11}"
           f"{'total s':>9}{'cpu s':>8}")  # fmt: skip

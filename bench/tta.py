@@ -28,7 +28,7 @@ from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
 
 sys.path.insert(0, os.path.dirname(__file__))
-from machine import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
 
 VARIANTS = {"plain": (False, False), "flip": (True, False), "shift": (False, True),
             "flip+shift": (True, True)}  # name: (flip_tta, shift_tta)  # fmt: skip
@@ -58,7 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="trained run folders")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    machine.add_options(parser)
     args = parser.parse_args()
+    machine.apply_options(args)
     try:
         results, by_dataset = [], defaultdict(list)
         for run_dir in args.runs:
@@ -73,9 +75,10 @@ def main() -> None:
         if len(outs) > 1
     }
     if args.json:
-        doc = {"machine": machine(), "results": results, "ensembles": ensembles}
+        doc = {"machine": machine.machine(), "results": results, "ensembles": ensembles}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
+    print(machine.line(machine.machine()))
     print(f"{'run':32}{'dataset':15}" + "".join(f"{v:>12}" for v in VARIANTS) + "  default")
     for r in results:
         cells = "".join(f"{r[v]:>12.2%}" if v in r else f"{'-':>12}" for v in VARIANTS)

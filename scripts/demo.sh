@@ -16,6 +16,6 @@ done
 run="$RUNS/demo-mnist-fast"
 rm -rf "$run"
 # `fast` (one epoch by default) for three epochs with 5,000 images held out, so the
-# report's curves show training against validation; about 10 s of training.
+# report's curves show training against validation (seconds of training: README).
 mnistlab train --dataset mnist --model fast --epochs 3 --val-size 5000 --out "$run"
 mnistlab evaluate "$run"  # per-class table, plots, report.html; its last line is the report's path

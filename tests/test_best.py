@@ -15,6 +15,7 @@ from mnistlab.train import TrainConfig, train
 from train_helpers import straight_and_resumed, weights
 
 pytestmark = pytest.mark.slow
+FLOOR = 0.90  # 2 epochs on 5,120 images, first 2,000 test images: 0.9430 bf16, 0.9445 fp32 (Zen 5)
 
 
 def test_best_maps_unit_images_to_float32_logits_through_two_residual_blocks():
@@ -48,9 +49,10 @@ def test_averaging_makes_an_image_and_its_mirror_score_the_same_in_eval_only():
     torch.testing.assert_close(both(x), plain.train()(x))
 
 
-def test_best_briefly_on_an_mnist_subset_clears_a_floor_and_evaluates(tmp_path):
+def test_best_briefly_on_an_mnist_subset_clears_a_floor_and_evaluates(tmp_path, small_test_split):
+    small_test_split(2000)
     run = train(TrainConfig(model="best", train_limit=5120, epochs=2, out=str(tmp_path / "r")))
-    assert run.metrics["accuracy"] >= 0.96  # the whole test set; 0.98 measured
+    assert run.metrics["accuracy"] >= FLOOR
     config = runs.load_config(run.dir)
     assert (config["rotate"], config["scale"], config["flip"]) == (10.0, 0.1, False)
     assert "flip_tta" not in config["model_args"]  # digits are not mirror-symmetric
@@ -59,7 +61,10 @@ def test_best_briefly_on_an_mnist_subset_clears_a_floor_and_evaluates(tmp_path):
     assert (Path(run.dir) / "report.html").exists()
 
 
-def test_fashion_gets_flips_erasing_and_flip_averaging_and_the_run_predicts_alike(tmp_path):
+def test_fashion_gets_flips_erasing_and_flip_averaging_and_the_run_predicts_alike(
+    tmp_path, small_test_split
+):
+    small_test_split(200)
     run = train(
         TrainConfig(model="best", dataset="fashion-mnist", train_limit=1024, epochs=1,
                     out=str(tmp_path / "f"))
@@ -69,13 +74,14 @@ def test_fashion_gets_flips_erasing_and_flip_averaging_and_the_run_predicts_alik
     assert config["model_args"]["flip_tta"] and config["model_args"]["shift_tta"]
     test = load_dataset("fashion-mnist", "test")
     reloaded = runs.load_model(run.dir)
-    proba = reloaded.predict_proba(test.images[:500])
-    np.testing.assert_allclose(proba, run.model.predict_proba(test.images[:500]), atol=1e-6)
-    mirrored = reloaded.predict_proba(test.images[:500, :, ::-1])
+    proba = reloaded.predict_proba(test.images[:200])
+    np.testing.assert_allclose(proba, run.model.predict_proba(test.images[:200]), atol=1e-6)
+    mirrored = reloaded.predict_proba(test.images[:200, :, ::-1])
     np.testing.assert_allclose(proba, mirrored, atol=2e-3)
 
 
-def test_best_resumes_to_bit_identical_weights_with_augmentation(tmp_path):
+def test_best_resumes_to_bit_identical_weights_with_augmentation(tmp_path, small_test_split):
+    small_test_split(200)
     # Momentum buffers, batch-norm running statistics and the augmentation draws all carry over.
     quick = dict(model="best", dataset="fashion-mnist", train_limit=512, epochs=2)
     straight, resumed = straight_and_resumed(tmp_path, **quick)

@@ -192,7 +192,17 @@ def train_command(
     train_limit: Annotated[
         int | None, typer.Option(help="Train on the first N images only (quick trials).")
     ] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(help="End inside this wall time, e.g. 30m or 1h: sets the epochs."),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto (CUDA if present), cpu or cuda.")] = "auto",
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="auto (bf16 where native), bf16 or fp32 (default MNISTLAB_PRECISION, else auto)."
+        ),
+    ] = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Run folder (default runs/DATASET-MODEL-TIME).")
     ] = None,
@@ -206,8 +216,10 @@ def train_command(
     json_out: JsonFlag = False,
 ) -> None:
     """Train a model; write config, weights, history and test metrics to a run folder."""
+    from mnistlab import budget as budgets
     from mnistlab.train import TrainConfig, train
 
+    seconds = budgets.parse(budget) if budget is not None else None
     sizes = _numbers(hidden, int, "--hidden", "512 or 256,128")
     beta_pair = _numbers(betas, float, "--betas", "0.9,0.999")
     if threads:
@@ -217,7 +229,7 @@ def train_command(
         optimizer=optimizer, schedule=schedule, weight_decay=weight_decay, augment=augment,
         rotate=rotate, scale=scale, erase=erase, flip=flip, label_smoothing=label_smoothing,
         betas=beta_pair, hidden=sizes, activation=activation, seed=seed, val_size=val_size,
-        patience=patience,
+        patience=patience, budget=seconds, precision=precision,
         train_limit=train_limit, device=device, out=str(out_dir) if out_dir else None,
         resume=resume, log_every=log_every, data_dir=str(data_dir) if data_dir else None,
     )  # fmt: skip

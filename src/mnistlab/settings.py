@@ -33,14 +33,18 @@ COMMON_DEFAULTS = dict(
     seed=0,
     betas=[0.9, 0.999],
     label_smoothing=0.0,
+    budget=0.0,  # seconds of wall clock the run must end in (0: none; epochs then fixed)
 )
 
 
-def settle(values: dict[str, Any], saved: dict | None = None) -> dict:
+def settle(values: dict[str, Any], saved: dict | None = None, path: str = "fp32") -> dict:
     """The run's hyper-parameters: given values, else the saved run's (resume), else defaults.
 
     `values` holds every field that defines a run (TrainConfig.run_values()), None where not
-    given; `saved` is the config.json of the run being resumed.
+    given; `saved` is the config.json of the run being resumed; `path` is the compute path
+    ("bf16" or "fp32", mnistlab.precision) that a bf16-capable model would run on. The result
+    records the path the model really uses as "precision", and as "recipe" which defaults
+    applied ("fast/fp32" where a model has its own recipe for that path, else the name).
     """
     given = {k: v for k, v in values.items() if v is not None}
     if "hidden" in given:
@@ -58,8 +62,12 @@ def settle(values: dict[str, Any], saved: dict | None = None) -> dict:
         given = {**{k: before[k] for k in values if before.get(k) is not None}, **given}
     spec = get_model_spec(given.get("model", COMMON_DEFAULTS["model"]))
     dataset = given.get("dataset", spec.defaults.get("dataset", COMMON_DEFAULTS["dataset"]))
-    s = {**COMMON_DEFAULTS, **spec.defaults, **spec.per_dataset.get(dataset, {}), **given}
-    model, builder_args = s["model"], s.pop("model_args", {})
+    path = path if spec.bf16 else "fp32"
+    layers = (COMMON_DEFAULTS, spec.defaults, spec.per_dataset.get(dataset, {}),
+              spec.per_precision.get(path, {}), given)  # fmt: skip
+    s = {k: v for layer in layers for k, v in layer.items() if k != "model_args"}
+    builder_args = {k: v for layer in layers for k, v in layer.get("model_args", {}).items()}
+    model = s["model"]
     get_spec(s["dataset"])  # an unknown dataset fails here, naming the known ones
     numpy_args = {k: s.pop(k) for k in ("hidden", "activation") if k in s}
     if numpy_args and model != "numpy":
@@ -68,7 +76,8 @@ def settle(values: dict[str, Any], saved: dict | None = None) -> dict:
         hidden, activation = list(NUMPY_DEFAULTS["hidden"]), NUMPY_DEFAULTS["activation"]
         numpy_args = {"hidden": hidden, "activation": activation, **numpy_args}
     validate(s)
-    return {**s, "model_args": {**builder_args, **numpy_args}}
+    recipe = f"{model}/{path}" if path in spec.per_precision else model
+    return {**s, "precision": path, "recipe": recipe, "model_args": {**builder_args, **numpy_args}}
 
 
 def validate(s: dict) -> None:
@@ -98,7 +107,7 @@ def validate(s: dict) -> None:
     choice("optimizer", OPTIMIZERS)
     choice("schedule", SCHEDULES)
     non_negative = ("weight_decay", "augment", "rotate", "scale", "erase", "patience",
-                    "train_limit", "seed", "val_size")  # fmt: skip
+                    "train_limit", "seed", "val_size", "budget")  # fmt: skip
     for key in non_negative:
         check(s[key] >= 0, f"{key.replace('_', ' ')} must be 0 or more, got {s[key]}")
     check(

@@ -13,7 +13,7 @@ import sys
 import time
 import types
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,10 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mnistlab import runs
+from mnistlab import budget, precision, runs
 from mnistlab.data import get_spec, load_dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.models import Model, build_model, pixel_stats
+from mnistlab.models import Model, build_model, get_model_spec, init_from_data, pixel_stats
 from mnistlab.settings import lr_at, settle
 from mnistlab.steps import make_stepper
 
@@ -58,8 +58,10 @@ class TrainConfig:
     label_smoothing: float | None = None  # target mass spread over all classes (default 0)
     patience: int | None = None  # stop after N epochs without a lower val_loss (default 0: off)
     seed: int | None = None  # seeds the validation split, the init and the batch order (default 0)
+    budget: float | None = None  # seconds the whole run must end in; sets epochs (mnistlab.budget)
     # where and how: not part of what defines a run, free to change when resuming
     device: str = "auto"  # "auto" picks CUDA when present; "cpu", "cuda", "cuda:1"...
+    precision: str | None = None  # auto, bf16 or fp32 (default MNISTLAB_PRECISION, else auto)
     out: str | None = None  # the run folder (default runs/<dataset>-<model>-<timestamp>)
     resume: bool = False  # continue the run in `out` from its last finished epoch
     log_every: int = 0  # also print the batch loss and accuracy every N steps (0: off)
@@ -70,7 +72,7 @@ class TrainConfig:
         return {k: getattr(self, k) for k in RUN_FIELDS}
 
 
-HOW_FIELDS = ("device", "out", "resume", "log_every", "data_dir")
+HOW_FIELDS = ("device", "precision", "out", "resume", "log_every", "data_dir")
 RUN_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name not in HOW_FIELDS)
 
 
@@ -99,8 +101,17 @@ def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | Non
         if not runs.has_checkpoint(run_dir):
             done = "it has finished already" if runs.load_metrics(run_dir) else "no epoch finished"
             raise MnistlabError(f"{run_dir} has no checkpoint to resume from ({done})")
-    s = settle(config.run_values(), saved)
-    device = _device(config.device, s["model"])
+    if config.budget and config.epochs:
+        raise MnistlabError("give --epochs or --budget, not both: the budget sets the epochs")
+    device = _device(config.device, config.model or (saved or {}).get("model"))
+    mode = _precision_mode(config.precision, saved)
+    with precision.using(mode):
+        return _train(config, run_dir, saved, device, on_epoch_end)
+
+
+def _train(config: TrainConfig, run_dir, saved, device: str, on_epoch_end) -> Run:
+    started = time.perf_counter()
+    s = settle(config.run_values(), saved, precision.compute_path(torch_device_type(device)))
     spec = get_spec(s["dataset"])
     load = dict(name=s["dataset"], val_size=s["val_size"], seed=s["seed"], data_dir=config.data_dir)
     train_set, test_set = load_dataset(split="train", **load), load_dataset(split="test", **load)
@@ -110,7 +121,12 @@ def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | Non
 
     model_args = saved["model_args"] if saved else {**s["model_args"], **pixel_stats(x)}
     model = build_model(s["model"], seed=s["seed"], **model_args)
+    if not saved:
+        init_from_data(model, x)
     stepper = make_stepper(model, x, y, s, device)
+    if s["budget"] and not saved:
+        plan = _plan_budget(model, x, y, s, device, val_set, test_set, started)
+        s.update(epochs=plan.epochs, budget_plan=asdict(plan))
     if saved:
         cfg, created = saved, False
         optimizer, state = runs.load_checkpoint(run_dir, model)
@@ -130,6 +146,9 @@ def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | Non
         created = runs.create_run_dir(run_dir)
         state = dict(epoch=0, step=0, history=[], best_val_loss=None, bad_epochs=0, stopped=False)
     err = Console(stderr=True, soft_wrap=True, highlight=False)
+    err.print(_header(s, len(y), device, resumed_at=state["epoch"] if saved else None))
+    if "budget_plan" in s:
+        err.print(budget.Plan(**s["budget_plan"]).describe())
     try:
         while state["epoch"] < s["epochs"] and not state["stopped"]:
             row = _epoch(stepper, len(y), val_set, state, s, run_dir, err, config.log_every)
@@ -221,7 +240,56 @@ def _epoch(stepper, n: int, val_set, state: dict, s: dict, run_dir, err, log_eve
     return row
 
 
-def _device(name: str, model: str) -> str:
+def _precision_mode(asked: str | None, saved: dict | None) -> str | None:
+    """The mode to train in: as asked, except that a resumed run keeps its saved path (so it
+    continues bit for bit), and asking for the other path then is refused."""
+    if asked is not None:
+        precision.check(asked)
+    if saved is None or not get_model_spec(saved["model"]).bf16:
+        return asked
+    path, asked = saved.get("precision", "fp32"), asked or precision.requested()
+    if asked not in ("auto", path):
+        raise MnistlabError(
+            f"cannot resume: this run computed in {path}, and {asked} was asked; resume with "
+            f"--precision {path} (or auto) to continue it exactly, or start a new run"
+        )
+    return path
+
+
+def _plan_budget(model, x, y, s: dict, device: str, val_set, test_set, started: float):
+    """Time this machine's training steps and evaluation passes, then fit epochs to s["budget"]."""
+    batch = min(s["batch_size"] or len(y), len(y))
+
+    def evaluate(probe: Model, images, labels) -> None:
+        make_stepper(probe, images[:1], labels[:1], s, device).evaluate(images, labels)
+
+    step = budget.time_steps(model, lambda probe: make_stepper(probe, x, y, s, device),
+                             len(y), batch)  # fmt: skip
+    test = budget.time_evaluation(model, evaluate, test_set.images, test_set.labels)
+    val = budget.time_evaluation(model, evaluate, val_set.images, val_set.labels) if val_set else 0
+    spent = time.perf_counter() - started
+    return budget.plan(s["budget"], spent, step, math.ceil(len(y) / batch), test, val)
+
+
+def torch_device_type(device: str) -> str:
+    return device.split(":")[0]
+
+
+def _header(s: dict, n: int, device: str, resumed_at: int | None) -> str:
+    """The line that opens a run: what trains on what, and the compute path it runs."""
+    batch = min(s["batch_size"] or n, n)
+    path = s["precision"]
+    if get_model_spec(s["model"]).bf16:
+        path = precision.describe(torch_device_type(device))
+    start = f", resuming after epoch {resumed_at}" if resumed_at is not None else ""
+    plural = "" if s["epochs"] == 1 else "s"
+    return (
+        f"{s['model']} on {s['dataset']}: {n:,} training images, {s['epochs']} epoch{plural} of "
+        f"{math.ceil(n / batch)} steps (batch {batch}), {device}, precision {path}{start}"
+    )
+
+
+def _device(name: str, model: str | None) -> str:
     if model == "numpy":
         return "cpu"  # the NumPy net runs where NumPy does
     import torch

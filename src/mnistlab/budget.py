@@ -1,0 +1,124 @@
+"""`--budget`: fix the number of epochs so that a run ends inside a wall-clock budget.
+
+A recipe's epochs are right for one machine only: `best`'s 30 epochs took 23-27 min on a
+2-core AMX Xeon and about 2.3 hours on a 2-core AVX2 EPYC. With a budget, the run first times
+a few training steps of a throwaway copy of the model on this machine (the real run starts
+from the untouched model, so it is the same run a plain `--epochs N` would be), then takes as
+many whole epochs as fit, and the schedule (one-cycle, cosine...) is laid out over those. The
+chosen epochs go into config.json, so `--resume` continues the same schedule bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mnistlab.errors import MnistlabError
+
+UNITS = {"s": 1, "m": 60, "h": 3600}
+MARGIN = 0.06  # of the budget, kept free: the loop's bookkeeping, checkpoints, a busier
+# machine (`best` measured 233 ms per probe step and then ran 245 ms per step in its epochs)
+WARMUP_STEPS = 3  # the first steps of a process build kernels and are slower
+MIN_STEPS, MIN_SECONDS = 5, 1.0  # time at least this many steps and at least this long
+
+
+def parse(text: str) -> float:
+    """ "30m", "90s", "1h30m", "1.5h" → seconds; a bare number is refused (which unit?)."""
+    parts = re.fullmatch(r"\s*((?:\d+(?:\.\d+)?\s*[smh]\s*)+)", text.lower())
+    if not parts:
+        raise MnistlabError(
+            f"--budget takes a duration with a unit, like 30m, 90s or 1h30m; got {text!r}"
+        )
+    pieces = re.findall(r"(\d+(?:\.\d+)?)\s*([smh])", parts.group(1))
+    seconds = sum(float(n) * UNITS[u] for n, u in pieces)
+    if seconds <= 0:
+        raise MnistlabError(f"--budget must be longer than 0 s, got {text!r}")
+    return seconds
+
+
+def show(seconds: float) -> str:
+    minutes, s = divmod(round(seconds), 60)
+    return f"{minutes} min {s:02d} s" if minutes else f"{s} s"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the budget bought, recorded in config.json as "budget_plan"."""
+
+    budget_seconds: float
+    step_seconds: float  # one training step, measured here
+    steps_per_epoch: int
+    evaluation_seconds: float  # the final test pass plus every epoch's validation
+    spent_seconds: float  # before training starts: loading, building, measuring
+    epochs: int
+
+    def describe(self) -> str:
+        train = self.epochs * self.steps_per_epoch * self.step_seconds
+        spare = self.budget_seconds - self.spent_seconds - train - self.evaluation_seconds
+        return (
+            f"budget {show(self.budget_seconds)}: {self.step_seconds * 1000:.0f} ms per step "
+            f"measured here, {self.steps_per_epoch} steps per epoch → {self.epochs} epochs "
+            f"(about {show(train)} of training, {show(self.evaluation_seconds)} of evaluation, "
+            f"{show(self.spent_seconds)} spent setting up, {show(spare)} to spare)"
+        )
+
+
+def time_steps(model, make_stepper: Callable, n_images: int, batch: int) -> float:
+    """Seconds per training step of a deep copy of `model` on this machine, after warm-up,
+    on batches of random images as in training (gathering them costs time too)."""
+    probe = copy.deepcopy(model)
+    stepper = make_stepper(probe)
+    stepper.start_epoch(0)
+    order = np.random.default_rng(0).permutation(n_images)
+    batches = (order[i * batch : (i + 1) * batch] for i in itertools.count())
+    for _ in range(WARMUP_STEPS):
+        stepper.step(_next(batches, order, batch))
+    n, start = 0, time.perf_counter()
+    while n < MIN_STEPS or time.perf_counter() - start < MIN_SECONDS:
+        stepper.step(_next(batches, order, batch))
+        n += 1
+    return (time.perf_counter() - start) / n
+
+
+def _next(batches, order: np.ndarray, batch: int) -> np.ndarray:
+    idx = next(batches)
+    return idx if len(idx) else order[:batch]  # past the end (a tiny training set): start over
+
+
+def time_evaluation(model, evaluate: Callable, images, labels) -> float:
+    """Seconds to evaluate `images`, extrapolated from its first 1,000 (timed after one warm-up)."""
+    probe = copy.deepcopy(model)
+    sample = slice(0, min(1000, len(labels)))
+    evaluate(probe, images[:100], labels[:100])
+    start = time.perf_counter()
+    evaluate(probe, images[sample], labels[sample])
+    return (time.perf_counter() - start) * len(labels) / max(sample.stop, 1)
+
+
+def plan(
+    budget: float,
+    spent: float,
+    step_seconds: float,
+    steps_per_epoch: int,
+    test_seconds: float,
+    val_seconds: float,
+) -> Plan:
+    """As many whole epochs as fit in the budget less its margin; too small a budget → error."""
+    epoch = steps_per_epoch * step_seconds + val_seconds
+    free = budget * (1 - MARGIN) - spent - test_seconds
+    epochs = math.floor(free / epoch) if free > 0 else 0
+    if epochs < 1:
+        need = (spent + test_seconds + epoch) / (1 - MARGIN)
+        raise MnistlabError(
+            f"a budget of {show(budget)} does not fit one epoch here (about {show(epoch)}, plus "
+            f"{show(spent + test_seconds)} to set up and evaluate); give at least {show(need)}"
+        )
+    return Plan(budget, step_seconds, steps_per_epoch, test_seconds + epochs * val_seconds,
+                spent, epochs)  # fmt: skip

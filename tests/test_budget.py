@@ -1,0 +1,56 @@
+"""`--budget`: durations, the epoch plan, and a budgeted run that records and resumes its plan."""
+
+import pytest
+
+from mnistlab import budget, runs
+from mnistlab.errors import MnistlabError
+from mnistlab.train import TrainConfig, train
+from train_helpers import Interrupt, stop_after_first_epoch, weights
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30m", 1800), ("90s", 90), ("1h30m", 5400), ("1.5h", 5400), ("2M", 120)]
+)
+def test_durations_need_a_unit(text, seconds):
+    assert budget.parse(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["30", "m", "-5m", "0s", "30 minutes", ""])
+def test_bad_durations_are_one_line_errors(text):
+    with pytest.raises(MnistlabError, match="--budget"):
+        budget.parse(text)
+
+
+def test_the_plan_takes_the_whole_epochs_that_fit_after_setup_evaluation_and_margin():
+    # 1800 s less 6% margin (108 s), 30 s spent, 20 s of test pass: 1642 s for 235 × 1.0 s + 5 s.
+    plan = budget.plan(1800, spent=30, step_seconds=1.0, steps_per_epoch=235, test_seconds=20,
+                       val_seconds=5)  # fmt: skip
+    assert plan.epochs == 1642 // 240 == 6
+    assert plan.evaluation_seconds == 20 + 6 * 5
+    assert "→ 6 epochs" in plan.describe()
+    with pytest.raises(MnistlabError, match="does not fit one epoch .* give at least 5 min 09 s"):
+        budget.plan(60, spent=30, step_seconds=1.0, steps_per_epoch=235, test_seconds=20,
+                    val_seconds=5)  # fmt: skip
+
+
+def test_epochs_and_budget_together_are_refused():
+    with pytest.raises(MnistlabError, match="--epochs or --budget, not both"):
+        train(TrainConfig(model="fast", epochs=2, budget=60))
+
+
+@pytest.mark.slow
+def test_a_budgeted_run_records_its_plan_resumes_it_and_is_the_plain_run_of_that_length(
+    tmp_path, capsys
+):
+    quick = dict(model="mlp", train_limit=1024, val_size=500)
+    out = tmp_path / "budgeted"
+    with pytest.raises(Interrupt):
+        train(TrainConfig(out=str(out), budget=6.0, **quick), on_epoch_end=stop_after_first_epoch)
+    assert "ms per step measured here, 8 steps per epoch" in capsys.readouterr().err
+    config = runs.load_config(out)
+    plan = config["budget_plan"]
+    assert config["budget"] == 6.0 and config["epochs"] == plan["epochs"] >= 2
+    resumed = train(TrainConfig(out=str(out), resume=True))  # keeps the plan, measures nothing
+    assert len(resumed.history) == plan["epochs"]
+    plain = train(TrainConfig(out=str(tmp_path / "plain"), epochs=plan["epochs"], **quick))
+    assert weights(plain) == weights(resumed)  # timing the probe steps changed nothing
