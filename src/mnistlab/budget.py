@@ -26,7 +26,7 @@ UNITS = {"s": 1, "m": 60, "h": 3600}
 MARGIN = 0.06  # of the budget, kept free: the loop's bookkeeping, checkpoints, a busier
 # machine (`best` measured 233 ms per probe step and then ran 245 ms per step in its epochs)
 WARMUP_STEPS = 3  # the first steps of a process build kernels and are slower
-MIN_STEPS, MIN_SECONDS = 5, 1.0  # time at least this many steps and at least this long
+MIN_STEPS, MIN_SECONDS = 10, 1.0  # time at least this many steps and at least this long
 
 
 def parse(text: str) -> float:
@@ -82,7 +82,8 @@ def time_steps(model, make_stepper: Callable, n_images: int, batch: int) -> floa
         stepper.step(_next(batches, order, batch))
     n, start = 0, time.perf_counter()
     while n < MIN_STEPS or time.perf_counter() - start < MIN_SECONDS:
-        stepper.step(_next(batches, order, batch))
+        loss, _ = stepper.step(_next(batches, order, batch))
+        float(loss)  # waits for a GPU to finish the step (CUDA runs asynchronously)
         n += 1
     return (time.perf_counter() - start) / n
 
