@@ -6,12 +6,16 @@
 Residual(c) is two Conv-BN-ReLU layers added back to their input (He et al. 2016), the
 layout of the fast CIFAR-10 ResNets (Myrtle.ai's ResNet-9, Keller Jordan's airbench) cut
 down to 28×28 single-channel images. Like `fast`, it computes in bf16 with channels-last
-weights where the CPU has bf16 units, which is what makes a network this size trainable on
-two cores. The recipe is the "best" entry of mnistlab.models.MODELS.
+weights where the CPU has bf16 units (mnistlab.precision). The recipe is the "best" entry of
+mnistlab.models.MODELS: 30 epochs, or as many as `--budget` allows on the machine at hand.
 
-Measured (2 idle Xeon cores, AVX-512 + AMX, torch 2.13, 2 threads, seed 0, 30 epochs on all
-60,000 images): MNIST 99.70% test in 24.9 min (seed 1: 99.77% in 22.7 min), Fashion-MNIST
-94.32% in 27.0 min, 94.63% with the default test-time averaging (README, Performance). How
+Measured on 2 idle Xeon cores with AMX (bf16; torch 2.13, 2 threads, seed 0, 30 epochs on
+all 60,000 images): MNIST 99.70% test in 24.9 min (seed 1: 99.77% in 22.7 min),
+Fashion-MNIST 94.32% in 27.0 min, 94.63% with the default test-time averaging. On float32
+CPUs a step costs 5× more (1.2 s per batch on a 2-core AVX2 EPYC Zen 1, 0.23 s on an
+AVX-512 Zen 5 in float32, 0.14 s there in bf16): with `--budget 5m --precision fp32` on the
+Zen 5, standing in for half an hour on the Zen 1, it chose 5 epochs for 99.68% on MNIST and
+4 for 92.18% on Fashion-MNIST (README, Performance). How
 the layout was chosen, in seconds per 60,000-image training epoch (bf16, batch 256, a
 throwaway probe): widths 32/64/128 with both the first two convolutions at 28×28: 71 s; the
 same with the second one at 14×14 (this layout): 39 s (about 47 s inside `mnistlab train`,
