@@ -1,5 +1,7 @@
 """Metrics against a hand-computed example, first-layer weights, and the evaluation figures."""
 
+import subprocess
+import sys
 import warnings
 from types import SimpleNamespace
 
@@ -136,7 +138,6 @@ def test_misclassified_titles_follow_the_tutorial_most_confident_first(fashion):
     assert confidences == sorted(confidences, reverse=True)
     true, predicted = titles[0].split("\n")[0].removeprefix("True label: ").split(" Predicted: ")
     assert true != predicted
-    plots.plt.close(fig)
 
 
 def test_curves_skip_an_all_nan_validation_line():
@@ -158,8 +159,12 @@ def test_curves_skip_an_all_nan_validation_line():
         "Loss: training (no validation split)",
         "Accuracy: training (no validation split)",
     ]
-    plots.plt.close(fig)
     fig = plots.curves([{**history[0], "val_loss": 0.4, "val_acc": 0.85}])
     assert [len(ax.lines) for ax in fig.axes] == [2, 2]
     assert fig.axes[0].get_title() == "Loss: training vs validation"
-    plots.plt.close(fig)
+
+
+def test_importing_plots_leaves_pyplot_and_its_backend_alone():
+    code = "import sys, mnistlab.plots, mnistlab.report; print('matplotlib.pyplot' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr

@@ -1,4 +1,9 @@
-"""Matplotlib figures, drawn off-screen (Agg) so they work on servers and in CI."""
+"""Matplotlib figures, drawn off-screen so they work on servers and in CI.
+
+Figures are `matplotlib.figure.Figure` objects made without pyplot: importing this module
+changes no global backend (a notebook keeps its own), and no figure lingers in pyplot's
+registry, so nothing needs closing.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +11,32 @@ import math
 import os
 from collections.abc import Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mnistlab.atomic import atomic_path  # noqa: E402
+from mnistlab.atomic import atomic_path
 
 
-def save(fig: plt.Figure, path: str | os.PathLike) -> None:
-    """Write a figure as PNG atomically and free it."""
+def save(fig: Figure, path: str | os.PathLike) -> None:
+    """Write a figure as PNG atomically."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
+
+
+def _subplots(*grid, figsize, layout: str | None = None, **kwargs):
+    """pyplot.subplots without pyplot."""
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(*grid, **kwargs)
 
 
 def image_grid(
     images: np.ndarray, titles: Sequence[str], suptitle: str | None = None, cols: int | None = None
-) -> plt.Figure:
+) -> Figure:
     """A grid of grayscale images, each with its own title, as the tutorials show them."""
     n = len(images)
     cols = cols or math.ceil(math.sqrt(n))
     rows = max(1, math.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles, strict=False):
@@ -53,12 +60,12 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, classes: Sequence[str], 
 # ── evaluation figures ──────────────────────────────────────────────────────
 
 
-def confusion_matrix(cm, classes: Sequence[str], split: str = "test") -> plt.Figure:
+def confusion_matrix(cm, classes: Sequence[str], split: str = "test") -> Figure:
     """Counts beside row-normalized rates: counts show volume, rates show each class's errors."""
     cm = np.asarray(cm, dtype=np.int64)
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     n = len(classes)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (1.9 + 0.42 * n), 1.7 + 0.42 * n))
+    fig, axes = _subplots(1, 2, figsize=(2 * (1.9 + 0.42 * n), 1.7 + 0.42 * n))
     panels = [(cm, "Counts", "d"), (rates, "Row-normalized (recall on the diagonal)", ".2f")]
     for ax, (values, title, fmt) in zip(axes, panels, strict=True):
         image = ax.imshow(values, cmap="Blues", vmin=0)
@@ -77,10 +84,10 @@ def confusion_matrix(cm, classes: Sequence[str], split: str = "test") -> plt.Fig
     return fig
 
 
-def curves(history: Sequence[dict]) -> plt.Figure:
+def curves(history: Sequence[dict]) -> Figure:
     """Loss and accuracy per epoch, training against validation: the over-fitting check."""
     epochs = [row["epoch"] for row in history]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = _subplots(1, 2, figsize=(11, 4))
     panels = ((axes[0], "loss", "Loss", "Loss"), (axes[1], "acc", "Accuracy", "Accuracy (%)"))
     has_val = not all(math.isnan(row["val_loss"]) for row in history)
     for ax, metric, label, unit in panels:
@@ -111,7 +118,7 @@ def _label(classes: Sequence[str], y: int, use_names: bool) -> str:
     return classes[y] if use_names else str(y)
 
 
-def misclassified(images, labels, proba, classes, use_names: bool, n: int = 20) -> plt.Figure:
+def misclassified(images, labels, proba, classes, use_names: bool, n: int = 20) -> Figure:
     """Wrong predictions, most confident first, titled "True label: X Predicted: Y"."""
     predicted = proba.argmax(axis=1)
     wrong = np.flatnonzero(predicted != labels)
@@ -130,7 +137,7 @@ def misclassified(images, labels, proba, classes, use_names: bool, n: int = 20) 
 
 def correct_predictions(
     images, labels, proba, classes, use_names: bool, n: int = 20, seed: int = 0
-) -> plt.Figure:
+) -> Figure:
     """A seeded random sample of right predictions with the model's confidence."""
     predicted = proba.argmax(axis=1)
     right = np.flatnonzero(predicted == labels)
@@ -145,12 +152,12 @@ def correct_predictions(
     return _gallery(images[pick], titles, f"Correct predictions: {len(pick)} at random", use_names)
 
 
-def _gallery(images, titles, suptitle: str, use_names: bool) -> plt.Figure:
+def _gallery(images, titles, suptitle: str, use_names: bool) -> Figure:
     # Class names make one-line titles longer than digits do, so they get wider cells.
     cols = 4 if use_names else 5
     width = 3.1 if use_names else 2.2
     rows = max(1, math.ceil(len(images) / cols))
-    fig, axes = plt.subplots(
+    fig, axes = _subplots(
         rows, cols, figsize=(width * cols, 2.4 * rows + 0.4), squeeze=False, layout="constrained"
     )
     for ax in axes.flat:
@@ -162,8 +169,8 @@ def _gallery(images, titles, suptitle: str, use_names: bool) -> plt.Figure:
     return fig
 
 
-def _message(text: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(6, 1.5))
+def _message(text: str) -> Figure:
+    fig, ax = _subplots(figsize=(6, 1.5))
     ax.axis("off")
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=12)
     return fig
@@ -173,7 +180,7 @@ def per_class_accuracy(per_class: Sequence[dict], accuracy: float, split: str = 
     """Accuracy of each class (its recall) against the overall accuracy."""
     names = [row["name"] for row in per_class]
     values = [100 * row["recall"] for row in per_class]
-    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(names) + 2), 4.5))
+    fig, ax = _subplots(figsize=(max(6, 0.8 * len(names) + 2), 4.5))
     bars = ax.bar(range(len(names)), values, color="#4878d0")
     ax.bar_label(bars, fmt="%.1f", fontsize=8)
     ax.axhline(100 * accuracy, color="#d65f5f", ls="--", label=f"overall {100 * accuracy:.2f}%")
@@ -187,12 +194,12 @@ def per_class_accuracy(per_class: Sequence[dict], accuracy: float, split: str = 
     return fig
 
 
-def filters(weights: np.ndarray, title: str) -> plt.Figure:
+def filters(weights: np.ndarray, title: str) -> Figure:
     """Weight images on a diverging map: red excites, blue inhibits, white is ignored."""
     n = len(weights)
     cols = min(n, 8)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows + 0.6), squeeze=False)
+    fig, axes = _subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows + 0.6), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, w in zip(axes.flat, weights, strict=False):
@@ -203,11 +210,11 @@ def filters(weights: np.ndarray, title: str) -> plt.Figure:
     return fig
 
 
-def compare_curves(histories: Sequence[tuple[str, Sequence[dict]]]) -> plt.Figure:
+def compare_curves(histories: Sequence[tuple[str, Sequence[dict]]]) -> Figure:
     """One panel per run, side by side on a shared accuracy axis (runs differ in epochs)."""
     cols = min(len(histories), 4)
     rows = math.ceil(len(histories) / cols)
-    fig, axes = plt.subplots(
+    fig, axes = _subplots(
         rows, cols, figsize=(4 * cols, 3.4 * rows), sharey=True, squeeze=False, layout="constrained"
     )
     for ax in axes.flat[len(histories) :]:
