@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-stamp
 RUNS   := runs
 
-.PHONY: setup demo test lint bench compare-classics clean
+.PHONY: setup demo test test-fast lint bench compare-classics clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The quick loop while editing: every test not marked slow (no training on real data).
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

@@ -239,3 +239,10 @@ def test_label_smoothing_shapes_the_gradient_but_the_history_gets_plain_cross_en
     F.cross_entropy(logits, y, label_smoothing=0.2).backward()
     for got, want in zip(grads, stepper.net.parameters(), strict=True):
         torch.testing.assert_close(got, want.grad)
+
+
+def test_settling_a_run_needs_no_torch():
+    # Dependencies point one way: the settings (and the budget parser) sit below the steppers.
+    code = "import sys, mnistlab.settings, mnistlab.budget; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr

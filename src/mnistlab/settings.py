@@ -15,8 +15,9 @@ from mnistlab.data import get_spec
 from mnistlab.errors import MnistlabError
 from mnistlab.models import get_model_spec
 from mnistlab.models.numpy_net import DEFAULTS as NUMPY_DEFAULTS
-from mnistlab.steps import NUMPY_OPTIMIZERS, OPTIMIZERS
 
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")  # momentum: SGD with Nesterov 0.9 (steps.py)
+NUMPY_OPTIMIZERS = ("sgd", "momentum")  # the NumPy net has hand-written SGD only
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 COMMON_DEFAULTS = dict(
     dataset="mnist",

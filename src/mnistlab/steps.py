@@ -16,8 +16,6 @@ from mnistlab.augment import Augment, augment
 from mnistlab.models import Model
 from mnistlab.models.numpy_net import SGD, evaluate
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
-NUMPY_OPTIMIZERS = ("sgd", "momentum")  # the NumPy net has hand-written SGD only
 MOMENTUM = 0.9  # "momentum" means SGD with Nesterov momentum 0.9 for both kinds of network
 EVAL_BATCH = 1000
 
