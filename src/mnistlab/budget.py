@@ -11,7 +11,6 @@ chosen epochs go into config.json, so `--resume` continues the same schedule bit
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 import re
 import time
@@ -73,24 +72,23 @@ class Plan:
 def time_steps(model, make_stepper: Callable, n_images: int, batch: int) -> float:
     """Seconds per training step of a deep copy of `model` on this machine, after warm-up,
     on batches of random images as in training (gathering them costs time too)."""
-    probe = copy.deepcopy(model)
-    stepper = make_stepper(probe)
+    stepper = make_stepper(copy.deepcopy(model))
     stepper.start_epoch(0)
     order = np.random.default_rng(0).permutation(n_images)
-    batches = (order[i * batch : (i + 1) * batch] for i in itertools.count())
-    for _ in range(WARMUP_STEPS):
-        stepper.step(_next(batches, order, batch))
+    starts = range(0, max(n_images - batch, 0) + 1, batch)  # whole batches, reused if few
+
+    def step(i: int) -> None:
+        start = starts[i % len(starts)]
+        loss, _ = stepper.step(order[start : start + batch])
+        float(loss)  # waits for a GPU to finish the step (CUDA runs asynchronously)
+
+    for i in range(WARMUP_STEPS):
+        step(i)
     n, start = 0, time.perf_counter()
     while n < MIN_STEPS or time.perf_counter() - start < MIN_SECONDS:
-        loss, _ = stepper.step(_next(batches, order, batch))
-        float(loss)  # waits for a GPU to finish the step (CUDA runs asynchronously)
+        step(WARMUP_STEPS + n)
         n += 1
     return (time.perf_counter() - start) / n
-
-
-def _next(batches, order: np.ndarray, batch: int) -> np.ndarray:
-    idx = next(batches)
-    return idx if len(idx) else order[:batch]  # past the end (a tiny training set): start over
 
 
 def time_evaluation(model, evaluate: Callable, images, labels) -> float:

@@ -86,7 +86,7 @@ def compute_path(device_type: str = "cpu") -> str:
 
 
 def describe(device_type: str = "cpu") -> str:
-    """One line for headers and benchmark machine lines, e.g. "bf16 (auto, native)"."""
+    """One line for headers and benchmark machine lines, e.g. "bf16 (auto, native bf16)"."""
     path, mode = compute_path(device_type), requested()
     native = "native" if native_bf16(device_type) else "emulated"
     return f"{path} ({mode}, {native} bf16)" if path == "bf16" else f"{path} ({mode})"

@@ -111,7 +111,7 @@ def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | Non
 
 def _train(config: TrainConfig, run_dir, saved, device: str, on_epoch_end) -> Run:
     started = time.perf_counter()
-    s = settle(config.run_values(), saved, precision.compute_path(torch_device_type(device)))
+    s = settle(config.run_values(), saved, precision.compute_path(_device_type(device)))
     spec = get_spec(s["dataset"])
     load = dict(name=s["dataset"], val_size=s["val_size"], seed=s["seed"], data_dir=config.data_dir)
     train_set, test_set = load_dataset(split="train", **load), load_dataset(split="test", **load)
@@ -271,7 +271,7 @@ def _plan_budget(model, x, y, s: dict, device: str, val_set, test_set, started: 
     return budget.plan(s["budget"], spent, step, math.ceil(len(y) / batch), test, val)
 
 
-def torch_device_type(device: str) -> str:
+def _device_type(device: str) -> str:
     return device.split(":")[0]
 
 
@@ -280,7 +280,7 @@ def _header(s: dict, n: int, device: str, resumed_at: int | None) -> str:
     batch = min(s["batch_size"] or n, n)
     path = s["precision"]
     if get_model_spec(s["model"]).bf16:
-        path = precision.describe(torch_device_type(device))
+        path = precision.describe(_device_type(device))
     start = f", resuming after epoch {resumed_at}" if resumed_at is not None else ""
     plural = "" if s["epochs"] == 1 else "s"
     return (
