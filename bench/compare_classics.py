@@ -35,7 +35,7 @@ from rich.table import Table
 from mnistlab.compare import compare_runs, plot_comparison
 from mnistlab.evaluate import evaluate_run
 from mnistlab.runs import default_run_dir
-from mnistlab.train import TrainConfig, train
+from mnistlab.training import TrainConfig, train
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)

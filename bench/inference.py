@@ -43,7 +43,7 @@ from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.images import png_bytes
 from mnistlab.predict import Classifier
-from mnistlab.train import TrainConfig, train
+from mnistlab.training import TrainConfig, train
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

@@ -72,17 +72,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mnistlab import precision
+from mnistlab import loop, precision
 from mnistlab.data import load_dataset
-from mnistlab.models import build_model, init_from_data, pixel_stats
-from mnistlab.settings import lr_at, settle
+from mnistlab.models import build_model, pixel_stats
+from mnistlab.settings import settle
 from mnistlab.steps import make_stepper
-from mnistlab.train import TrainConfig
+from mnistlab.training import TrainConfig
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
@@ -108,7 +107,7 @@ class Trace:
 
 
 def race(
-    steps: Iterator[None],
+    steps: Iterator[object],
     accuracy: Callable[[], float],
     resolution: float,
     min_interval: float,
@@ -145,35 +144,24 @@ def race(
 
 
 def race_model(name: str, seed: int, args) -> Trace:
-    """A registry model trained by its recipe, the way mnistlab.train's epoch loop does it."""
+    """A registry model trained by its recipe through mnistlab.loop, as `mnistlab train` does."""
     s = settle(TrainConfig(model=name, seed=seed).run_values(), path=precision.compute_path())
-    train = load_dataset("mnist", "train", val_size=s["val_size"], seed=seed)
+    train = load_dataset("mnist", "train", val_size=s.val_size, seed=seed)
     test = load_dataset("mnist", "test")
-    x, y = train.images[: s["train_limit"] or None], train.labels[: s["train_limit"] or None]
+    x, y = train.images[: s.train_limit or None], train.labels[: s.train_limit or None]
     start, start_cpu = time.perf_counter(), time.process_time()
-    model = build_model(name, seed=seed, **s["model_args"], **pixel_stats(x))
-    init_from_data(model, x)  # counted: a data-dependent init is part of training
+    model = build_model(name, seed=seed, **s.model_args, **pixel_stats(x))
+    model.init_from_data(x)  # counted: a data-dependent init is part of training
     init = (time.perf_counter() - start, time.process_time() - start_cpu)
     stepper = make_stepper(model, x, y, s, "cpu")
-    n = len(y)
-    batch = min(s["batch_size"] or n, n)
-    per_epoch = math.ceil(n / batch)
+    per_epoch = loop.steps_per_epoch(s, len(y))
 
-    def steps() -> Iterator[None]:
-        for epoch in range(1, s["epochs"] + 1):
-            stepper.start_epoch(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
-            order = np.random.default_rng([seed, epoch]).permutation(n)
-            for i in range(per_epoch):
-                step = (epoch - 1) * per_epoch + i
-                stepper.set_lr(lr_at(s["schedule"], s["lr"], step, s["epochs"] * per_epoch))
-                stepper.step(order[i * batch : (i + 1) * batch])
-                yield
+    def steps() -> Iterator[loop.Step]:
+        for epoch in range(1, s.epochs + 1):
+            yield from loop.epoch_steps(stepper, s, len(y), epoch, (epoch - 1) * per_epoch)
 
     def accuracy() -> float:
-        acc = stepper.evaluate(test.images, test.labels)[1]
-        if model.is_torch:
-            model.net.train()  # evaluate() leaves eval mode; the epoch goes on training
-        return acc
+        return float((model.predict_proba(test.images).argmax(1) == test.labels).mean())
 
     return race(steps(), accuracy, args.resolution, args.min_interval, offset=init)
 

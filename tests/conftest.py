@@ -16,7 +16,7 @@ def small_test_split(monkeypatch):
     """
     import mnistlab.data
 
-    train_module = sys.modules["mnistlab.train"]
+    train_module = sys.modules["mnistlab.training"]
     load = mnistlab.data.load_dataset
 
     def limit(n: int) -> None:

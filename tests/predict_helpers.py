@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 def trained_run() -> Path:
     """A CNN trained on 12,000 MNIST images for 2 epochs (~96% test accuracy, ~30 s), once
     per test process: enough for round trips and drawn digits to mean something."""
-    from mnistlab.train import TrainConfig, train
+    from mnistlab.training import TrainConfig, train
 
     out = Path(tempfile.mkdtemp(prefix="mnistlab-predict-")) / "run"
     config = TrainConfig(

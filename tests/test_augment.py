@@ -2,7 +2,8 @@
 
 import torch
 
-from mnistlab.augment import Augment, augment, shift_images, translate
+from mnistlab.augment import Augment, augment, shift_images
+from mnistlab.models.best import translate
 
 
 def blobs(n: int = 256) -> torch.Tensor:

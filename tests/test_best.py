@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from mnistlab import runs
-from mnistlab.augment import translate
 from mnistlab.data import load_dataset
 from mnistlab.evaluate import evaluate_run
-from mnistlab.models import build_model, summary
-from mnistlab.train import TrainConfig, train
+from mnistlab.models import build_model
+from mnistlab.models.best import translate
+from mnistlab.report import write_report
+from mnistlab.training import TrainConfig, train
 from train_helpers import straight_and_resumed, weights
 
 pytestmark = pytest.mark.slow
@@ -20,7 +21,7 @@ FLOOR = 0.90  # 2 epochs on 5,120 images, first 2,000 test images: 0.9430 bf16, 
 
 def test_best_maps_unit_images_to_float32_logits_through_two_residual_blocks():
     model = build_model("best", mean=0.13, std=0.31)
-    rows = summary(model)
+    rows = model.summary()
     assert [r["output_shape"] for r in rows if r["layer"].startswith("Residual")] == [
         [64, 14, 14],
         [128, 7, 7],
@@ -58,6 +59,7 @@ def test_best_briefly_on_an_mnist_subset_clears_a_floor_and_evaluates(tmp_path, 
     assert "flip_tta" not in config["model_args"]  # digits are not mirror-symmetric
     metrics = evaluate_run(run.dir)
     assert metrics["accuracy"] == pytest.approx(run.metrics["accuracy"])
+    assert write_report(run.dir) == Path(run.dir) / "report.html"
     assert (Path(run.dir) / "report.html").exists()
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from mnistlab import budget, runs
 from mnistlab.errors import MnistlabError
-from mnistlab.train import TrainConfig, train
+from mnistlab.training import TrainConfig, train
 from train_helpers import Interrupt, stop_after_first_epoch, weights
 
 

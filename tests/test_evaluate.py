@@ -3,7 +3,6 @@
 import subprocess
 import sys
 import warnings
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +11,10 @@ from PIL import Image
 
 from mnistlab import plots
 from mnistlab.data import load_dataset
-from mnistlab.evaluate import MAX_FILTERS, PROB_FLOOR, compute_metrics, first_layer_filters
+from mnistlab.evaluate import MAX_FILTERS, compute_metrics, first_layer_filters
+from mnistlab.models import build_model
+from mnistlab.models.torch_model import TorchModel
+from mnistlab.scores import PROB_FLOOR
 
 CLASSES = ("a", "b", "c")
 # Six images; class "c" is never predicted (row 5 has a zero for its true class).
@@ -63,18 +65,19 @@ def test_proba_shape_is_checked():
 
 
 def test_first_layer_filters_for_each_kind_of_network():
-    numpy_net = SimpleNamespace(params={"W1": np.arange(784 * 100.0).reshape(784, 100)})
-    w, title = first_layer_filters(SimpleNamespace(name="numpy", net=numpy_net))
+    numpy_model = build_model("numpy", hidden=[100], activation="relu")
+    w1 = numpy_model.net.params["W1"]
+    w, title = first_layer_filters(numpy_model)
     assert w.shape == (MAX_FILTERS, 28, 28) and "64 of 100" in title
-    assert w[3, 0, 1] == numpy_net.params["W1"][1, 3]  # column 3, pixel (0, 1)
+    assert w[3, 0, 1] == w1[1, 3]  # column 3, pixel (0, 1)
 
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))
-    w, _ = first_layer_filters(SimpleNamespace(name="mlp", net=mlp))
+    w, _ = first_layer_filters(TorchModel("mlp", mlp))
     assert w.shape == (16, 28, 28)
     assert np.array_equal(w[5].ravel(), mlp[1].weight.detach().numpy()[5])
 
     cnn = nn.Sequential(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 24 * 24, 10))
-    w, title = first_layer_filters(SimpleNamespace(name="cnn", net=cnn))
+    w, title = first_layer_filters(TorchModel("cnn", cnn))
     assert w.shape == (8, 5, 5) and "(5×5)" in title
 
 

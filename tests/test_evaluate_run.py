@@ -10,7 +10,7 @@ import pytest
 
 from mnistlab.evaluate import evaluate_run
 from mnistlab.report import PLOTS
-from mnistlab.train import TrainConfig, train
+from mnistlab.training import TrainConfig, train
 from test_evaluate import assert_png
 from test_report import assert_whole_in_chromium
 

@@ -6,8 +6,8 @@ import torch
 
 from mnistlab import runs
 from mnistlab.data import load_dataset
-from mnistlab.models import build_model, summary
-from mnistlab.train import TrainConfig, train
+from mnistlab.models import build_model
+from mnistlab.training import TrainConfig, train
 from train_helpers import straight_and_resumed, weights
 
 pytestmark = pytest.mark.slow
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 def test_fast_takes_unit_images_and_returns_float32_logits():
     model = build_model("fast", mean=0.13, std=0.31)
-    rows = summary(model)
+    rows = model.summary()
     assert rows[-1]["output_shape"] == [10]
     assert sum(r["params"] for r in rows) == model.num_parameters() == 217_706
     logits = model.net(torch.rand(5, 1, 28, 28))

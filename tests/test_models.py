@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mnistlab.errors import MnistlabError
-from mnistlab.models import MODEL_NAMES, build_model, summary
+from mnistlab.models import MODEL_NAMES, build_model
 
 TORCH_MODELS = [n for n in MODEL_NAMES if n != "numpy"]
 
@@ -23,14 +23,14 @@ def test_torch_nets_map_images_to_ten_logits(name):
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_summary_totals_equal_the_parameter_count(name):
     model = build_model(name)
-    rows = summary(model)
+    rows = model.summary()
     assert sum(r["params"] for r in rows) == model.num_parameters()
     assert rows[-1]["output_shape"] == [10]
     assert all(set(r) == {"layer", "output_shape", "params"} for r in rows)
 
 
 def test_lenet5_follows_the_paper_shapes():
-    shapes = {r["layer"]: r["output_shape"] for r in summary(build_model("lenet5"))}
+    shapes = {r["layer"]: r["output_shape"] for r in build_model("lenet5").summary()}
     assert shapes["ZeroPad2d((2, 2, 2, 2))"] == [1, 32, 32]  # 28×28 padded to the paper's 32×32
     assert shapes["Conv2d(1 → 6, 5×5)"] == [6, 28, 28]  # C1
     assert shapes["Subsample(6)"] == [6, 14, 14]  # S2

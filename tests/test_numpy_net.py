@@ -1,19 +1,20 @@
 """The from-scratch NumPy network: its gradients agree with finite differences and with torch
 autograd, its optimizer with torch.optim.SGD, and it really learns MNIST."""
 
-import importlib
-
 import numpy as np
 import pytest
 import torch
 from threadpoolctl import threadpool_limits
 from torch.optim.sgd import sgd as torch_sgd
 
+from mnistlab import loop
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
-
-# importlib, because mnistlab.models also has a builder function named numpy_net
-nn = importlib.import_module("mnistlab.models.numpy_net")
+from mnistlab.models import build_model
+from mnistlab.models import numpy_net as nn
+from mnistlab.settings import settle
+from mnistlab.steps import make_stepper
+from mnistlab.training import TrainConfig, train
 
 ARCHS = [("relu", (5,)), ("sigmoid", (5,)), ("relu", (5, 4)), ("sigmoid", (5, 4))]
 
@@ -25,12 +26,6 @@ def tiny(activation="relu", hidden=(5,), seed=0):
         b[...] = np.random.default_rng(seed + 1).normal(size=b.shape)  # non-zero biases
     rng = np.random.default_rng(seed + 2)
     return net, rng.random((4, 6)), rng.integers(0, 3, 4)
-
-
-def mnist(split, limit):
-    data = load_dataset("mnist", split, val_size=0)
-    x = data.images[:limit].reshape(-1, 784).astype(np.float32) / np.float32(255)
-    return x, data.labels[:limit]
 
 
 @pytest.mark.parametrize("activation,hidden", ARCHS)
@@ -88,7 +83,7 @@ def test_huge_logits_give_finite_probabilities_and_loss():
 
 
 def test_state_dict_round_trip_reproduces_predictions():
-    a, b = nn.NumpyNet((16,), seed=0), nn.NumpyNet((16,), seed=1)
+    a, b = nn.NumpyNet((16,), "relu", seed=0), nn.NumpyNet((16,), "relu", seed=1)
     x = np.random.default_rng(0).random((3, 784), dtype=np.float32)
     assert not np.array_equal(a.forward(x), b.forward(x))
     state = a.state_dict()
@@ -100,19 +95,19 @@ def test_state_dict_round_trip_reproduces_predictions():
 
 
 def test_load_state_dict_rejects_wrong_shapes_and_keys():
-    net = nn.NumpyNet((16,))
+    net = nn.NumpyNet((16,), "relu")
     with pytest.raises(MnistlabError, match="W1 has shape"):
-        net.load_state_dict(nn.NumpyNet((32,)).state_dict())
+        net.load_state_dict(nn.NumpyNet((32,), "relu").state_dict())
     with pytest.raises(MnistlabError, match=r"missing \['W3', 'b3'\]"):
-        nn.NumpyNet((16, 8)).load_state_dict(net.state_dict())
+        nn.NumpyNet((16, 8), "relu").load_state_dict(net.state_dict())
     with pytest.raises(MnistlabError, match=r"unexpected \['extra'\]"):
         net.load_state_dict({**net.state_dict(), "extra": np.zeros(1)})
 
 
 def test_num_parameters_and_bad_activation():
-    assert nn.NumpyNet((512,)).num_parameters() == 784 * 512 + 512 + 512 * 10 + 10
+    assert nn.NumpyNet((512,), "relu").num_parameters() == 784 * 512 + 512 + 512 * 10 + 10
     with pytest.raises(MnistlabError, match="unknown activation 'tanh'"):
-        nn.NumpyNet(activation="tanh")
+        nn.NumpyNet((16,), activation="tanh")
 
 
 @pytest.mark.parametrize(
@@ -157,44 +152,45 @@ def test_sgd_state_round_trip_continues_exactly():
         nn.SGD(resumed.params, 0.1).load_state_dict(saved_opt)
 
 
-def test_full_batch_epoch_is_one_gradient_step_and_leaves_rng_alone():
-    net, x, y = tiny("sigmoid", (5,))
-    loss_before, grads = net.loss_and_grads(x, y)
-    acc_before = (net.forward(x).argmax(axis=1) == y).mean()
-    expected = {k: p - 0.5 * grads[k] for k, p in net.params.items()}
+def test_a_full_batch_epoch_of_the_training_loop_is_one_gradient_step():
     rng = np.random.default_rng(0)
-    loss, acc = nn.train_epoch(net, nn.SGD(net.params, 0.5), x, y, batch_size=len(x), rng=rng)
-    assert (loss, acc) == pytest.approx((loss_before, acc_before))  # measured before the step
-    for k, p in net.params.items():
-        np.testing.assert_allclose(p, expected[k], rtol=1e-12)
-    assert rng.integers(1 << 30) == np.random.default_rng(0).integers(1 << 30)
+    images = rng.integers(0, 256, (32, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 32)
+    s = settle(dict(model="numpy", batch_size=0, epochs=1, lr=0.5, optimizer="sgd",
+                    schedule="constant", hidden=[5], activation="sigmoid"))  # fmt: skip
+    model = build_model("numpy", **s.model_args)
+    x = images.reshape(32, -1).astype(np.float32) / np.float32(255)
+    loss_before, grads = model.net.loss_and_grads(x, labels)
+    acc_before = (model.net.forward(x).argmax(axis=1) == labels).mean()
+    expected = {k: p - 0.5 * grads[k] for k, p in model.net.params.items()}
+    stepper = make_stepper(model, images, labels, s, "cpu")
+    steps = list(loop.epoch_steps(stepper, s, len(labels), epoch=1, first_step=0))
+    assert [(step.images, step.lr) for step in steps] == [(32, 0.5)]
+    # measured before the step
+    assert (steps[0].loss, steps[0].hits / 32) == pytest.approx((loss_before, acc_before))
+    for k, p in model.net.params.items():
+        np.testing.assert_allclose(p, expected[k], rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.slow
-def test_learns_mnist_subset_and_same_seed_gives_same_weights():
-    x, y = mnist("train", 5000)
-    xt, yt = mnist("test", 1000)
-    cfg = nn.DEFAULTS
-
-    def train(seed):
-        net = nn.NumpyNet(cfg["hidden"], cfg["activation"], seed=seed)
-        opt = nn.SGD(net.params, cfg["lr"], cfg["momentum"], cfg["nesterov"], cfg["weight_decay"])
-        rng = np.random.default_rng(seed)
+def test_learns_mnist_subset_and_same_seed_gives_same_weights(tmp_path):
+    def trained(seed):
+        out = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        config = TrainConfig(model="numpy", train_limit=5000, epochs=2, seed=seed, out=str(out))
         # One BLAS thread: on shared cores, threads waiting on each other make it ~10x slower.
         with threadpool_limits(limits=1, user_api="blas"):
-            for epoch in range(2):
-                opt.lr = cfg["lr"] * cfg["lr_decay"] ** epoch
-                nn.train_epoch(net, opt, x, y, cfg["batch_size"], rng)
-        return net
+            return train(config)
 
-    net = train(seed=0)
-    loss, acc = nn.evaluate(net, xt, yt, batch_size=300)
+    run = trained(seed=0)
+    acc, loss = run.metrics["accuracy"], run.metrics["loss"]
     assert acc > 0.88, f"test accuracy {acc:.3f} after 2 epochs on 5,000 images"
-    probs = net.predict_proba(xt)
-    np.testing.assert_allclose(loss, -np.log(probs[np.arange(len(yt)), yt]).mean(), rtol=1e-4)
-    assert acc == (probs.argmax(axis=1) == yt).mean()
+    test = load_dataset("mnist", "test")
+    probs = run.model.predict_proba(test.images)
+    p_true = np.clip(probs[np.arange(len(test)), test.labels], 1e-7, 1)
+    np.testing.assert_allclose(loss, -np.log(p_true).mean(), rtol=1e-4)
+    assert acc == (probs.argmax(axis=1) == test.labels).mean()
 
-    again = train(seed=0)
-    for k, p in net.params.items():
-        np.testing.assert_array_equal(p, again.params[k])
-    assert not np.array_equal(net.params["W1"], train(seed=1).params["W1"])
+    again = trained(seed=0)
+    for k, p in run.model.net.params.items():
+        np.testing.assert_array_equal(p, again.model.net.params[k])
+    assert not np.array_equal(run.model.net.params["W1"], trained(seed=1).model.net.params["W1"])

@@ -13,7 +13,7 @@ from mnistlab import runs
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.settings import lr_at
-from mnistlab.train import TrainConfig, train
+from mnistlab.training import TrainConfig, train
 from train_helpers import Interrupt, stop_after_first_epoch, straight_and_resumed, weights
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def test_short_training_clears_a_floor_and_leaves_a_complete_run_folder(tmp_path
     config = runs.load_config(run.dir)
     assert config["model"] == model and config["preprocessing"] == "digits"
     assert config["classes"] == [str(d) for d in range(10)] and "torch" in config["versions"]
-    assert config["lr"] > 0 and config["optimizer"] in ("adamw", "momentum")
+    assert config["lr"] > 0 and config["optimizer"] in ("adamw", "nesterov")
     assert [r["epoch"] for r in runs.load_history(run.dir)] == [1.0, 2.0]
     metrics = runs.load_metrics(run.dir)
     assert set(metrics) >= {"accuracy", "loss", "train_seconds"}
@@ -70,7 +70,7 @@ def test_early_stopping_ends_a_run_that_overfits(tmp_path):
 def test_resume_after_an_interruption_gives_bit_identical_weights(tmp_path, model):
     # augment draws from torch's RNG inside the epoch: resume must reproduce those draws too
     augment = 0 if model == "numpy" else 2
-    quick = dict(model=model, train_limit=600, val_size=300, epochs=3, patience=5, augment=augment)
+    quick = dict(model=model, train_limit=600, val_size=300, epochs=3, patience=5, shift=augment)
     straight, resumed = straight_and_resumed(tmp_path, **quick)
     assert weights(straight) == weights(resumed)
     drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
@@ -187,8 +187,8 @@ def test_cli_bad_input_is_one_line_and_exit_1(tmp_path, args, message):
         (dict(batch_size=-5), "batch size must be positive"),
         (dict(lr=0.0), "learning rate must be positive"),
         (dict(optimizer="lbfgs"), "unknown optimizer 'lbfgs'"),
-        (dict(model="numpy", optimizer="adam"), "numpy model trains with sgd or momentum only"),
-        (dict(model="cnn", hidden=(64,)), "--hidden and --activation apply to --model numpy"),
+        (dict(model="numpy", optimizer="adam"), "numpy model trains with sgd or nesterov only"),
+        (dict(model="cnn", hidden=(64,)), "--hidden applies to --model numpy only"),
         (dict(patience=2, val_size=0), "early stopping (--patience) needs --val-size > 0"),
         (dict(resume=True), "--resume needs --out"),
         (dict(resume=True, out="."), "is not a run folder"),
@@ -218,15 +218,13 @@ def test_label_smoothing_shapes_the_gradient_but_the_history_gets_plain_cross_en
     from torch.nn import functional as F
 
     from mnistlab.models import build_model
+    from mnistlab.settings import settle
     from mnistlab.steps import make_stepper
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (64, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, 64).astype(np.int64)
-    settings = dict(
-        optimizer="sgd", lr=0.0, weight_decay=0.0, betas=(0.9, 0.999), label_smoothing=0.2,
-        augment=0, rotate=0.0, scale=0.0, erase=0.0, flip=False,
-    )  # fmt: skip
+    settings = settle(dict(model="mlp", optimizer="sgd", lr=1e-9, label_smoothing=0.2))
     stepper = make_stepper(build_model("mlp"), images, labels, settings, "cpu")
     stepper.start_epoch(0)
     stepper.net.eval()  # no dropout, so the same forward pass can be recomputed below

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from mnistlab import runs
-from mnistlab.train import Run, TrainConfig, train
+from mnistlab.training import Run, TrainConfig, train
 
 
 class Interrupt(Exception):

@@ -11,14 +11,13 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    # Training imports torch: load it on first use so `mnistlab data ...` stays fast.
-    # `mnistlab.train` is the (callable) module mnistlab/train.py: train(config) works.
+    # Training imports torch, prediction Pillow and scipy: load them on first use, so that
+    # `mnistlab data ...` stays fast. train() lives in mnistlab.training.
     if name in ("train", "TrainConfig", "Run"):
-        import importlib
+        from mnistlab import training
 
-        module = importlib.import_module("mnistlab.train")
-        return module if name == "train" else getattr(module, name)
-    if name in ("Classifier", "Prediction"):  # prediction imports Pillow, scipy and the models
+        return getattr(training, name)
+    if name in ("Classifier", "Prediction"):
         from mnistlab import predict
 
         return getattr(predict, name)

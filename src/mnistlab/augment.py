@@ -19,7 +19,7 @@ from torch.nn import functional as F
 class Augment:
     """What to vary; all zero means no augmentation."""
 
-    shift: int = 0  # translate by up to N pixels along each axis
+    shift: int = 0  # translate by up to N whole pixels along each axis
     rotate: float = 0.0  # rotate by up to ± N degrees
     scale: float = 0.0  # zoom by a factor in [1 - N, 1 + N]
     erase: float = 0.0  # probability of blanking one random rectangle (random erasing)
@@ -57,7 +57,10 @@ def _affine(x: torch.Tensor, how: Augment) -> torch.Tensor:
     zoom = uniform(1 - how.scale, 1 + how.scale)
     mirror = torch.where(uniform(0, 1) < 0.5, -1.0, 1.0) if how.flip else torch.ones_like(zoom)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    dx, dy = (uniform(-1, 1) * 2 * how.shift / size for size in (w, h))
+    # Whole-pixel offsets, as without rotation or scale (shift_images): --shift means one thing.
+    # One pixel is 2 / size in affine_grid's coordinates.
+    dx, dy = (torch.randint(-how.shift, how.shift + 1, (n,), device=x.device) * (2 / size)
+              for size in (w, h))  # fmt: skip
     # (N, 2, 3) in affine_grid's normalized [-1, 1] coordinates: mirror, then rotate and zoom.
     theta = torch.stack([torch.stack([cos * mirror, -sin, dx], 1),
                          torch.stack([sin * mirror, cos, dy], 1)], 1)  # fmt: skip
@@ -101,14 +104,3 @@ def shift_images(images: torch.Tensor, shift: int) -> torch.Tensor:
     return padded[torch.arange(n, device=images.device).view(n, 1, 1), rows, cols].reshape(
         images.shape
     )
-
-
-def translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """Images (..., H, W) moved by (dy, dx) pixels, down and right for positive values; what
-    moves into view is background (0). Shifts of at most a few pixels."""
-    if not (dy or dx):
-        return x
-    h, w = x.shape[-2:]
-    padded = F.pad(x, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)))
-    top, left = max(-dy, 0), max(-dx, 0)
-    return padded[..., top : top + h, left : left + w]

@@ -1,4 +1,4 @@
-"""Evaluate a run on its test (or validation) split: metrics.json, plots/ and report.html.
+"""Evaluate a run on its test (or validation) split: metrics.json and plots/.
 
 Metrics come from scikit-learn so they mean what the literature means; the run
 folder is the only input, so any run, the NumPy one included, evaluates the same way.
@@ -11,16 +11,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    log_loss,
-    precision_recall_fscore_support,
-)
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from mnistlab.errors import MnistlabError
+from mnistlab.scores import loss_and_accuracy
 
-PROB_FLOOR = 1e-7  # probabilities are clipped here, so one confident mistake cannot make loss inf
 log = logging.getLogger("mnistlab.evaluate")
 
 MAX_FILTERS = 64  # first-layer units shown; 512 tiny images would be unreadable
@@ -41,15 +36,14 @@ def compute_metrics(
         )
     ids = list(range(len(classes)))
     predicted = proba.argmax(axis=1)
-    p = np.clip(proba.astype(np.float64), PROB_FLOOR, 1.0)
-    p /= p.sum(axis=1, keepdims=True)
+    loss, accuracy = loss_and_accuracy(labels, proba)
     precision, recall, f1, support = precision_recall_fscore_support(
         labels, predicted, labels=ids, zero_division=0
     )
     cm = confusion_matrix(labels, predicted, labels=ids)
     return {
-        "accuracy": float(accuracy_score(labels, predicted)),
-        "loss": float(log_loss(labels, p, labels=ids)),
+        "accuracy": accuracy,
+        "loss": loss,
         "per_class": [
             {
                 "label": i,
@@ -91,28 +85,14 @@ def most_confused(cm: np.ndarray, classes, k: int = 5) -> list[dict]:
 def first_layer_filters(model) -> tuple[np.ndarray, str]:
     """What the first layer looks for: (K, h, w) weight images and a title saying what they are.
 
-    CNNs: the first Conv2d's kernels (first input channel). MLP: the first Linear's rows as
-    28x28 images. NumPy network: the columns of W1 as 28x28 images.
+    CNNs: the first Conv2d's kernels (first input channel). MLPs, the NumPy one included: the
+    first dense layer's weights into each unit, as 28x28 images.
     """
-    net = model.net
-    params = getattr(net, "params", None)
-    if isinstance(params, dict) and "W1" in params:
-        w = np.asarray(params["W1"]).T
-        return _as_images(w, "first layer weights"), _units_title(len(w))
-    import torch.nn as nn
-
-    modules = list(net.modules())
-    conv = next((m for m in modules if isinstance(m, nn.Conv2d)), None)
-    if conv is not None:
-        w = conv.weight.detach().cpu().numpy()[:MAX_FILTERS, 0]
-        k = conv.weight.shape
-        title = f"First convolution layer: {len(w)} of {k[0]} filters ({k[2]}×{k[3]})"
-        return w, title
-    linear = next((m for m in modules if isinstance(m, nn.Linear)), None)
-    if linear is None:
-        raise MnistlabError(f"model {model.name!r} has no Conv2d or Linear layer to show")
-    w = linear.weight.detach().cpu().numpy()
-    return _as_images(w, "first Linear layer"), _units_title(len(w))
+    kind, w = model.first_layer()
+    if kind == "conv":
+        title = f"First convolution layer: {min(len(w), MAX_FILTERS)} of {len(w)} filters"
+        return w[:MAX_FILTERS], f"{title} ({w.shape[1]}×{w.shape[2]})"
+    return _as_images(w, "first dense layer"), _units_title(len(w))
 
 
 def _as_images(rows: np.ndarray, what: str) -> np.ndarray:
@@ -132,7 +112,7 @@ def load_split(config: dict, split: str):
 
     if split not in SPLITS:
         raise MnistlabError(f"unknown split {split!r}; choose test or val")
-    val_size = int(config.get("val_size", 5000))
+    val_size = int(config["val_size"])
     if split == "val" and val_size == 0:
         raise MnistlabError("this run was trained with val_size 0, so it has no validation split")
     name = config.get("dataset", "?")
@@ -149,13 +129,13 @@ def plots_dir(run_dir: str | os.PathLike, split: str) -> Path:
 
 
 def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
-    """Evaluate a saved run; write metrics.json, plots/ and report.html. Reads, never rewrites,
-    the weights and the history.
+    """Evaluate a saved run; write metrics.json and plots/. Reads, never rewrites, the weights
+    and the history. The page that shows them is mnistlab.report's, built from the folder.
 
-    Test metrics merge into metrics.json at the top level (the contract); validation metrics
-    go under the "val" key so they never pass for test figures.
+    Test metrics merge into metrics.json at the top level (ARCHITECTURE.md); validation
+    metrics go under the "val" key so they never pass for test figures.
     """
-    from mnistlab import report, runs
+    from mnistlab import runs
 
     run_dir = Path(run_dir)
     config = runs.load_config(run_dir)
@@ -174,7 +154,6 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
         write_plots(run_dir, split, config, history, model, ds, proba, metrics)
     except OSError as e:
         raise MnistlabError(f"cannot write into {run_dir}: {e.strerror or e}") from None
-    report.write_report(run_dir, model=model)
     return metrics
 
 

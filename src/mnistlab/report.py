@@ -143,7 +143,7 @@ def render(
 
 def write_report(run_dir: str | os.PathLike, model=None) -> Path:
     """Rebuild RUN_DIR/report.html from the run folder (and `model`, if already loaded)."""
-    from mnistlab import models, runs
+    from mnistlab import runs
 
     run_dir = Path(run_dir)
     config = runs.load_config(run_dir)
@@ -152,7 +152,7 @@ def write_report(run_dir: str | os.PathLike, model=None) -> Path:
     page = render(
         f"mnistlab report: {run_dir.resolve().name}",
         config,
-        models.summary(model),
+        model.summary(),
         model.num_parameters(),
         runs.load_metrics(run_dir),
         history,

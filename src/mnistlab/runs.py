@@ -94,10 +94,16 @@ def write_config(run_dir: Path, config: dict) -> None:
 
 
 def load_config(run_dir: str | Path) -> dict:
+    """config.json, with the names of runs saved before 0.2 read as today's."""
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise MnistlabError(f"{run_dir} is not a run folder (no {CONFIG})")
-    return _read_json(path)
+    config = _read_json(path)
+    if "augment" in config:  # 0.1: --augment N, now --shift N
+        config["shift"] = config.pop("augment")
+    if config.get("optimizer") == "momentum":  # 0.1: "momentum" was SGD with Nesterov
+        config["optimizer"] = "nesterov"
+    return config
 
 
 def write_history(run_dir: Path, rows: list[dict]) -> None:
@@ -136,32 +142,6 @@ def write_metrics(run_dir: str | Path, metrics: dict) -> None:
 # ── weights ─────────────────────────────────────────────────────────────────
 
 
-def model_arrays(model: Model) -> dict[str, np.ndarray]:
-    """The model's weights (and fixed buffers) as named float arrays, for either backend."""
-    if model.is_torch:
-        return {k: v.detach().cpu().numpy() for k, v in model.net.state_dict().items()}
-    return model.net.state_dict()
-
-
-def load_model_arrays(model: Model, arrays: dict[str, np.ndarray], source: Path) -> None:
-    """Copy saved arrays into the model; names or shapes that do not fit → MnistlabError."""
-    if not model.is_torch:
-        try:
-            model.net.load_state_dict(arrays)
-        except MnistlabError as e:
-            raise MnistlabError(f"{source}: {e}") from None
-        return
-    import torch
-
-    device = next(model.net.parameters()).device
-    tensors = {k: torch.from_numpy(v).to(device) for k, v in arrays.items()}
-    try:
-        model.net.load_state_dict(tensors, strict=True)
-    except RuntimeError as e:
-        detail = " ".join(str(e).split())[:300]
-        raise MnistlabError(f"{source} does not fit the {model.name} model: {detail}") from None
-
-
 def _save(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, str] | None = None):
     atomic.write_bytes(
         path, st.save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata)
@@ -177,7 +157,7 @@ def _load(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 
 
 def save_model(run_dir: Path, model: Model) -> None:
-    _save(Path(run_dir) / WEIGHTS, model_arrays(model))
+    _save(Path(run_dir) / WEIGHTS, model.arrays())
 
 
 def load_model(run_dir: str | Path, device: str = "cpu") -> Model:
@@ -186,10 +166,8 @@ def load_model(run_dir: str | Path, device: str = "cpu") -> Model:
     path = Path(run_dir) / WEIGHTS
     if not path.is_file():
         raise MnistlabError(f"{run_dir} has no {WEIGHTS}; finish training it with --resume")
-    model = build_model(config["model"], **config.get("model_args", {}))
-    if model.is_torch:
-        model.net.to(device)
-    load_model_arrays(model, _load(path)[0], path)
+    model = build_model(config["model"], **config.get("model_args", {})).to(device)
+    model.load_arrays(_load(path)[0], path)
     return model
 
 
@@ -203,7 +181,7 @@ def has_checkpoint(run_dir: Path) -> bool:
 def save_checkpoint(run_dir: Path, model: Model, optimizer: dict, state: dict) -> None:
     """Model and optimizer tensors plus the JSON training state, in one atomic file."""
     arrays = {
-        **{f"model.{k}": v for k, v in model_arrays(model).items()},
+        **{f"model.{k}": v for k, v in model.arrays().items()},
         **{f"optim.{k}": v for k, v in optimizer.items()},
     }
     _save(Path(run_dir) / CHECKPOINT, arrays, {"state": json.dumps(state)})
@@ -215,7 +193,7 @@ def load_checkpoint(run_dir: Path, model: Model) -> tuple[dict, dict]:
     arrays, metadata = _load(path)
     if "state" not in metadata:
         raise MnistlabError(f"{path} is not a mnistlab checkpoint (no training state)")
-    load_model_arrays(model, {k[6:]: v for k, v in arrays.items() if k.startswith("model.")}, path)
+    model.load_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("model.")}, path)
     optimizer = {k[6:]: v for k, v in arrays.items() if k.startswith("optim.")}
     return optimizer, json.loads(metadata["state"])
 

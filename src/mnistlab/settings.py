@@ -1,128 +1,199 @@
 """A run's hyper-parameters, settled and checked before anything is loaded or written.
 
-Kept apart from the training loop because more than the loop needs them: a benchmark that
-steps a model by its recipe settles the same values and follows the same schedule. The
-values come in as a plain dict, so this module knows nothing of TrainConfig and the
-dependency points one way (train.py imports this module, never the reverse).
+One home for what a run is: `Settings` names every hyper-parameter once, with the line of
+help the CLI shows; `COMMON` holds the values every model shares; each model's own recipe is
+its entry in mnistlab.models.MODELS. `settle()` layers them (common, the model's recipe, its
+per-dataset and per-precision changes, then what the user gave) into one frozen Settings that
+the loop, the steppers, the run folder and the benchmarks read by attribute. No torch here.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from mnistlab.data import get_spec
+from mnistlab.data.load import DEFAULT_VAL_SIZE
 from mnistlab.errors import MnistlabError
-from mnistlab.models import get_model_spec
-from mnistlab.models.numpy_net import DEFAULTS as NUMPY_DEFAULTS
+from mnistlab.models import MODEL_NAMES, MODELS, OPTIMIZERS, get_model_spec
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")  # momentum: SGD with Nesterov 0.9 (steps.py)
-NUMPY_OPTIMIZERS = ("sgd", "momentum")  # the NumPy net has hand-written SGD only
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
-COMMON_DEFAULTS = dict(
+AUGMENTS = ("shift", "rotate", "scale", "erase", "flip")
+RENAMED_OPTIMIZERS = {"momentum": "nesterov"}  # old name → new (accepted, with a warning)
+log = logging.getLogger("mnistlab.settings")
+
+
+def _help(text: str) -> Any:
+    return field(metadata={"help": text})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every hyper-parameter of a run, settled; what config.json records beside the model."""
+
+    # data
+    dataset: str = _help("mnist or fashion-mnist.")
+    val_size: int = _help("Training images held out for validation (0: none).")
+    train_limit: int = _help("Train on the first N training images only (0: all).")
+    # model
+    model: str = _help(", ".join(MODEL_NAMES) + "; `mnistlab summary` shows the layers.")
+    model_args: dict = _help("Keyword arguments of the model's builder (config.json).")
+    # optimization
+    epochs: int = _help("Passes over the training images.")
+    batch_size: int = _help("Images per step; 0: all of them (full-batch descent).")
+    lr: float = _help("Peak learning rate.")
+    optimizer: str = _help(", ".join(OPTIMIZERS) + " (nesterov: SGD, Nesterov momentum 0.9).")
+    schedule: str = _help("constant, step (×0.1 at 50% and 75%), cosine or onecycle.")
+    weight_decay: float = _help("L2 penalty; decoupled for adamw.")
+    betas: tuple[float, float] = _help("Adam moment decay rates, e.g. 0.9,0.999.")
+    label_smoothing: float = _help("Target mass spread over all classes.")
+    # augmentation (torch models)
+    shift: int = _help("Shift training images by up to N whole pixels.")
+    rotate: float = _help("Rotate training images by up to ± N degrees.")
+    scale: float = _help("Zoom training images by 1 ± up to N.")
+    erase: float = _help("Random erasing probability.")
+    flip: bool = _help("Mirror half the training images (clothes, not digits).")
+    # schedule of the run
+    patience: int = _help("Early stopping: epochs without a lower val_loss (0: off).")
+    seed: int = _help("Seeds the validation split, the initial weights and the batch order.")
+    budget: float = _help("Seconds the whole run must end in; sets the epochs (0: none).")
+    # what settle() found out
+    precision: str = _help("The compute path the model runs: bf16 or fp32.")
+    recipe: str = _help('Which recipe applied: the model name, or "fast/fp32" per path.')
+    budget_plan: dict | None = _help("How --budget was turned into epochs (mnistlab.budget).")
+
+    def to_dict(self) -> dict:
+        """As config.json stores it (lists, not tuples)."""
+        return {**asdict(self), "betas": list(self.betas)}
+
+
+HELP = {f.name: f.metadata["help"] for f in fields(Settings)}
+GIVEN = tuple(f.name for f in fields(Settings) if f.name not in ("precision", "recipe",
+              "budget_plan", "model_args"))  # fmt: skip
+# What every model shares unless its recipe (mnistlab.models.MODELS) says otherwise.
+COMMON: dict = dict(
     dataset="mnist",
-    val_size=5000,
+    val_size=DEFAULT_VAL_SIZE,
     train_limit=0,
     model="cnn",
     weight_decay=0.0,
-    augment=0,
+    betas=(0.9, 0.999),
+    label_smoothing=0.0,
+    shift=0,
     rotate=0.0,
     scale=0.0,
     erase=0.0,
     flip=False,
     patience=0,
     seed=0,
-    betas=[0.9, 0.999],
-    label_smoothing=0.0,
-    budget=0.0,  # seconds of wall clock the run must end in (0: none; epochs then fixed)
+    budget=0.0,
 )
 
 
-def settle(values: dict[str, Any], saved: dict | None = None, path: str = "fp32") -> dict:
-    """The run's hyper-parameters: given values, else the saved run's (resume), else defaults.
+def settle(given: dict[str, Any], saved: dict | None = None, path: str = "fp32") -> Settings:
+    """The run's Settings: given values, else the saved run's (resume), else the recipe's.
 
-    `values` holds every field that defines a run (TrainConfig.run_values()), None where not
-    given; `saved` is the config.json of the run being resumed; `path` is the compute path
-    ("bf16" or "fp32", mnistlab.precision) that a bf16-capable model would run on. The result
-    records the path the model really uses as "precision", and as "recipe" which defaults
-    applied ("fast/fp32" where a model has its own recipe for that path, else the name).
+    `given` maps Settings fields (and builder arguments such as `hidden`) to values, None where
+    not given; `saved` is the config.json of the run being resumed; `path` is the compute path
+    ("bf16" or "fp32", mnistlab.precision) that a bf16-capable model would run on.
     """
-    given = {k: v for k, v in values.items() if v is not None}
+    given = _normalized({k: v for k, v in given.items() if v is not None})
+    if saved is not None:
+        given = _resumed(given, saved)
+    budget_plan = given.pop("budget_plan", None)  # a resumed run keeps its schedule
+    spec = get_model_spec(given.get("model", COMMON["model"]))
+    dataset = given.get("dataset", spec.defaults.get("dataset", COMMON["dataset"]))
+    get_spec(dataset)  # an unknown dataset fails here, naming the known ones
+    path = path if spec.bf16 else "fp32"
+    layers = (COMMON, spec.defaults, spec.per_dataset.get(dataset, {}),
+              spec.per_precision.get(path, {}))  # fmt: skip
+    values = {k: v for layer in (*layers, given) for k, v in layer.items() if k != "model_args"}
+    model_args = {k: v for layer in layers for k, v in layer.get("model_args", {}).items()}
+    for name in [k for k in values if k not in GIVEN]:  # builder arguments given as flags
+        if name not in model_args:
+            takers = [m for m in MODEL_NAMES if name in MODELS[m].defaults.get("model_args", {})]
+            flag = f"--{name.replace('_', '-')}"
+            raise MnistlabError(f"{flag} applies to --model {' or '.join(takers)} only")
+        model_args[name] = values.pop(name)
+    if saved is not None:
+        model_args = dict(saved.get("model_args", {}))
+    recipe = f"{values['model']}/{path}" if path in spec.per_precision else values["model"]
+    settings = Settings(**values, model_args=model_args, precision=path, recipe=recipe,
+                        budget_plan=budget_plan)  # fmt: skip
+    validate(settings)
+    return settings
+
+
+def _normalized(given: dict) -> dict:
+    """Lists as config.json has them, and old optimizer names mapped to the new ones."""
     if "hidden" in given:
         given["hidden"] = [int(h) for h in given["hidden"]]
     if "betas" in given:
-        given["betas"] = [float(b) for b in given["betas"]]  # a list, as config.json has it
-    if saved is not None:
-        before = {**saved, **saved.get("model_args", {})}
-        for key, value in given.items():
-            if value != before.get(key):
-                raise MnistlabError(
-                    f"cannot resume: {key} is {value} here but {before.get(key)} in the saved "
-                    "run; drop that setting or start a new run"
-                )
-        given = {**{k: before[k] for k in values if before.get(k) is not None}, **given}
-    spec = get_model_spec(given.get("model", COMMON_DEFAULTS["model"]))
-    dataset = given.get("dataset", spec.defaults.get("dataset", COMMON_DEFAULTS["dataset"]))
-    path = path if spec.bf16 else "fp32"
-    layers = (COMMON_DEFAULTS, spec.defaults, spec.per_dataset.get(dataset, {}),
-              spec.per_precision.get(path, {}), given)  # fmt: skip
-    s = {k: v for layer in layers for k, v in layer.items() if k != "model_args"}
-    builder_args = {k: v for layer in layers for k, v in layer.get("model_args", {}).items()}
-    model = s["model"]
-    get_spec(s["dataset"])  # an unknown dataset fails here, naming the known ones
-    numpy_args = {k: s.pop(k) for k in ("hidden", "activation") if k in s}
-    if numpy_args and model != "numpy":
-        raise MnistlabError("--hidden and --activation apply to --model numpy only")
-    if model == "numpy":
-        hidden, activation = list(NUMPY_DEFAULTS["hidden"]), NUMPY_DEFAULTS["activation"]
-        numpy_args = {"hidden": hidden, "activation": activation, **numpy_args}
-    validate(s)
-    recipe = f"{model}/{path}" if path in spec.per_precision else model
-    return {**s, "precision": path, "recipe": recipe, "model_args": {**builder_args, **numpy_args}}
+        given["betas"] = tuple(float(b) for b in given["betas"])
+    old = given.get("optimizer")
+    if old in RENAMED_OPTIMIZERS:
+        given["optimizer"] = RENAMED_OPTIMIZERS[old]
+        log.warning("--optimizer %s is now called %s; the old name goes in 0.3", old,
+                    given["optimizer"])  # fmt: skip
+    return given
 
 
-def validate(s: dict) -> None:
+def _resumed(given: dict, saved: dict) -> dict:
+    """A resumed run keeps every saved value; a given value that differs is refused."""
+    before = {**saved, **saved.get("model_args", {})}
+    if "betas" in before:
+        before["betas"] = tuple(before["betas"])
+    for key, value in given.items():
+        if value != before.get(key):
+            raise MnistlabError(
+                f"cannot resume: {key} is {value} here but {before.get(key)} in the saved "
+                "run; drop that setting or start a new run"
+            )
+    kept = {k: before[k] for k in (*GIVEN, "budget_plan") if before.get(k) is not None}
+    return {**kept, **given}
+
+
+def validate(s: Settings) -> None:
     """Refuse settled values that cannot train, with a message naming the value and the fix."""
+    backend = get_model_spec(s.model).backend
 
     def check(ok: bool, message: str) -> None:
         if not ok:
             raise MnistlabError(message)
 
     def choice(key: str, allowed: tuple[str, ...]) -> None:
-        check(s[key] in allowed, f"unknown {key} {s[key]!r}; choose one of {', '.join(allowed)}")
+        value = getattr(s, key)
+        check(value in allowed, f"unknown {key} {value!r}; choose one of {', '.join(allowed)}")
 
-    check(s["epochs"] >= 1, f"epochs must be at least 1, got {s['epochs']}")
+    check(s.epochs >= 1, f"epochs must be at least 1, got {s.epochs}")
     check(
-        len(s["betas"]) == 2 and all(0 <= b < 1 for b in s["betas"]),
-        f"betas must be two numbers in [0, 1), got {s['betas']}",
+        len(s.betas) == 2 and all(0 <= b < 1 for b in s.betas),
+        f"betas must be two numbers in [0, 1), got {list(s.betas)}",
     )
-    smoothing = s["label_smoothing"]
-    check(0 <= smoothing < 1, f"label smoothing must be in [0, 1), got {smoothing}")
-    check(
-        s["model"] != "numpy" or not s["label_smoothing"], "the numpy model has no label smoothing"
-    )
-    check(
-        s["batch_size"] >= 0, f"batch size must be positive (0: full batch), got {s['batch_size']}"
-    )
-    check(math.isfinite(s["lr"]) and s["lr"] > 0, f"learning rate must be positive, got {s['lr']}")
+    check(0 <= s.label_smoothing < 1, f"label smoothing must be in [0, 1), got {s.label_smoothing}")
+    check(s.batch_size >= 0, f"batch size must be positive (0: full batch), got {s.batch_size}")
+    check(math.isfinite(s.lr) and s.lr > 0, f"learning rate must be positive, got {s.lr}")
     choice("optimizer", OPTIMIZERS)
     choice("schedule", SCHEDULES)
-    non_negative = ("weight_decay", "augment", "rotate", "scale", "erase", "patience",
+    non_negative = ("weight_decay", "shift", "rotate", "scale", "erase", "patience",
                     "train_limit", "seed", "val_size", "budget")  # fmt: skip
     for key in non_negative:
-        check(s[key] >= 0, f"{key.replace('_', ' ')} must be 0 or more, got {s[key]}")
+        value = getattr(s, key)
+        check(value >= 0, f"{key.replace('_', ' ')} must be 0 or more, got {value}")
+    check(not s.patience or s.val_size > 0, "early stopping (--patience) needs --val-size > 0")
+    check(s.scale < 1 and s.erase <= 1, "scale must be below 1 and erase at most 1")
+    # What the model's backend can do (its entry in mnistlab.models.MODELS).
     check(
-        not s["patience"] or s["val_size"] > 0, "early stopping (--patience) needs --val-size > 0"
+        s.optimizer in backend.optimizers,
+        f"the {s.model} model trains with {' or '.join(backend.optimizers)} only, not {s.optimizer}",
     )
+    check(backend.label_smoothing or not s.label_smoothing, f"the {s.model} model has no label "
+          "smoothing")  # fmt: skip
     check(
-        s["model"] != "numpy" or s["optimizer"] in NUMPY_OPTIMIZERS,
-        f"the numpy model trains with {' or '.join(NUMPY_OPTIMIZERS)} only, not {s['optimizer']}",
-    )
-    check(s["scale"] < 1 and s["erase"] <= 1, "scale must be below 1 and erase at most 1")
-    augments = ("augment", "rotate", "scale", "erase", "flip")
-    check(
-        s["model"] != "numpy" or not any(s[k] for k in augments),
-        "augmentation (--augment, --rotate, --scale, --erase, --flip) is for torch models only",
+        backend.augmentation or not any(getattr(s, k) for k in AUGMENTS),
+        "augmentation (--shift, --rotate, --scale, --erase, --flip) is for torch models only",
     )
 
 

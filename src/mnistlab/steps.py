@@ -1,9 +1,10 @@
-"""One training step and one evaluation pass, for torch nets and for the NumPy net.
+"""One training step, for torch nets and for the NumPy net.
 
 The training loop is the same for both kinds of network: it picks a batch by indices into
 the training images (held whole, as uint8), sets the learning rate from the schedule, and
 reads back the batch's loss and number of correct predictions. What differs (tensors and
 autograd, or arrays and hand-written backprop) lives here, behind the same five methods.
+Evaluation is not a stepper's job: every figure comes from Model.predict_proba.
 """
 
 from __future__ import annotations
@@ -14,46 +15,42 @@ from torch.nn import functional as F
 
 from mnistlab.augment import Augment, augment
 from mnistlab.models import Model
-from mnistlab.models.numpy_net import SGD, evaluate
+from mnistlab.models.model import NumpyModel
+from mnistlab.models.numpy_net import SGD
+from mnistlab.models.torch_model import TorchModel
+from mnistlab.settings import Settings
 
-MOMENTUM = 0.9  # "momentum" means SGD with Nesterov momentum 0.9 for both kinds of network
-EVAL_BATCH = 1000
+MOMENTUM = 0.9  # "nesterov": SGD with Nesterov momentum 0.9, for both kinds of network
 
 
-def make_stepper(model: Model, images: np.ndarray, labels: np.ndarray, settings: dict, device):
-    """The stepper for this model; `settings` holds optimizer, lr, weight_decay, betas and
-    label_smoothing (the training loss only: evaluation reports the plain cross-entropy)."""
-    kind = TorchStepper if model.is_torch else NumpyStepper
-    return kind(model, images, labels, settings, device)
+def make_stepper(model: Model, images: np.ndarray, labels: np.ndarray, s: Settings, device):
+    """The stepper for this model; `s` gives optimizer, lr, weight_decay, betas,
+    label_smoothing (the training loss only: figures report the plain cross-entropy) and
+    the augmentation."""
+    stepper = {TorchModel: TorchStepper, NumpyModel: NumpyStepper}[type(model)]
+    return stepper(model, images, labels, s, device)
 
 
 class TorchStepper:
     """The whole training set lives on the device as one uint8 tensor; a batch is an index."""
 
-    def __init__(self, model: Model, images, labels, settings: dict, device: str) -> None:
-        self.net = model.net.to(device)
+    def __init__(self, model: Model, images, labels, s: Settings, device: str) -> None:
+        self.net = model.to(device).net
         self.device = device
-        self.augment = Augment(
-            shift=settings["augment"],
-            rotate=settings["rotate"],
-            scale=settings["scale"],
-            erase=settings["erase"],
-            flip=settings["flip"],
-        )
+        self.augment = Augment(s.shift, s.rotate, s.scale, s.erase, s.flip)
         self.x = torch.tensor(images).to(device)
         self.y = torch.tensor(labels).to(device)
-        name, lr, wd = settings["optimizer"], settings["lr"], settings["weight_decay"]
-        params = self.net.parameters()
-        if name in ("sgd", "momentum"):
-            momentum = MOMENTUM if name == "momentum" else 0.0
+        params, wd = self.net.parameters(), s.weight_decay
+        if s.optimizer in ("sgd", "nesterov"):
+            momentum = MOMENTUM if s.optimizer == "nesterov" else 0.0
             self.opt = torch.optim.SGD(
-                params, lr, momentum=momentum, nesterov=bool(momentum), weight_decay=wd
+                params, s.lr, momentum=momentum, nesterov=bool(momentum), weight_decay=wd
             )
         else:
-            self.opt = (torch.optim.Adam if name == "adam" else torch.optim.AdamW)(
-                params, lr, betas=tuple(settings["betas"]), weight_decay=wd
+            self.opt = (torch.optim.Adam if s.optimizer == "adam" else torch.optim.AdamW)(
+                params, s.lr, betas=s.betas, weight_decay=wd
             )
-        self.label_smoothing = settings["label_smoothing"]
+        self.label_smoothing = s.label_smoothing
 
     def start_epoch(self, seed: int) -> None:
         # Randomness inside an epoch (augmentation, dropout) is a function of (seed, epoch),
@@ -83,19 +80,6 @@ class TorchStepper:
             loss = F.cross_entropy(logits.detach(), yb)
         return loss.detach(), (logits.argmax(1) == yb).sum()
 
-    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-        """Mean cross-entropy and accuracy over a whole split, in eval mode, no grad."""
-        self.net.eval()
-        total_loss = correct = 0.0
-        with torch.no_grad():
-            for s in range(0, len(labels), EVAL_BATCH):
-                xb = self._floats(torch.tensor(images[s : s + EVAL_BATCH]).to(self.device))
-                yb = torch.tensor(labels[s : s + EVAL_BATCH]).to(self.device)
-                logits = self.net(xb)
-                total_loss += float(F.cross_entropy(logits, yb, reduction="sum"))
-                correct += float((logits.argmax(1) == yb).sum())
-        return total_loss / len(labels), correct / len(labels)
-
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """Per-parameter buffers (momentum, Adam moments and step) as flat named arrays."""
         state = self.opt.state_dict()["state"]
@@ -123,16 +107,10 @@ class TorchStepper:
 class NumpyStepper:
     """The NumPy net's own SGD and backprop; the batch is converted to float32 on the fly."""
 
-    def __init__(self, model: Model, images, labels, settings: dict, device: str) -> None:
-        self.net, self.x, self.y = model.net, images, labels
-        momentum = MOMENTUM if settings["optimizer"] == "momentum" else 0.0
-        self.opt = SGD(
-            self.net.params,
-            settings["lr"],
-            momentum=momentum,
-            nesterov=bool(momentum),
-            weight_decay=settings["weight_decay"],
-        )
+    def __init__(self, model: Model, images, labels, s: Settings, device: str) -> None:
+        self.net, self.x, self.y = model.to(device).net, images, labels
+        momentum = MOMENTUM if s.optimizer == "nesterov" else 0.0
+        self.opt = SGD(self.net.params, s.lr, momentum, bool(momentum), s.weight_decay)
 
     def start_epoch(self, seed: int) -> None:
         """Nothing random happens inside a NumPy epoch beyond the batch order."""
@@ -147,10 +125,6 @@ class NumpyStepper:
             loss, grads, logits = self.net.backprop(xb, yb)
             self.opt.step(grads)
         return loss, float((logits.argmax(axis=1) == yb).sum())
-
-    def evaluate(self, images: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-        with np.errstate(over="ignore", invalid="ignore"):
-            return evaluate(self.net, _flat_floats(images), labels)
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         return self.opt.state_dict()

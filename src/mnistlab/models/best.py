@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
-from mnistlab.augment import translate
 from mnistlab.models.fast import Bf16Sequential
 from mnistlab.models.torch_nets import Normalize
 
@@ -125,3 +125,14 @@ def best(
         bf16=bf16,
     )
     return net.to(memory_format=torch.channels_last)
+
+
+def translate(x: Tensor, dy: int, dx: int) -> Tensor:
+    """Images (..., H, W) moved by (dy, dx) pixels, down and right for positive values; what
+    moves into view is background (0). Shifts of at most a few pixels."""
+    if not (dy or dx):
+        return x
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)))
+    top, left = max(-dy, 0), max(-dx, 0)
+    return padded[..., top : top + h, left : left + w]

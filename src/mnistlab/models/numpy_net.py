@@ -16,36 +16,6 @@ import numpy.typing as npt
 
 from mnistlab.errors import MnistlabError
 
-# The default recipe: ≥ 98% MNIST test accuracy in about 7 s of training on one CPU core.
-# Measured (60k train, 10k test, seeds 0-2): 98.14-98.42% after 8 epochs, 6.4-6.8 s CPU time.
-DEFAULTS: dict = {
-    "hidden": (256,),  # 512 units reach the same 98.2-98.4% but cost ~25% more time per point
-    "activation": "relu",  # no saturation, so it learns far faster than sigmoid (He init)
-    "lr": 0.1,  # with momentum 0.9 an effective step of 1.0; 0.05 measured no better
-    "momentum": 0.9,  # averages noisy mini-batch gradients, so the large rate stays stable
-    "nesterov": False,  # measured no more accurate here, and ~10% slower (one more pass a step)
-    "batch_size": 128,  # many updates per epoch while the matrix products stay efficient
-    "epochs": 8,  # ≥ 98.0% from epoch 4-5 on; the last epochs at a small rate add ~0.2%
-    "weight_decay": 5e-4,  # L2 on every parameter: measured +0.1-0.2% test accuracy
-    "lr_decay": 0.7,  # lr at epoch e (from 0) is lr * lr_decay**e: big steps first, fine-tune last
-}
-
-# The classic tutorial setting (one hidden layer of 512 sigmoid units, full-batch gradient
-# descent, 150 iterations, loss and training accuracy every 10 iterations). The tutorial used a
-# sigmoid output layer (a known mistake); ours trains softmax cross-entropy like every model here.
-CLASSIC: dict = {
-    "hidden": (512,),
-    "activation": "sigmoid",
-    "lr": 1.0,  # best of 0.5, 1, 2, 4 on a 10k subset: 83.5% train / 81.8% test on the full set
-    "momentum": 0.0,  # plain gradient descent, as in the tutorial
-    "nesterov": False,
-    "batch_size": 60_000,  # ≥ the training-set size: one full-batch step per epoch
-    "epochs": 150,  # full batch, so epochs = iterations
-    "weight_decay": 0.0,
-    "lr_decay": 1.0,  # constant rate
-    "log_every": 10,  # print loss and training accuracy every 10 iterations
-}
-
 ACTIVATIONS = ("relu", "sigmoid")
 
 # Pixel statistics of the MNIST training set. Inputs are standardized with these fixed constants
@@ -69,8 +39,8 @@ class NumpyNet:
 
     def __init__(
         self,
-        hidden: Sequence[int] = DEFAULTS["hidden"],
-        activation: str = DEFAULTS["activation"],
+        hidden: Sequence[int],
+        activation: str,
         n_in: int = 784,
         n_out: int = 10,
         seed: int = 0,
@@ -252,43 +222,17 @@ def _copy_exactly(
         target[...] = state[k]
 
 
-def train_epoch(
-    net: NumpyNet,
-    opt: SGD,
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    rng: np.random.Generator,
-) -> tuple[float, float]:
-    """One pass over (x, y) in shuffled mini-batches; returns mean loss and accuracy seen.
-
-    batch_size >= len(x) means full-batch gradient descent: one step, no shuffling (the mean
-    gradient does not depend on order), and `rng` is left untouched.
-    """
-    n = len(x)
-    if batch_size >= n:
-        batches = [(x, y)]
-    else:
-        order = rng.permutation(n)
-        batches = (
-            (x[idx], y[idx]) for idx in (order[i : i + batch_size] for i in range(0, n, batch_size))
-        )
-    total_loss = correct = 0.0
-    for xb, yb in batches:
-        loss, grads, logits = net.backprop(xb, yb)
-        opt.step(grads)
-        total_loss += loss * len(yb)
-        correct += float((logits.argmax(axis=1) == yb).sum())
-    return total_loss / n, correct / n
-
-
-def evaluate(
-    net: NumpyNet, x: np.ndarray, y: np.ndarray, batch_size: int = 10_000
-) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy, in batches so memory stays bounded."""
-    total_loss = correct = 0.0
-    for i in range(0, len(x), batch_size):
-        logits, yb = net.forward(x[i : i + batch_size]), y[i : i + batch_size]
-        total_loss -= float(log_softmax(logits)[np.arange(len(yb)), yb].sum())
-        correct += float((logits.argmax(axis=1) == yb).sum())
-    return total_loss / len(x), correct / len(x)
+def build(
+    hidden: Sequence[int],
+    activation: str,
+    mean: float | None = None,
+    std: float | None = None,
+    seed: int = 0,
+) -> NumpyNet:
+    """The registry's builder; mean/std (the training set's) replace the MNIST constants."""
+    net = NumpyNet(hidden=tuple(hidden), activation=activation, seed=seed)
+    if mean is not None:
+        net.buffers["input_mean"][...] = mean
+    if std is not None:
+        net.buffers["input_std"][...] = std
+    return net

@@ -1,0 +1,138 @@
+"""`Model`: a network plus what rebuilds it, predicting from raw images like a saved run.
+
+Everything after training (the run folder, evaluation, prediction, serving) holds a Model and
+calls the same few methods, whatever the network's backend: the NumPy net here, torch nets in
+mnistlab.models.torch_model. So no caller asks which backend it holds.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mnistlab.errors import MnistlabError
+from mnistlab.models.numpy_net import NumpyNet
+
+PREDICT_BATCH = 1000  # images per forward pass: bounded memory, full-speed matrix products
+
+
+@dataclass
+class Model(ABC):
+    name: str
+    net: Any  # the backend's network: a NumpyNet or a torch.nn.Module
+    model_args: dict = field(default_factory=dict)
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+        """Class probabilities float32 (N, 10) for uint8 0..255 or float [0, 1] (N, 28, 28).
+
+        The one prediction path: training's validation and test figures, `evaluate`,
+        `predict` and the server all come from here."""
+        x = _as_unit_float(images)
+        chunks = [np.zeros((0, 10), np.float32)]
+        with self._inference():
+            chunks += [self._proba(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        return np.concatenate(chunks).astype(np.float32)
+
+    @classmethod
+    @abstractmethod
+    def build(cls, name: str, builder: Callable, seed: int, model_args: dict) -> Model:
+        """A fresh model from its builder, with initial weights fixed by `seed`."""
+
+    @abstractmethod
+    def _inference(self) -> Any:
+        """A context in which forward passes neither train nor record gradients."""
+
+    @abstractmethod
+    def _proba(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities for float images (n, 28, 28) in [0, 1]."""
+
+    @abstractmethod
+    def num_parameters(self) -> int: ...
+
+    @abstractmethod
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Weights and fixed buffers as named float arrays (what model.safetensors holds)."""
+
+    @abstractmethod
+    def load_arrays(self, arrays: dict[str, np.ndarray], source: object) -> None:
+        """Copy saved arrays in; names or shapes that do not fit → MnistlabError naming source."""
+
+    @abstractmethod
+    def to(self, device: str) -> Model: ...
+
+    @abstractmethod
+    def summary(self) -> list[dict]:
+        """Keras-like rows: layer, output shape (without the batch axis), parameters."""
+
+    @abstractmethod
+    def first_layer(self) -> tuple[str, np.ndarray]:
+        """("conv", kernels (K, h, w) of the first input channel) or ("dense", rows (K, 784))."""
+
+    def init_from_data(self, images: np.ndarray) -> None:
+        """Data-dependent initialization before training (`fast`'s whitened stem); the weights
+        it sets are saved with the rest, so loading needs no data. Most networks have none."""
+        init = getattr(self.net, "init_from_data", None)
+        if init is not None:
+            init(images)
+
+
+class NumpyModel(Model):
+    """The from-scratch MLP (mnistlab.models.numpy_net): no torch anywhere on this path."""
+
+    net: NumpyNet
+
+    @classmethod
+    def build(cls, name: str, builder: Callable, seed: int, model_args: dict) -> NumpyModel:
+        return cls(name, builder(seed=seed, **model_args), model_args)
+
+    def _inference(self) -> Any:
+        return np.errstate(over="ignore", invalid="ignore")  # a diverged net predicts NaN
+
+    def _proba(self, x: np.ndarray) -> np.ndarray:
+        return self.net.predict_proba(x.reshape(len(x), -1))
+
+    def num_parameters(self) -> int:
+        return self.net.num_parameters()
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return self.net.state_dict()
+
+    def load_arrays(self, arrays: dict[str, np.ndarray], source: object) -> None:
+        try:
+            self.net.load_state_dict(arrays)
+        except MnistlabError as e:
+            raise MnistlabError(f"{source}: {e}") from None
+
+    def to(self, device: str) -> NumpyModel:
+        if device != "cpu":
+            raise MnistlabError(f"the {self.name} model runs on the CPU only, not {device}")
+        return self
+
+    def summary(self) -> list[dict]:
+        net = self.net
+        mean, std = (float(net.buffers[k][0]) for k in ("input_mean", "input_std"))
+        rows = [{"layer": f"Normalize(mean={mean:.4f}, std={std:.4f})", "output_shape": [784],
+                 "params": 0}]  # fmt: skip
+        for i in range(1, net.n_layers + 1):
+            n_in, n_out = net.params[f"W{i}"].shape
+            act = f" + {net.activation}" if i < net.n_layers else ""
+            params = net.params[f"W{i}"].size + net.params[f"b{i}"].size
+            rows.append({"layer": f"Dense({n_in} → {n_out}){act}", "output_shape": [n_out],
+                         "params": int(params)})  # fmt: skip
+        return rows
+
+    def first_layer(self) -> tuple[str, np.ndarray]:
+        return "dense", np.asarray(self.net.params["W1"]).T
+
+
+def _as_unit_float(images: np.ndarray) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise MnistlabError(f"images must have shape (N, 28, 28), got {list(images.shape)}")
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 255.0
+    return np.ascontiguousarray(images, dtype=np.float32)

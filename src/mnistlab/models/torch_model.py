@@ -1,0 +1,94 @@
+"""`TorchModel`: the Model operations for torch networks (imported only when one is built)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnistlab.errors import MnistlabError
+from mnistlab.models.model import Model
+
+
+class TorchModel(Model):
+    net: nn.Module
+
+    @classmethod
+    def build(cls, name: str, builder: Callable, seed: int, model_args: dict) -> TorchModel:
+        with torch.random.fork_rng(devices=[]):  # the caller's random stream is left alone
+            torch.manual_seed(seed)
+            return cls(name, builder(**model_args), model_args)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Eval mode and no gradients; the mode it had (training, mid-epoch) comes back."""
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.net.train(was_training)
+
+    def _proba(self, x: np.ndarray) -> np.ndarray:
+        xb = torch.from_numpy(x).to(self.device).unsqueeze(1)
+        return torch.softmax(self.net(xb).float(), dim=1).cpu().numpy()
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+
+    def load_arrays(self, arrays: dict[str, np.ndarray], source: object) -> None:
+        tensors = {k: torch.from_numpy(v).to(self.device) for k, v in arrays.items()}
+        try:
+            self.net.load_state_dict(tensors, strict=True)
+        except RuntimeError as e:
+            detail = " ".join(str(e).split())[:300]
+            raise MnistlabError(f"{source} does not fit the {self.name} model: {detail}") from None
+
+    def to(self, device: str) -> TorchModel:
+        self.net.to(device)
+        return self
+
+    def summary(self) -> list[dict]:
+        rows, x = [], torch.zeros(1, 1, 28, 28, device=self.device)
+        with self._inference():  # batch norm and dropout must not update or drop on the probe
+            for layer in self.net.children():
+                x = layer(x)
+                rows.append({"layer": _layer_label(layer), "output_shape": list(x.shape[1:]),
+                             "params": sum(p.numel() for p in layer.parameters())})  # fmt: skip
+        return rows
+
+    def first_layer(self) -> tuple[str, np.ndarray]:
+        modules = list(self.net.modules())
+        conv = next((m for m in modules if isinstance(m, nn.Conv2d)), None)
+        if conv is not None:
+            return "conv", conv.weight.detach().cpu().numpy()[:, 0]
+        linear = next((m for m in modules if isinstance(m, nn.Linear)), None)
+        if linear is None:
+            raise MnistlabError(f"model {self.name!r} has no Conv2d or Linear layer to show")
+        return "dense", linear.weight.detach().cpu().numpy()
+
+
+def _layer_label(layer: nn.Module) -> str:
+    """Short names for the table: "Conv2d(1 → 32, 2×2)" rather than PyTorch's full repr."""
+    extra = layer.extra_repr()
+    if isinstance(layer, nn.Linear):
+        extra = f"{layer.in_features} → {layer.out_features}"
+    elif isinstance(layer, nn.Conv2d):
+        kernel = "×".join(map(str, layer.kernel_size))
+        extra = f"{layer.in_channels} → {layer.out_channels}, {kernel}"
+    elif isinstance(layer, nn.MaxPool2d | nn.AvgPool2d):
+        extra = str(layer.kernel_size)
+    elif isinstance(layer, nn.Flatten):
+        extra = ""
+    return f"{type(layer).__name__}({extra})" if extra else type(layer).__name__

@@ -1,0 +1,297 @@
+"""Train any model with one loop, from a TrainConfig to a finished run folder.
+
+Read top to bottom: settle the hyper-parameters (mnistlab.settings), load the data, build the
+model, then per epoch: the steps of mnistlab.loop, validation, an atomic checkpoint. Resuming
+loads the last checkpoint; nothing else carries over between epochs, so the run continues bit
+for bit. The test split is scored once, at the end, through Model.predict_proba.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mnistlab import budget, loop, precision, runs
+from mnistlab.data import get_spec, load_dataset
+from mnistlab.errors import MnistlabError
+from mnistlab.models import Model, build_model, get_model_spec, pixel_stats
+from mnistlab.scores import loss_and_accuracy
+from mnistlab.settings import Settings, settle
+from mnistlab.steps import make_stepper
+
+
+@dataclass
+class TrainConfig:
+    """What a user asks of a run. The hyper-parameters are mnistlab.settings.Settings' (help
+    there); None means the model's recipe, or, when resuming, the value the run saved."""
+
+    dataset: str | None = None
+    val_size: int | None = None
+    train_limit: int | None = None
+    model: str | None = None
+    hidden: tuple[int, ...] | None = None  # builder arguments of the numpy model
+    activation: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    optimizer: str | None = None
+    schedule: str | None = None
+    weight_decay: float | None = None
+    betas: tuple[float, float] | None = None
+    label_smoothing: float | None = None
+    shift: int | None = None
+    rotate: float | None = None
+    scale: float | None = None
+    erase: float | None = None
+    flip: bool | None = None
+    patience: int | None = None
+    seed: int | None = None
+    budget: float | None = None  # seconds
+    # where and how: not part of what defines a run, free to change when resuming
+    device: str = "auto"  # "auto" picks CUDA when present; "cpu", "cuda", "cuda:1"...
+    precision: str | None = None  # auto, bf16 or fp32 (default MNISTLAB_PRECISION, else auto)
+    out: str | None = None  # the run folder (default runs/<dataset>-<model>-<timestamp>)
+    resume: bool = False  # continue the run in `out` from its last finished epoch
+    log_every: int = 0  # also print the batch loss and accuracy every N steps (0: off)
+    data_dir: str | None = None  # folder holding the IDX files (default: the cache)
+
+    def run_values(self) -> dict[str, Any]:
+        """The fields that define a run (not where and how it runs), None where not given."""
+        return {k: getattr(self, k) for k in RUN_FIELDS}
+
+
+HOW_FIELDS = ("device", "precision", "out", "resume", "log_every", "data_dir")
+RUN_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name not in HOW_FIELDS)
+
+
+@dataclass
+class Run:
+    """A finished run: its folder and what train() left in it."""
+
+    dir: Path
+    config: dict
+    model: Model
+    history: list[dict]
+    metrics: dict
+
+
+def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | None = None) -> Run:
+    """Train, checkpoint every epoch, evaluate on the test split.
+
+    `on_epoch_end(row, model)` runs after each epoch's checkpoint: a notebook can plot the
+    history row or look at the weights; an exception there stops the run, resumably.
+    """
+    run_dir, saved = Path(config.out) if config.out else None, None
+    if config.resume:
+        if run_dir is None:
+            raise MnistlabError("--resume needs --out RUN_DIR, the run folder to continue")
+        saved = runs.load_config(run_dir)
+        if not runs.has_checkpoint(run_dir):
+            done = "it has finished already" if runs.load_metrics(run_dir) else "no epoch finished"
+            raise MnistlabError(f"{run_dir} has no checkpoint to resume from ({done})")
+    if config.budget and config.epochs:
+        raise MnistlabError("give --epochs or --budget, not both: the budget sets the epochs")
+    spec = get_model_spec(config.model or (saved or {}).get("model", "cnn"))
+    device = _device(config.device, spec.backend.cpu_only)
+    with precision.using(_precision_mode(config.precision, saved)):
+        return _train(config, run_dir, saved, device, on_epoch_end)
+
+
+def _train(config: TrainConfig, run_dir, saved, device: str, on_epoch_end) -> Run:
+    started = time.perf_counter()
+    s = settle(config.run_values(), saved, precision.compute_path(_device_type(device)))
+    load = dict(name=s.dataset, val_size=s.val_size, seed=s.seed, data_dir=config.data_dir)
+    train_set, test_set = load_dataset(split="train", **load), load_dataset(split="test", **load)
+    val_set = load_dataset(split="val", **load) if s.val_size else None
+    x, y = train_set.images[: s.train_limit or None], train_set.labels[: s.train_limit or None]
+
+    if not saved:
+        s = dataclasses.replace(s, model_args={**s.model_args, **pixel_stats(x)})
+    model = build_model(s.model, seed=s.seed, **s.model_args)
+    if not saved:
+        model.init_from_data(x)
+    stepper = make_stepper(model, x, y, s, device)
+    if s.budget and not saved:
+        plan = _plan_budget(model, x, y, s, device, val_set, test_set, started)
+        s = dataclasses.replace(s, epochs=plan.epochs, budget_plan=dataclasses.asdict(plan))
+    if saved:
+        cfg, created = saved, False
+        optimizer, saved_state = runs.load_checkpoint(run_dir, model)
+        stepper.load_optimizer_state(optimizer)
+        state = loop.State(**saved_state)
+    else:
+        cfg = _config(s, device)
+        run_dir = run_dir or runs.default_run_dir(s.dataset, s.model)
+        created, state = runs.create_run_dir(run_dir), loop.State()
+    err = Console(stderr=True, soft_wrap=True, highlight=False)
+    err.print(_header(s, len(y), device, resumed_at=state.epoch if saved else None))
+    if s.budget_plan:
+        err.print(budget.Plan(**s.budget_plan).describe())
+    try:
+        while state.epoch < s.epochs and not state.stopped:
+            row = _epoch(model, stepper, s, len(y), val_set, state, run_dir, err, config.log_every)
+            if not (run_dir / runs.CONFIG).exists():
+                runs.write_config(run_dir, cfg)
+            runs.save_checkpoint(run_dir, model, stepper.optimizer_state(),
+                                 dataclasses.asdict(state))  # fmt: skip
+            runs.write_history(run_dir, state.history)
+            err.print(_keras_line(row, s.epochs), markup=False)
+            if state.stopped:
+                err.print(f"early stopping: no lower val_loss than {state.best_val_loss:.4f} "
+                          f"for {s.patience} epochs")  # fmt: skip
+            if on_epoch_end:
+                on_epoch_end(row, model)
+    except BaseException:
+        if created and not runs.has_checkpoint(run_dir):
+            runs.remove_empty_run_dir(run_dir)  # no epoch finished: leave nothing behind
+        raise
+    return _finish(model, test_set, state, run_dir, cfg, err)
+
+
+def _config(s: Settings, device: str) -> dict:
+    """config.json of a new run: the settled hyper-parameters, the dataset's class names and
+    preprocessing, the device and the library versions."""
+    spec = get_spec(s.dataset)
+    return {"dataset": s.dataset, "model": s.model, "model_args": s.model_args,
+            "classes": list(spec.classes), "preprocessing": spec.kind,
+            **{k: v for k, v in s.to_dict().items() if k not in ("dataset", "model",
+               "model_args") and (k != "budget_plan" or v)},
+            "device": device, "versions": runs.versions()}  # fmt: skip
+
+
+def _epoch(model, stepper, s: Settings, n: int, val_set, state: loop.State, run_dir, err,
+           log_every: int) -> dict:  # fmt: skip
+    """One pass of mnistlab.loop's steps under a progress bar, then validation; updates state."""
+    epoch, t0 = state.epoch + 1, time.perf_counter()
+    loss_sum = correct = seen = 0.0
+    columns = (TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.description}"), TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("", total=loop.steps_per_epoch(s, n))
+        for i, step in enumerate(loop.epoch_steps(stepper, s, n, epoch, state.step), start=1):
+            loss_sum, correct = loss_sum + step.loss * step.images, correct + step.hits
+            seen, state.step = seen + step.images, state.step + 1
+            if log_every and state.step % log_every == 0:
+                err.print(f"step {state.step}: loss {float(step.loss):.4f}, train accuracy "
+                          f"{float(step.hits) / step.images:.4f}")  # fmt: skip
+            if seen == n or i % 20 == 0:  # reading a tensor syncs a GPU: not every step
+                _check_finite(float(loss_sum), epoch, s, run_dir)
+                stats = f"loss {float(loss_sum) / seen:.4f} acc {float(correct) / seen:.4f}"
+                bar.update(task, completed=i, description=stats)
+    val_loss = val_acc = math.nan
+    if val_set is not None:
+        val_loss, val_acc = loss_and_accuracy(val_set.labels, model.predict_proba(val_set.images))
+        _check_finite(val_loss, epoch, s, run_dir)
+        if s.patience:
+            loop.early_stopping(state, val_loss, s.patience)
+    row = dict(epoch=epoch, train_loss=float(loss_sum) / n, train_acc=float(correct) / n,
+               val_loss=val_loss, val_acc=val_acc, lr=step.lr,
+               seconds=time.perf_counter() - t0)  # fmt: skip
+    state.history.append(row)
+    state.epoch = epoch
+    return row
+
+
+def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict, err) -> Run:
+    """Score the test split, save the weights and metrics (last: metrics.json means finished)."""
+    test_loss, test_acc = loss_and_accuracy(test_set.labels, model.predict_proba(test_set.images))
+    seconds = sum(r["seconds"] for r in state.history)
+    metrics = dict(accuracy=test_acc, loss=test_loss, train_seconds=seconds, epochs=state.epoch)
+    runs.save_model(run_dir, model)
+    runs.write_history(run_dir, state.history)
+    runs.write_metrics(run_dir, metrics)
+    runs.remove_checkpoint(run_dir)
+    err.print(f"test_loss: {test_loss:.4f} - test_accuracy: {test_acc:.4f} - run: {run_dir}")
+    return Run(run_dir, cfg, model, state.history, runs.load_metrics(run_dir))
+
+
+def _precision_mode(asked: str | None, saved: dict | None) -> str | None:
+    """The mode to train in: as asked, except that a resumed run keeps its saved path (so it
+    continues bit for bit), and asking for the other path then is refused."""
+    if asked is not None:
+        precision.check(asked)
+    if saved is None or not get_model_spec(saved["model"]).bf16:
+        return asked
+    path, asked = saved.get("precision", "fp32"), asked or precision.requested()
+    if asked not in ("auto", path):
+        raise MnistlabError(
+            f"cannot resume: this run computed in {path}, and {asked} was asked; resume with "
+            f"--precision {path} (or auto) to continue it exactly, or start a new run"
+        )
+    return path
+
+
+def _plan_budget(model, x, y, s: Settings, device: str, val_set, test_set, started: float):
+    """Time this machine's training steps and evaluation passes, then fit epochs to s.budget."""
+    n = len(y)
+    step = budget.time_steps(model, lambda probe: make_stepper(probe, x, y, s, device), n,
+                             loop.batch_size(s, n))  # fmt: skip
+    test = budget.time_evaluation(model, test_set.images)
+    val = budget.time_evaluation(model, val_set.images) if val_set else 0.0
+    spent = time.perf_counter() - started
+    return budget.plan(s.budget, spent, step, loop.steps_per_epoch(s, n), test, val)
+
+
+def _device_type(device: str) -> str:
+    return device.split(":")[0]
+
+
+def _header(s: Settings, n: int, device: str, resumed_at: int | None) -> str:
+    """The line that opens a run: what trains on what, and the compute path it runs."""
+    path = precision.describe(_device_type(device)) if get_model_spec(s.model).bf16 else s.precision
+    start = f", resuming after epoch {resumed_at}" if resumed_at is not None else ""
+    plural = "" if s.epochs == 1 else "s"
+    return (
+        f"{s.model} on {s.dataset}: {n:,} training images, {s.epochs} epoch{plural} of "
+        f"{loop.steps_per_epoch(s, n)} steps (batch {loop.batch_size(s, n)}), {device}, "
+        f"precision {path}{start}"
+    )
+
+
+def _device(name: str, cpu_only: bool) -> str:
+    if cpu_only:
+        return "cpu"  # the NumPy net runs where NumPy does
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise MnistlabError(f"--device {name}: no CUDA GPU is available; use --device auto or cpu")
+    try:
+        return str(torch.device(name))
+    except RuntimeError:
+        raise MnistlabError(f"unknown device {name!r}; use auto, cpu or cuda") from None
+
+
+def _check_finite(loss: float, epoch: int, s: Settings, run_dir: Path) -> None:
+    if math.isfinite(loss):
+        return
+    kept = (
+        f"the last good checkpoint, epoch {epoch - 1}, is kept in {run_dir}"
+        if epoch > 1
+        else "no epoch finished, so nothing was saved"
+    )
+    raise MnistlabError(
+        f"the loss became {loss} in epoch {epoch}: learning rate {s.lr:g} is too high for "
+        f"{s.model} with {s.optimizer}; lower --lr ({kept})"
+    )
+
+
+def _keras_line(row: dict, epochs: int) -> str:
+    val = (
+        ""
+        if math.isnan(row["val_loss"])  # no validation split (--val-size 0)
+        else f" - val_loss: {row['val_loss']:.4f} - val_accuracy: {row['val_acc']:.4f}"
+    )
+    return (
+        f"Epoch {row['epoch']}/{epochs} - {row['seconds']:.1f}s - loss: {row['train_loss']:.4f}"
+        f" - accuracy: {row['train_acc']:.4f}{val} - lr: {row['lr']:.2e}"
+    )
