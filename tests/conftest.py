@@ -1,9 +1,35 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules.
+
+Fixtures live here; plain helpers that tests import by name live in train_helpers.py (training,
+interrupting, reloading runs) and predict_helpers.py (the prediction run, images people make).
+"""
 
 import dataclasses
+import functools
+import subprocess
 import sys
 
 import pytest
+
+
+@pytest.fixture(scope="session")
+def python():
+    """`python(*args, cwd=None)`: this interpreter in a fresh process, stdout and stderr apart.
+
+    Arguments may be paths. Session-scoped, so module-scoped fixtures can use it too.
+    """
+
+    def run(*args, cwd=None, timeout=300):
+        cmd = [sys.executable, *map(str, args)]
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def cli(python):
+    """`cli(*args, cwd=None)`: `python -m mnistlab ARGS` as a user runs it, one process a call."""
+    return functools.partial(python, "-m", "mnistlab")
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ from mnistlab.models import build_model
 from mnistlab.models.best import translate
 from mnistlab.report import write_report
 from mnistlab.training import TrainConfig, train
-from train_helpers import straight_and_resumed, weights
+from train_helpers import reloaded, straight_and_resumed, weights
 
-pytestmark = pytest.mark.slow
 FLOOR = 0.90  # 2 epochs on 5,120 images, first 2,000 test images: 0.9430 bf16, 0.9445 fp32 (Zen 5)
 
 
@@ -50,6 +49,7 @@ def test_averaging_makes_an_image_and_its_mirror_score_the_same_in_eval_only():
     torch.testing.assert_close(both(x), plain.train()(x))
 
 
+@pytest.mark.slow
 def test_best_briefly_on_an_mnist_subset_clears_a_floor_and_evaluates(tmp_path, small_test_split):
     small_test_split(2000)
     run = train(TrainConfig(model="best", train_limit=5120, epochs=2, out=str(tmp_path / "r")))
@@ -63,6 +63,7 @@ def test_best_briefly_on_an_mnist_subset_clears_a_floor_and_evaluates(tmp_path, 
     assert (Path(run.dir) / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_fashion_gets_flips_erasing_and_flip_averaging_and_the_run_predicts_alike(
     tmp_path, small_test_split
 ):
@@ -75,13 +76,12 @@ def test_fashion_gets_flips_erasing_and_flip_averaging_and_the_run_predicts_alik
     assert config["flip"] and config["erase"] == 0.5
     assert config["model_args"]["flip_tta"] and config["model_args"]["shift_tta"]
     test = load_dataset("fashion-mnist", "test")
-    reloaded = runs.load_model(run.dir)
-    proba = reloaded.predict_proba(test.images[:200])
-    np.testing.assert_allclose(proba, run.model.predict_proba(test.images[:200]), atol=1e-6)
-    mirrored = reloaded.predict_proba(test.images[:200, :, ::-1])
+    model, proba = reloaded(run, test.images[:200])
+    mirrored = model.predict_proba(test.images[:200, :, ::-1])
     np.testing.assert_allclose(proba, mirrored, atol=2e-3)
 
 
+@pytest.mark.slow
 def test_best_resumes_to_bit_identical_weights_with_augmentation(tmp_path, small_test_split):
     small_test_split(200)
     # Momentum buffers, batch-norm running statistics and the augmentation draws all carry over.

@@ -5,7 +5,7 @@ import pytest
 from mnistlab import budget, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.training import TrainConfig, train
-from train_helpers import Interrupt, stop_after_first_epoch, weights
+from train_helpers import interrupted, weights
 
 
 @pytest.mark.parametrize(
@@ -44,8 +44,7 @@ def test_a_budgeted_run_records_its_plan_resumes_it_and_is_the_plain_run_of_that
 ):
     quick = dict(model="mlp", train_limit=1024, val_size=500)
     out = tmp_path / "budgeted"
-    with pytest.raises(Interrupt):
-        train(TrainConfig(out=str(out), budget=6.0, **quick), on_epoch_end=stop_after_first_epoch)
+    interrupted(out, budget=6.0, **quick)
     assert "ms per step measured here, 8 steps per epoch" in capsys.readouterr().err
     config = runs.load_config(out)
     plan = config["budget_plan"]

@@ -1,7 +1,5 @@
 """Metrics against a hand-computed example, first-layer weights, and the evaluation figures."""
 
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -167,7 +165,7 @@ def test_curves_skip_an_all_nan_validation_line():
     assert fig.axes[0].get_title() == "Loss: training vs validation"
 
 
-def test_importing_plots_leaves_pyplot_and_its_backend_alone():
+def test_importing_plots_leaves_pyplot_and_its_backend_alone(python):
     code = "import sys, mnistlab.plots, mnistlab.report; print('matplotlib.pyplot' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = python("-c", code)
     assert done.stdout.strip() == "False", done.stderr

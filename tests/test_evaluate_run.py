@@ -3,8 +3,6 @@
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 
@@ -17,15 +15,6 @@ from test_report import assert_whole_in_chromium
 pytestmark = pytest.mark.slow
 
 PLOT_FILES = [file for file, _, _ in PLOTS]
-
-
-def mnistlab(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "mnistlab", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def digests(run_dir):
@@ -46,11 +35,11 @@ def runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def evaluated(runs):
+def evaluated(runs, cli):
     """The MLP run evaluated through the CLI with --json; the files' hashes before and after."""
     run = runs / "mlp"
     before = digests(run)
-    result = mnistlab("evaluate", run, "--json")
+    result = cli("evaluate", run, "--json")
     assert result.returncode == 0, result.stderr
     return run, json.loads(result.stdout), result.stderr, before
 
@@ -64,7 +53,8 @@ def test_evaluate_json_follows_the_contract(evaluated):
     assert 0.5 < metrics["accuracy"] < 1 and 0 < metrics["loss"] < 3
     assert [r["label"] for r in metrics["per_class"]] == list(range(10))
     assert [r["name"] for r in metrics["per_class"]] == [str(d) for d in range(10)]
-    assert all(p["true"] != p["predicted"] for p in metrics["most_confused"])
+    confused = metrics["most_confused"]
+    assert confused and all(p["true"] != p["predicted"] for p in confused)
     assert str(run / "report.html") in stderr
 
 
@@ -95,20 +85,20 @@ def test_numpy_and_cnn_runs_evaluate_too(runs):
             assert_png(runs / model / "plots" / file, min_width=200, min_height=100)
 
 
-def test_report_command_rebuilds_the_page(evaluated):
+def test_report_command_rebuilds_the_page(evaluated, cli):
     run = evaluated[0]
     (run / "report.html").unlink()
-    result = mnistlab("report", run)
+    result = cli("report", run)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(run / "report.html")
     assert "Confusion matrix" in (run / "report.html").read_text()
 
 
-def test_validation_split_is_kept_apart(runs, tmp_path):
+def test_validation_split_is_kept_apart(runs, tmp_path, cli):
     run = tmp_path / "run"
     shutil.copytree(runs / "numpy", run)
     test_metrics = json.loads((run / "metrics.json").read_text())
-    result = mnistlab("evaluate", run, "--split", "val", "--json")
+    result = cli("evaluate", run, "--split", "val", "--json")
     assert result.returncode == 0, result.stderr
     val = json.loads(result.stdout)
     assert val["split"] == "val" and sum(map(sum, val["confusion_matrix"])) == 1000
@@ -118,11 +108,9 @@ def test_validation_split_is_kept_apart(runs, tmp_path):
     assert "Confusion matrix (validation split)" in (run / "report.html").read_text()
 
 
-def test_compare_json_is_sorted_best_first(runs, evaluated, tmp_path):
+def test_compare_json_is_sorted_best_first(runs, evaluated, tmp_path, cli):
     plot = tmp_path / "curves.png"
-    result = mnistlab(
-        "compare", runs / "numpy", runs / "cnn", runs / "mlp", "--json", "--plot", plot
-    )
+    result = cli("compare", runs / "numpy", runs / "cnn", runs / "mlp", "--json", "--plot", plot)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert sorted(r["model"] for r in rows) == ["cnn", "mlp", "numpy"]
@@ -132,7 +120,7 @@ def test_compare_json_is_sorted_best_first(runs, evaluated, tmp_path):
     assert mlp["test_accuracy"] == pytest.approx(evaluated[1]["accuracy"], abs=1e-6)
     assert mlp["epochs"] == 1 and mlp["parameters"] > 100_000 and mlp["train_seconds"] > 0
     assert_png(plot)
-    table = mnistlab("compare", runs / "mlp", runs / "cnn")
+    table = cli("compare", runs / "mlp", runs / "cnn")
     assert table.returncode == 0 and "test acc" in table.stdout
     assert f"{100 * mlp['test_accuracy']:.2f}%" in table.stdout
 
@@ -170,10 +158,10 @@ ALL = ("evaluate", "report", "compare")
     ],
     ids=["not-a-run", "no-weights", "empty-history", "unknown-dataset"],
 )
-def test_bad_runs_fail_in_one_line(runs, tmp_path, damage, message, commands):
+def test_bad_runs_fail_in_one_line(runs, tmp_path, damage, message, commands, cli):
     run = broken(runs, tmp_path, damage)
     for command in commands:
-        result = mnistlab(command, run)
+        result = cli(command, run)
         assert result.returncode == 1 and result.stdout == ""
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
         assert message in result.stderr and "Traceback" not in result.stderr

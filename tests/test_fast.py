@@ -8,9 +8,7 @@ from mnistlab import runs
 from mnistlab.data import load_dataset
 from mnistlab.models import build_model
 from mnistlab.training import TrainConfig, train
-from train_helpers import straight_and_resumed, weights
-
-pytestmark = pytest.mark.slow
+from train_helpers import reloaded, straight_and_resumed, weights
 
 
 def test_fast_takes_unit_images_and_returns_float32_logits():
@@ -22,6 +20,7 @@ def test_fast_takes_unit_images_and_returns_float32_logits():
     assert logits.dtype == torch.float32 and logits.shape == (5, 10)
 
 
+@pytest.mark.slow
 def test_fast_trained_briefly_on_a_subset_clears_98_percent_and_its_run_loads(tmp_path):
     run = train(TrainConfig(model="fast", train_limit=15_000, epochs=2, out=str(tmp_path / "r")))
     assert run.metrics["accuracy"] >= 0.98  # the whole test set; 0.988 measured
@@ -29,12 +28,11 @@ def test_fast_trained_briefly_on_a_subset_clears_98_percent_and_its_run_loads(tm
     assert (config["betas"], config["label_smoothing"], config["val_size"]) == ([0.7, 0.9], 0.1, 0)
     assert np.isnan(runs.load_history(run.dir)[-1]["val_acc"])  # no validation split
     test = load_dataset("mnist", "test")
-    reloaded = runs.load_model(run.dir)
-    proba = reloaded.predict_proba(test.images[:1000])
-    np.testing.assert_allclose(proba, run.model.predict_proba(test.images[:1000]), atol=1e-6)
+    _, proba = reloaded(run, test.images[:1000])
     assert (proba.argmax(1) == test.labels[:1000]).mean() >= 0.97
 
 
+@pytest.mark.slow
 def test_fast_resumes_to_bit_identical_weights(tmp_path):
     # Adam moments of channels-last weights come back from the checkpoint in plain layout.
     straight, resumed = straight_and_resumed(tmp_path, model="fast", train_limit=1000, epochs=2)

@@ -62,7 +62,8 @@ def test_normalization_lives_inside_the_model():
 
 def test_same_seed_same_weights():
     a, b = build_model("cnn", seed=3).net, build_model("cnn", seed=3).net
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    pairs = list(zip(a.parameters(), b.parameters(), strict=True))
+    assert pairs and all(torch.equal(p, q) for p, q in pairs)
     assert not torch.equal(a[1].weight, build_model("cnn", seed=4).net[1].weight)
 
 

@@ -9,7 +9,7 @@ from mnistlab import precision, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.models import build_model
 from mnistlab.training import TrainConfig, train
-from train_helpers import Interrupt, stop_after_first_epoch
+from train_helpers import interrupted
 
 QUICK = dict(model="fast", train_limit=512, epochs=2)
 
@@ -62,8 +62,7 @@ def test_fp32_computes_exactly_what_a_float32_only_net_does():
 @pytest.mark.slow
 def test_the_path_is_recorded_and_a_resume_keeps_it_or_refuses_another(tmp_path, capsys):
     out = tmp_path / "run"
-    with pytest.raises(Interrupt):
-        train(TrainConfig(out=str(out), precision="fp32", **QUICK), stop_after_first_epoch)
+    interrupted(out, precision="fp32", **QUICK)
     assert "precision fp32 (fp32)" in capsys.readouterr().err  # the training header
     assert runs.load_config(out)["precision"] == "fp32"
     with pytest.raises(MnistlabError, match="computed in fp32, and bf16 was asked; resume with"):

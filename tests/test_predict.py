@@ -1,8 +1,6 @@
 """Classifier API and `mnistlab predict` on a small real run: round trips through files."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,8 +10,6 @@ from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.predict import Classifier, ImageError, Prediction
 from predict_helpers import canvas_export, draw_seven, encode, trained_run
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +36,7 @@ def on_white_page(digit: np.ndarray, rng) -> bytes:
     return encode(Image.fromarray(page))
 
 
+@pytest.mark.slow
 def test_round_trip_through_files_keeps_accuracy(classifier, sample):
     digits, labels = sample
     raw = accuracy(classifier.predict(digits, preprocessed=True), labels)
@@ -55,6 +52,7 @@ def test_round_trip_through_files_keeps_accuracy(classifier, sample):
         assert got >= raw - 0.01 - 1e-9, f"{name}: {got:.3f} vs raw {raw:.3f}"  # 1 point
 
 
+@pytest.mark.slow
 def test_predict_takes_paths_images_arrays_one_or_many(classifier, tmp_path):
     path = tmp_path / "seven.png"
     draw_seven().save(path)
@@ -75,11 +73,13 @@ def test_predict_takes_paths_images_arrays_one_or_many(classifier, tmp_path):
     assert classifier.predict([]) == []
 
 
+@pytest.mark.slow
 def test_to_dict_is_the_json_contract(classifier):
     d = classifier.predict(draw_seven()).to_dict()
     assert list(d) == ["file", "label", "name", "probabilities"] and d["file"] is None
 
 
+@pytest.mark.slow
 def test_bad_image_in_a_batch_names_it(classifier, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
@@ -92,12 +92,6 @@ def test_load_refuses_what_is_not_a_run(tmp_path):
         Classifier.load(tmp_path / "missing")
     with pytest.raises(MnistlabError, match="is not a run folder"):
         Classifier.load(tmp_path)
-
-
-def mnistlab(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "mnistlab", *args], capture_output=True, text=True, timeout=120
-    )
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +108,13 @@ def folder(tmp_path_factory, sample):
     return root, labels[:4]
 
 
-def test_cli_json_reads_folders_recursively_and_reports_bad_files(folder, tmp_path):
+@pytest.mark.slow
+def test_cli_json_reads_folders_recursively_and_reports_bad_files(folder, tmp_path, cli):
     root, labels = folder
     saved = tmp_path / "seen"
-    result = mnistlab(
-        "predict", "--run", str(trained_run()), str(root), "--json", "--top-k", "2",
-        "--save-preprocessed", str(saved),
+    result = cli(
+        "predict", "--run", trained_run(), root, "--json", "--top-k", "2",
+        "--save-preprocessed", saved,
     )  # fmt: skip
     assert result.returncode == 1  # one file was broken; the others are still predicted
     rows = json.loads(result.stdout)
@@ -136,19 +131,21 @@ def test_cli_json_reads_folders_recursively_and_reports_bad_files(folder, tmp_pa
     assert Image.open(saved / "digit0.png").size == (28, 28)
 
 
-def test_cli_table_and_clear_errors(tmp_path):
+@pytest.mark.slow
+def test_cli_table_and_clear_errors(tmp_path, cli):
     path = tmp_path / "seven.png"
     draw_seven().save(path)
-    result = mnistlab("predict", "--run", str(trained_run()), str(path))
+    result = cli("predict", "--run", trained_run(), path)
     assert result.returncode == 0, result.stderr
     assert "seven.png" in result.stdout and "prediction" in result.stdout
-    missing = mnistlab("predict", "--run", str(tmp_path / "nope"), str(path))
+    missing = cli("predict", "--run", tmp_path / "nope", path)
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().count("\n") == 0 and "does not exist" in missing.stderr
-    typo = mnistlab("predict", "--run", str(trained_run()), str(tmp_path / "sevn.png"))
+    typo = cli("predict", "--run", trained_run(), tmp_path / "sevn.png")
     assert typo.returncode == 1 and "sevn.png: no such file or folder" in typo.stderr
 
 
+@pytest.mark.slow
 def test_objects_run_uses_objects_preprocessing(classifier):
     fashion = Classifier(classifier.model, {**classifier.config, "preprocessing": "objects"},
                          classifier.metrics, classifier.run_dir)  # fmt: skip

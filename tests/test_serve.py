@@ -12,8 +12,6 @@ from mnistlab.errors import MnistlabError
 from mnistlab.serve import create_app
 from predict_helpers import canvas_export, draw_seven, encode, png_header_only, trained_run
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def client():
@@ -28,6 +26,7 @@ def post(client, data: bytes, name="image.png"):
     return client.post("/api/predict", files={"file": (name, data, "image/png")})
 
 
+@pytest.mark.slow
 def test_health_page_model_and_docs(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     page = client.get("/")
@@ -43,6 +42,7 @@ def test_health_page_model_and_docs(client):
     assert "/api/predict" in client.get("/openapi.json").json()["paths"]
 
 
+@pytest.mark.slow
 def test_predict_a_canvas_export(client):
     answer = post(client, encode(canvas_export()))
     assert answer.status_code == 200, answer.text
@@ -55,6 +55,7 @@ def test_predict_a_canvas_export(client):
     assert seen.size == (28, 28) and seen.mode == "L"
 
 
+@pytest.mark.slow
 def test_every_format_uploads(client):
     photo = draw_seven((300, 200), (30, 20, 130, 170), 12, (40, 40, 60), (220, 215, 200), "RGB")
     png = post(client, encode(photo)).json()
@@ -75,6 +76,7 @@ BAD = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BAD)
 def test_bad_input_is_a_4xx_json_error_and_serving_goes_on(client, name):
     data, status, words = BAD[name]
@@ -84,6 +86,7 @@ def test_bad_input_is_a_4xx_json_error_and_serving_goes_on(client, name):
     assert post(client, encode(canvas_export())).json()["label"] == 7
 
 
+@pytest.mark.slow
 def test_upload_over_the_limit_is_413_before_parsing(client):
     big = b"\x89PNG" + b"\0" * 300_000
     answer = post(client, big)  # Content-Length says it all
@@ -104,12 +107,14 @@ def test_upload_over_the_limit_is_413_before_parsing(client):
     assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.slow
 def test_missing_field_and_unknown_route(client):
     answer = client.post("/api/predict", files={"image": ("a.png", encode(canvas_export()))})
     assert answer.status_code == 422 and "'file'" in answer.json()["error"]
     assert client.get("/api/nope").status_code == 404 and "error" in client.get("/api/nope").json()
 
 
+@pytest.mark.slow
 def test_concurrent_requests_all_answer(client):
     images = [encode(canvas_export()), encode(draw_seven())] * 4
     results = [None] * len(images)

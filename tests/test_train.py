@@ -2,8 +2,6 @@
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,12 +12,12 @@ from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.settings import lr_at
 from mnistlab.training import TrainConfig, train
-from train_helpers import Interrupt, stop_after_first_epoch, straight_and_resumed, weights
+from train_helpers import interrupted, reloaded, straight_and_resumed, weights
 
-pytestmark = pytest.mark.slow
 QUICK = dict(train_limit=3000, val_size=1000, epochs=2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["mlp", "numpy"])
 def test_short_training_clears_a_floor_and_leaves_a_complete_run_folder(tmp_path, model):
     run = train(TrainConfig(model=model, out=str(tmp_path / "run"), **QUICK))
@@ -35,9 +33,7 @@ def test_short_training_clears_a_floor_and_leaves_a_complete_run_folder(tmp_path
     assert set(metrics) >= {"accuracy", "loss", "train_seconds"}
     assert (run.dir / "model.safetensors").read_bytes()[8:9] == b"{"  # a safetensors header
     test = load_dataset("mnist", "test")
-    reloaded = runs.load_model(run.dir)
-    proba = reloaded.predict_proba(test.images[:500])
-    np.testing.assert_allclose(proba, run.model.predict_proba(test.images[:500]), atol=1e-6)
+    _, proba = reloaded(run, test.images[:500])
     assert (proba.argmax(1) == test.labels[:500]).mean() >= 0.85
     other = {
         "numpy": {**config, "model_args": {**config["model_args"], "hidden": [64]}},
@@ -48,6 +44,7 @@ def test_short_training_clears_a_floor_and_leaves_a_complete_run_folder(tmp_path
         runs.load_model(run.dir)
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_a_run_that_overfits(tmp_path):
     # 300 images at a constant, high rate: validation loss rises within a few epochs.
     settings = dict(
@@ -66,6 +63,7 @@ def test_early_stopping_ends_a_run_that_overfits(tmp_path):
     assert runs.load_metrics(run.dir)["epochs"] == len(losses)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["numpy", "mlp", "lenet5"])
 def test_resume_after_an_interruption_gives_bit_identical_weights(tmp_path, model):
     # augment draws from torch's RNG inside the epoch: resume must reproduce those draws too
@@ -78,10 +76,10 @@ def test_resume_after_an_interruption_gives_bit_identical_weights(tmp_path, mode
     assert not runs.has_checkpoint(resumed.dir)
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_different_config_and_a_finished_run(tmp_path):
     out = str(tmp_path / "run")
-    with pytest.raises(Interrupt):
-        train(TrainConfig(model="mlp", out=out, **QUICK), on_epoch_end=stop_after_first_epoch)
+    interrupted(out, model="mlp", **QUICK)
     with pytest.raises(MnistlabError, match="cannot resume: lr is 0.5 here but 0.001"):
         train(TrainConfig(out=out, resume=True, lr=0.5))
     train(TrainConfig(out=out, resume=True, model="mlp"))
@@ -89,6 +87,7 @@ def test_resume_refuses_a_different_config_and_a_finished_run(tmp_path):
         train(TrainConfig(out=out, resume=True))
 
 
+@pytest.mark.slow
 def test_a_diverging_loss_names_the_epoch_and_keeps_the_last_good_checkpoint(tmp_path):
     out = tmp_path / "run"
 
@@ -116,27 +115,13 @@ def test_learning_rate_schedules():
     assert lr_at("onecycle", 1.0, 99, 100) < 0.001
 
 
-def mnistlab(*args, cwd=None):
-    cmd = [sys.executable, "-m", "mnistlab", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
-def test_cli_train_json_is_one_parsable_document(tmp_path):
+@pytest.mark.slow
+def test_cli_train_json_is_one_parsable_document(tmp_path, cli):
     out = tmp_path / "run"
-    r = mnistlab(
-        "train",
-        "--model",
-        "mlp",
-        "--epochs",
-        "1",
-        "--train-limit",
-        "2000",
-        "--val-size",
-        "500",
-        "--out",
-        str(out),
-        "--json",
-    )
+    r = cli(
+        "train", "--model", "mlp", "--epochs", "1", "--train-limit", "2000", "--val-size", "500",
+        "--out", out, "--json",
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["run"] == str(out) and doc["model"] == "mlp" and doc["dataset"] == "mnist"
@@ -145,32 +130,20 @@ def test_cli_train_json_is_one_parsable_document(tmp_path):
     assert "Epoch 1/1" in r.stderr and "test_accuracy" in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--model", "resnet"], "unknown model 'resnet'; choose one of numpy, mlp, cnn, lenet5"),
         (["--epochs", "0"], "epochs must be at least 1"),
-        (
-            [
-                "--model",
-                "mlp",
-                "--lr",
-                "1e6",
-                "--optimizer",
-                "sgd",
-                "--train-limit",
-                "500",
-                "--out",
-                "run",
-            ],
-            "loss became nan in epoch 1",
-        ),
+        (["--model", "mlp", "--lr", "1e6", "--optimizer", "sgd", "--train-limit", "500",
+          "--out", "run"], "loss became nan in epoch 1"),
         (["--out", "a-file/run"], "cannot write the run folder a-file/run: Not a directory"),
     ],
-)
-def test_cli_bad_input_is_one_line_and_exit_1(tmp_path, args, message):
+)  # fmt: skip
+def test_cli_bad_input_is_one_line_and_exit_1(tmp_path, cli, args, message):
     (tmp_path / "a-file").write_text("")
-    r = mnistlab("train", *args, cwd=tmp_path)
+    r = cli("train", *args, cwd=tmp_path)
     assert r.returncode == 1
     assert r.stdout == ""
     lines = r.stderr.strip().splitlines()
@@ -239,8 +212,8 @@ def test_label_smoothing_shapes_the_gradient_but_the_history_gets_plain_cross_en
         torch.testing.assert_close(got, want.grad)
 
 
-def test_settling_a_run_needs_no_torch():
+def test_settling_a_run_needs_no_torch(python):
     # Dependencies point one way: the settings (and the budget parser) sit below the steppers.
     code = "import sys, mnistlab.settings, mnistlab.budget; print('torch' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = python("-c", code)
     assert done.stdout.strip() == "False", done.stderr

@@ -1,7 +1,8 @@
-"""Interrupting a run and resuming it, for every test that checks that resume is exact."""
+"""Training helpers that tests import by name: interrupt a run, resume it, reload what it saved."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mnistlab import runs
@@ -12,9 +13,15 @@ class Interrupt(Exception):
     """Raised from on_epoch_end: the run stops after a checkpoint, as a crash or Ctrl-C would."""
 
 
-def stop_after_first_epoch(row: dict, model) -> None:
-    if row["epoch"] == 1:
-        raise Interrupt
+def interrupted(out: Path | str, **settings) -> None:
+    """Train into `out` and stop right after epoch 1's checkpoint is written."""
+
+    def stop_after_first_epoch(row: dict, model) -> None:
+        if row["epoch"] == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(TrainConfig(out=str(out), **settings), on_epoch_end=stop_after_first_epoch)
 
 
 def straight_and_resumed(tmp_path: Path, **settings) -> tuple[Run, Run]:
@@ -22,11 +29,19 @@ def straight_and_resumed(tmp_path: Path, **settings) -> tuple[Run, Run]:
     nothing but --resume (every setting comes from the run folder)."""
     straight = train(TrainConfig(out=str(tmp_path / "straight"), **settings))
     out = tmp_path / "resumed"
-    with pytest.raises(Interrupt):
-        train(TrainConfig(out=str(out), **settings), on_epoch_end=stop_after_first_epoch)
+    interrupted(out, **settings)
     assert runs.has_checkpoint(out) and not (out / "model.safetensors").exists()
     return straight, train(TrainConfig(out=str(out), resume=True))
 
 
 def weights(run: Run) -> bytes:
     return (run.dir / "model.safetensors").read_bytes()
+
+
+def reloaded(run: Run, images: np.ndarray):
+    """Load the run back from its folder and check it gives the in-memory model's probabilities
+    on `images`; the reloaded model and those probabilities, for further checks."""
+    model = runs.load_model(run.dir)
+    proba = model.predict_proba(images)
+    np.testing.assert_allclose(proba, run.model.predict_proba(images), atol=1e-6)
+    return model, proba
