@@ -97,7 +97,7 @@ def lenet5(mean: float = 0.0, std: float = 1.0) -> nn.Sequential:
       parameters). S4: trainable subsampling → 16@5×5.
     - C5: 120 maps, 5×5 convolution over the 5×5 input → 120@1×1. F6: 84 units.
     - every C/S/F layer is followed by the paper's scaled tanh (not ReLU / max-pool, the
-      modern variant), because the issue asks for the paper's network and this is it.
+      modern variant): this model is the paper's network, not a modernized LeNet.
     - output: the paper's 10 Euclidean RBF units with fixed 7×12 bitmap targets and its MAP
       loss are replaced by a trainable Linear 84 → 10 trained with softmax cross-entropy,
       the choice every model here shares (the paper itself notes cross-entropy works too).
