@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import fields
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from mnistlab import tables
 from mnistlab.errors import MnistlabError
+from mnistlab.models import MODEL_NAMES
 
 app = typer.Typer(
     help="Train, understand and use image classifiers on MNIST-style data.",
@@ -54,11 +56,7 @@ def data_list(json_out: JsonFlag = False) -> None:
     if json_out:
         print_json(rows)
         return
-    table = Table("dataset", "classes", "cached", "verified", "path")
-    for r in rows:
-        cells = (str(r["classes"]), _yes(r["cached"]), _yes(r["verified"]))
-        table.add_row(r["name"], *cells, r["path"])
-    out.print(table)
+    tables.data_list(out, rows)
 
 
 @data_app.command("fetch")
@@ -80,20 +78,7 @@ def data_info(name: str, data_dir: DataDir = None, json_out: JsonFlag = False) -
     if json_out:
         print_json(info)
         return
-    table = Table(title=f"{info['name']}: {info['train']} train / {info['test']} test images")
-    table.add_column("label", justify="right")
-    table.add_column("class")
-    table.add_column("train", justify="right")
-    table.add_column("test", justify="right")
-    for i, cls in enumerate(info["classes"]):
-        table.add_row(
-            str(i), cls, str(info["class_counts"]["train"][i]), str(info["class_counts"]["test"][i])
-        )
-    out.print(table)
-    out.print(
-        f"pixel mean {info['pixel_mean']:.4f}, std {info['pixel_std']:.4f} (train, of 1.0); "
-        f"verified: {_yes(info['verified'])}; cache: {info['path']}"
-    )
+    tables.data_info(out, info)
 
 
 @data_app.command("show")
@@ -129,9 +114,15 @@ def data_show(
 # ── train / summary (training) ─────────────────────────────────────────────
 
 _MODEL_HELP = (
-    "numpy, mlp, cnn, lenet5, fast or best (default cnn); `mnistlab summary` shows the layers."
+    f"{', '.join(MODEL_NAMES[:-1])} or {MODEL_NAMES[-1]} (default cnn); "
+    "`mnistlab summary` shows the layers."
 )
 _PER_MODEL = "(Default: per model.)"
+
+
+def _per_model(text: str, *names: str) -> Any:
+    """A flag whose default comes from the model's recipe (mnistlab.models), saying so."""
+    return typer.Option(*names, help=f"{text} {_PER_MODEL}")
 
 
 @app.command("train")
@@ -140,39 +131,21 @@ def train_command(
         str | None, typer.Option(help="mnist or fashion-mnist (default mnist).")
     ] = None,
     model: Annotated[str | None, typer.Option(help=_MODEL_HELP)] = None,
-    epochs: Annotated[int | None, typer.Option(help=f"Passes over the data. {_PER_MODEL}")] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help=f"Images per step; 0 = full batch. {_PER_MODEL}")
-    ] = None,
-    lr: Annotated[float | None, typer.Option(help=f"Peak learning rate. {_PER_MODEL}")] = None,
-    optimizer: Annotated[
-        str | None, typer.Option(help=f"sgd, momentum, adam or adamw. {_PER_MODEL}")
-    ] = None,
-    schedule: Annotated[
-        str | None, typer.Option(help=f"constant, step, cosine or onecycle. {_PER_MODEL}")
-    ] = None,
-    weight_decay: Annotated[float | None, typer.Option(help=f"L2 penalty. {_PER_MODEL}")] = None,
-    augment: Annotated[
-        int | None, typer.Option(help=f"Shift training images by up to N pixels. {_PER_MODEL}")
-    ] = None,
-    rotate: Annotated[
-        float | None, typer.Option(help=f"Rotate training images by up to ± N°. {_PER_MODEL}")
-    ] = None,
-    scale: Annotated[
-        float | None, typer.Option(help=f"Zoom training images by 1 ± up to N. {_PER_MODEL}")
-    ] = None,
-    erase: Annotated[
-        float | None, typer.Option(help=f"Random erasing probability. {_PER_MODEL}")
-    ] = None,
-    flip: Annotated[
-        bool | None, typer.Option("--flip/--no-flip", help=f"Mirror half the images. {_PER_MODEL}")
-    ] = None,
+    epochs: Annotated[int | None, _per_model("Passes over the data.")] = None,
+    batch_size: Annotated[int | None, _per_model("Images per step; 0 = full batch.")] = None,
+    lr: Annotated[float | None, _per_model("Peak learning rate.")] = None,
+    optimizer: Annotated[str | None, _per_model("sgd, momentum, adam or adamw.")] = None,
+    schedule: Annotated[str | None, _per_model("constant, step, cosine or onecycle.")] = None,
+    weight_decay: Annotated[float | None, _per_model("L2 penalty.")] = None,
+    augment: Annotated[int | None, _per_model("Shift training images by up to N pixels.")] = None,
+    rotate: Annotated[float | None, _per_model("Rotate training images by up to ± N°.")] = None,
+    scale: Annotated[float | None, _per_model("Zoom training images by 1 ± up to N.")] = None,
+    erase: Annotated[float | None, _per_model("Random erasing probability.")] = None,
+    flip: Annotated[bool | None, _per_model("Mirror half the images.", "--flip/--no-flip")] = None,
     label_smoothing: Annotated[
-        float | None, typer.Option(help=f"Target mass spread over all classes. {_PER_MODEL}")
+        float | None, _per_model("Target mass spread over all classes.")
     ] = None,
-    betas: Annotated[
-        str | None, typer.Option(help=f"Adam moment decay rates, e.g. 0.9,0.999. {_PER_MODEL}")
-    ] = None,
+    betas: Annotated[str | None, _per_model("Adam moment decay rates, e.g. 0.9,0.999.")] = None,
     threads: Annotated[
         int | None, typer.Option(min=1, help="CPU threads (default all; 1 on a busy machine).")
     ] = None,
@@ -216,30 +189,32 @@ def train_command(
     json_out: JsonFlag = False,
 ) -> None:
     """Train a model; write config, weights, history and test metrics to a run folder."""
+    options = dict(locals())  # first, so it holds the flags only
     from mnistlab import budget as budgets
     from mnistlab.train import TrainConfig, train
 
-    seconds = budgets.parse(budget) if budget is not None else None
-    sizes = _numbers(hidden, int, "--hidden", "512 or 256,128")
-    beta_pair = _numbers(betas, float, "--betas", "0.9,0.999")
+    converted = {  # the flags whose text becomes another type, or whose name differs
+        "budget": budgets.parse(budget) if budget is not None else None,
+        "hidden": _numbers(hidden, int, "--hidden", "512 or 256,128"),
+        "betas": _numbers(betas, float, "--betas", "0.9,0.999"),
+        "out": str(out_dir) if out_dir else None,
+        "data_dir": str(data_dir) if data_dir else None,
+    }
     if threads:
         _limit_threads(threads)
-    config = TrainConfig(
-        dataset=dataset, model=model, epochs=epochs, batch_size=batch_size, lr=lr,
-        optimizer=optimizer, schedule=schedule, weight_decay=weight_decay, augment=augment,
-        rotate=rotate, scale=scale, erase=erase, flip=flip, label_smoothing=label_smoothing,
-        betas=beta_pair, hidden=sizes, activation=activation, seed=seed, val_size=val_size,
-        patience=patience, budget=seconds, precision=precision,
-        train_limit=train_limit, device=device, out=str(out_dir) if out_dir else None,
-        resume=resume, log_every=log_every, data_dir=str(data_dir) if data_dir else None,
-    )  # fmt: skip
-    run = train(config)
+    run = train(TrainConfig(**_config_values(TrainConfig, options) | converted))
     if json_out:
         print_json({
             "run": str(run.dir), "dataset": run.config["dataset"], "model": run.config["model"],
             "epochs": len(run.history), "test_accuracy": run.metrics["accuracy"],
             "test_loss": run.metrics["loss"], "train_seconds": run.metrics["train_seconds"],
         })  # fmt: skip
+
+
+def _config_values(config_class: type, options: dict[str, Any]) -> dict[str, Any]:
+    """The options named like a field of the config dataclass: each field is written once,
+    there, and a flag reaches it by having the same name."""
+    return {f.name: options[f.name] for f in fields(config_class) if f.name in options}
 
 
 def _numbers(text: str | None, kind: type, flag: str, example: str) -> tuple | None:
@@ -268,31 +243,21 @@ def summary_command(
     dataset: Annotated[
         str, typer.Option(help="Its pixel statistics fill the Normalize layer.")
     ] = "mnist",
-    data_dir: DataDir = None,
+    data_dir: DataDir = None,  # still accepted; the registry's constants need no data
     json_out: JsonFlag = False,
 ) -> None:
     """Layers, output shapes and parameter counts of a model, like Keras' model.summary()."""
-    from mnistlab.data import load_dataset
-    from mnistlab.models import MODELS, build_model, get_model_spec, pixel_stats, summary
+    from mnistlab.data import get_spec
+    from mnistlab.models import build_model, get_model_spec, summary
 
-    get_model_spec(model)
-    args = pixel_stats(load_dataset(dataset, "train", data_dir=data_dir).images)
-    m = build_model(model, **args)
+    spec = get_model_spec(model)
+    data = get_spec(dataset)
+    m = build_model(model, mean=data.pixel_mean, std=data.pixel_std)
     rows = summary(m)
     if json_out:
         print_json({"model": model, "layers": rows, "total_params": m.num_parameters()})
         return
-    out.print(f"{model}: {MODELS[model].about}")
-    table = Table()
-    table.add_column("layer")
-    table.add_column("output shape")
-    table.add_column("params", justify="right")
-    for r in rows:
-        table.add_row(
-            r["layer"], "(" + ", ".join(map(str, r["output_shape"])) + ")", f"{r['params']:,}"
-        )
-    out.print(table)
-    out.print(f"Total params: {m.num_parameters():,}")
+    tables.model_summary(out, model, spec.about, rows, m.num_parameters())
 
 
 # ── evaluate / report / compare (evaluation) ───────────────────────────────
@@ -316,26 +281,7 @@ def evaluate_cmd(
     if json_out:
         print_json(metrics)
     else:
-        table = Table(
-            title=f"{split}: accuracy {metrics['accuracy']:.2%}, loss {metrics['loss']:.4f}"
-        )
-        for column in ("label", "class", "precision", "recall", "F1", "support"):
-            table.add_column(column, justify="left" if column == "class" else "right")
-        for r in metrics["per_class"]:
-            table.add_row(
-                str(r["label"]),
-                r["name"],
-                f"{r['precision']:.4f}",
-                f"{r['recall']:.4f}",
-                f"{r['f1']:.4f}",
-                str(r["support"]),
-            )
-        out.print(table)
-        pairs = ", ".join(
-            f"{p['true_name']}→{p['predicted_name']} ({p['count']})"
-            for p in metrics["most_confused"]
-        )
-        out.print(f"most confused (true→predicted): {pairs or 'none'}")
+        tables.evaluation(out, split, metrics)
     err.print(f"report: {run_dir / 'report.html'}")
 
 
@@ -364,23 +310,7 @@ def compare_cmd(
     if json_out:
         print_json(rows)
         return
-    table = Table("run", "dataset", "model")
-    for column in ("parameters", "epochs", "train s", "test acc", "test loss"):
-        table.add_column(column, justify="right")
-    for r in rows:
-        acc, loss = r["test_accuracy"], r["test_loss"]
-        table.add_row(
-            r["run"],
-            r["dataset"],
-            r["model"],
-            f"{r['parameters']:,}",
-            str(r["epochs"]),
-            f"{r['train_seconds']:.1f}",
-            "–" if acc is None else f"{acc:.2%}",
-            "–" if loss is None else f"{loss:.4f}",
-        )
-    # Piped output has no width to fit: keep each run on one line rather than fold it.
-    (out if out.is_terminal else Console(width=240)).print(table)
+    tables.comparison(out, rows)
 
 
 # ── predict / serve (prediction) ───────────────────────────────────────────
@@ -420,12 +350,7 @@ def predict_cmd(
             for p in results.predictions
         ])  # fmt: skip
     elif results.predictions:
-        table = Table("file", "prediction", "probability", f"top {top_k}" if top_k > 1 else None)
-        for p in results.predictions:
-            others = ", ".join(f"{classifier.classes[i]} {q:.1%}" for i, q in p.top_k(top_k))
-            row = [p.file or "", p.name, f"{p.probabilities[p.label]:.1%}"]
-            table.add_row(*row, *([others] if top_k > 1 else []))
-        (out if out.is_terminal else Console(width=240)).print(table)  # piped: one row a line
+        tables.predictions(out, results.predictions, classifier.classes, top_k)
     if results.errors:
         n = len(results.errors)
         raise MnistlabError(f"{n} of {n + len(results.predictions)} images could not be used")
@@ -445,10 +370,6 @@ def serve_cmd(
     application = create_app(run)
     err.print(f"serving {run} on http://{host}:{port}/ (API docs: /docs); Ctrl+C stops")
     uvicorn.run(application, host=host, port=port, log_level="info")
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "no"
 
 
 def main() -> None:
