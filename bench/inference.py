@@ -43,12 +43,11 @@ from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.images import png_bytes
 from mnistlab.predict import Classifier
+from mnistlab.serve.live import serving
 from mnistlab.training import TrainConfig, train
 
 sys.path.insert(0, os.path.dirname(__file__))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
-from live_server import serving  # noqa: E402  (the tests' server helper: one copy)
 
 WARMUPS = 5  # untimed single-image calls before each latency series
 COLUMNS = ("run", "model", "dataset", "params", "batch img/s", "API p50 ms", "API p99 ms",

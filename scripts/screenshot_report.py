@@ -10,9 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-# The browser tests' helper starts Chromium: one copy for tests and scripts.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from browser import chromium_page  # noqa: E402
+from mnistlab.serve.live import chromium_page  # shared with the browser tests
 
 
 def main() -> int:

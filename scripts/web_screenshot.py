@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
-from pathlib import Path
 
 from playwright.sync_api import expect
 
-# The browser tests' helpers start Chromium and the server: one copy for tests and scripts.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from browser import chromium_page, stroke  # noqa: E402
-from live_server import serving  # noqa: E402
+from mnistlab.serve.live import chromium_page, serving, stroke  # shared with the browser tests
 
 # A "2" as one stroke, in fractions of the canvas: the top arc, the diagonal, the base.
 TWO = [

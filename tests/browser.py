@@ -1,39 +1,12 @@
-"""Headless Chromium, shared by the browser tests and by the screenshot scripts in scripts/
-(which put this folder on sys.path), so that there is one place that knows where Chromium is
-and how to start it; live_server.py starts `mnistlab serve` for them."""
+"""What the report tests check in a page loaded in headless Chromium. Starting Chromium
+(and the server) has one home shared with scripts/ and bench/: mnistlab.serve.live."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
-
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; `make setup` installs it
-
-
-@contextmanager
-def chromium_page(width: int, height: int) -> Iterator[Page]:
-    """A page in a fresh headless Chromium with a viewport of width × height pixels."""
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield browser.new_page(viewport={"width": width, "height": height})
-        finally:
-            browser.close()
-
-
-def stroke(page: Page, points: list[tuple[float, float]]) -> None:
-    """Drag the mouse over the page's #canvas through points given as fractions of it."""
-    box = page.locator("#canvas").bounding_box()
-    at = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
-    page.mouse.move(*at[0])
-    page.mouse.down()
-    for x, y in at[1:]:
-        page.mouse.move(x, y, steps=3)
-    page.mouse.up()
+from mnistlab.serve.live import chromium_page
 
 
 @dataclass

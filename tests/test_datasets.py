@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mnistlab.data import load_dataset, load_official
+from mnistlab.data import get_spec, load_dataset, load_official
 from mnistlab.data.info import dataset_info
 from mnistlab.errors import MnistlabError
 
@@ -67,3 +67,14 @@ def test_info():
     assert info["class_counts"]["test"] == MNIST_TEST_COUNTS
     assert info["pixel_mean"] == pytest.approx(0.1307, abs=1e-4)
     assert info["pixel_std"] == pytest.approx(0.3081, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_registry_pixel_statistics_match_the_training_images(name):
+    # `mnistlab summary` fills the Normalize layer from these constants instead of the data.
+    from mnistlab.models import pixel_stats
+
+    spec = get_spec(name)
+    stats = pixel_stats(load_official(name).train_images)
+    assert spec.pixel_mean == pytest.approx(stats["mean"], abs=1e-6)
+    assert spec.pixel_std == pytest.approx(stats["std"], abs=1e-6)

@@ -8,10 +8,9 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from browser import chromium_page, stroke
-from live_server import serving
 from mnistlab.data import load_dataset
 from mnistlab.predict import Classifier
+from mnistlab.serve.live import chromium_page, serving, stroke
 from predict_helpers import trained_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -75,4 +74,5 @@ def test_upload_a_png(page, tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
     page.set_input_files("#file", str(tmp_path / "notes.png"))
     expect(page.locator("#error")).to_contain_text("not an image")
-    assert all("status of 415" in e for e in page.errors)  # Chromium logs the 4xx; no JS error
+    # Chromium logs the 4xx, and nothing else: no JS error.
+    assert page.errors and all("status of 415" in e for e in page.errors), page.errors

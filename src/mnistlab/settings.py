@@ -185,9 +185,10 @@ def validate(s: Settings) -> None:
     check(not s.patience or s.val_size > 0, "early stopping (--patience) needs --val-size > 0")
     check(s.scale < 1 and s.erase <= 1, "scale must be below 1 and erase at most 1")
     # What the model's backend can do (its entry in mnistlab.models.MODELS).
+    allowed = " or ".join(backend.optimizers)
     check(
         s.optimizer in backend.optimizers,
-        f"the {s.model} model trains with {' or '.join(backend.optimizers)} only, not {s.optimizer}",
+        f"the {s.model} model trains with {allowed} only, not {s.optimizer}",
     )
     check(backend.label_smoothing or not s.label_smoothing, f"the {s.model} model has no label "
           "smoothing")  # fmt: skip

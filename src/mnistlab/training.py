@@ -161,7 +161,7 @@ def _config(s: Settings, device: str) -> dict:
     preprocessing, the device and the library versions."""
     spec = get_spec(s.dataset)
     return {"dataset": s.dataset, "model": s.model, "model_args": s.model_args,
-            "classes": list(spec.classes), "preprocessing": spec.kind,
+            "classes": list(spec.classes), "preprocessing": spec.preprocessing,
             **{k: v for k, v in s.to_dict().items() if k not in ("dataset", "model",
                "model_args") and (k != "budget_plan" or v)},
             "device": device, "versions": runs.versions()}  # fmt: skip

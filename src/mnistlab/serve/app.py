@@ -1,18 +1,22 @@
-"""The web page and REST API over one trained run (HTTP contract: ARCHITECTURE.md).
+"""The web page and REST API over one trained run (HTTP contract: the repo's ARCHITECTURE.md).
 
-The model is loaded once. Every prediction runs on one dedicated worker thread with one
-torch thread, so the event loop stays free and the model sees one call at a time. Measured
-on 2 cores with AMX (bench/inference.py, `best` on Fashion-MNIST, one image per call): bf16
-kernels called from a thread other than the main one ran 5× slower with 2 OpenMP threads
-(77 ms) than with 1 (19 ms; 15 ms from the main thread), and one image gains nothing from a
-second thread anyway. Uploads over the limit are refused before they are parsed.
+The model is loaded once. Every prediction runs on one dedicated worker thread, limited to
+one compute thread, so the event loop stays free and the model sees one call at a time. One
+image gains nothing from a second thread, and bf16 kernels called from a thread other than
+the main one with two OpenMP threads were much slower: `best` on Fashion-MNIST took 80 ms per
+request with two threads, 23 ms with one (the README's Performance section: bench/inference.py
+on the 2-core Xeon AMX, Intel Sapphire Rapids). Uploads over the limit are refused before
+they are parsed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import sys
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +27,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from threadpoolctl import threadpool_limits
 
 from mnistlab import __version__
 from mnistlab.errors import MnistlabError
@@ -68,30 +73,24 @@ ERRORS = {code: {"model": ErrorOut} for code in (400, 413, 415, 422)}
 def create_app(run_dir: str | Path, max_upload_bytes: int = 5 * 1024 * 1024) -> FastAPI:
     """An app serving `run_dir`; MnistlabError here if the run folder cannot be loaded."""
     classifier = Classifier.load(run_dir)
-    one_thread = _one_torch_thread if classifier.model.is_torch else None  # numpy: no torch
-    model_thread = ThreadPoolExecutor(1, "mnistlab-model", initializer=one_thread)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """The model thread lives as long as the server: shut down (after the call it is
+        running, if any) when the server stops."""
+        with ThreadPoolExecutor(1, "mnistlab-model", initializer=_one_thread) as pool:
+            app.state.model_thread = pool
+            yield
+
     app = FastAPI(
         title="mnistlab",
         version=__version__,
         description=f"Predict images with the run `{classifier.run_dir}`. The page is at /.",
+        lifespan=lifespan,
     )
     app.add_middleware(UploadLimit, limit=max_upload_bytes)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.exception_handler(MnistlabError)
-    def user_error(request: Request, exc: MnistlabError) -> JSONResponse:
-        status = STATUS.get(exc.reason, 422) if isinstance(exc, ImageError) else 400
-        return JSONResponse({"error": str(exc)}, status_code=status)
-
-    @app.exception_handler(RequestValidationError)
-    def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        message = f"{problems} (send the image as the multipart form field 'file')"
-        return JSONResponse({"error": message}, status_code=422)
-
-    @app.exception_handler(HTTPException)
-    def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+    _errors_as_json(app)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
@@ -114,20 +113,45 @@ def create_app(run_dir: str | Path, max_upload_bytes: int = 5 * 1024 * 1024) -> 
 
     @app.post("/api/predict", responses=ERRORS)
     async def predict(
+        request: Request,
         file: Annotated[UploadFile, File(description="an image: PNG, JPEG, BMP, GIF, WebP, TIFF")],
     ) -> PredictionOut:
         data = await file.read(max_upload_bytes + 1)
         if len(data) > max_upload_bytes:
             raise HTTPException(413, too_large(max_upload_bytes))
-        return await asyncio.get_running_loop().run_in_executor(model_thread, answer, data)
+        pool = request.app.state.model_thread
+        return await asyncio.get_running_loop().run_in_executor(pool, answer, data)
 
     return app
 
 
-def _one_torch_thread() -> None:
-    import torch
+def _one_thread() -> None:
+    """The model thread's initializer, whatever the backend: one BLAS/OpenMP thread, and one
+    torch thread when torch is loaded (it is, once a torch model was); never imports it."""
+    threadpool_limits(1)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
 
-    torch.set_num_threads(1)
+
+def _errors_as_json(app: FastAPI) -> None:
+    """Every error answers `{"error": message}` (the HTTP contract), with a status that
+    tells the client whose fault it was."""
+
+    @app.exception_handler(MnistlabError)
+    def user_error(request: Request, exc: MnistlabError) -> JSONResponse:
+        status = STATUS.get(exc.reason, 422) if isinstance(exc, ImageError) else 400
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        message = f"{problems} (send the image as the multipart form field 'file')"
+        return JSONResponse({"error": message}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
 
 
 def png_url(image: np.ndarray) -> str:

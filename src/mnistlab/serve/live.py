@@ -1,6 +1,12 @@
-"""A live `mnistlab serve` in its own process, shared by the browser tests, the screenshot
-scripts and bench/inference.py (which put this folder on sys.path): one place that knows how
-to start the server on a free port, wait until it answers, and stop it."""
+"""A live `mnistlab serve` and a headless Chromium to drive its page.
+
+One home for what the browser tests, scripts/ (screenshots) and bench/inference.py all need:
+where Chromium is and how to start it, how to draw on the page's canvas, and how to start the
+real server on a free port, wait until it answers and stop it. The server runs in its own
+process, as a user starts it, so a benchmark measures it without the client's threads and
+its thread settings (OMP_NUM_THREADS) come from its own environment. Playwright is a
+development dependency, imported only when a browser is started.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,38 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from mnistlab.errors import MnistlabError
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; `make setup` installs it
+
+
+@contextmanager
+def chromium_page(width: int, height: int) -> Iterator[Page]:
+    """A page in a fresh headless Chromium with a viewport of width × height pixels."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
+
+
+def stroke(page: Page, points: list[tuple[float, float]]) -> None:
+    """Drag the mouse over the page's #canvas through points given as fractions of it."""
+    box = page.locator("#canvas").bounding_box()
+    at = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for x, y in at[1:]:
+        page.mouse.move(x, y, steps=3)
+    page.mouse.up()
 
 
 @contextmanager

@@ -1,0 +1,28 @@
+"""The `mnistlab` command: thin wrappers that parse flags and call the Python API.
+
+`--json` prints one JSON document on stdout and nothing else there; progress
+and messages go to stderr (tables: mnistlab.tables). A user error prints one line and
+exits 1. One module per group of commands; importing this package registers them all.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from mnistlab.cli import data, predict, runs, train  # noqa: F401  (each registers its commands)
+from mnistlab.cli.common import app, err
+from mnistlab.errors import MnistlabError
+
+
+def main() -> None:
+    """Entry point: one line for a user error, no traceback."""
+    logging.basicConfig(level=logging.INFO, format="mnistlab: %(message)s", stream=sys.stderr)
+    try:
+        app()
+    except MnistlabError as e:
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise SystemExit(130) from None

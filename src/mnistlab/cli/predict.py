@@ -1,0 +1,66 @@
+"""`mnistlab predict` and `mnistlab serve`: a trained run on a person's images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnistlab import tables
+from mnistlab.cli.common import JsonFlag, RunOption, app, err, out, print_json
+from mnistlab.errors import MnistlabError
+
+
+@app.command("predict")
+def predict_cmd(
+    images: Annotated[list[Path], typer.Argument(help="Image files, or folders (recursive).")],
+    run: RunOption,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Classes shown per image.")] = 3,
+    json_out: JsonFlag = False,
+    save_preprocessed: Annotated[
+        Path | None, typer.Option(help="Folder for the 28x28 image the model saw, per file.")
+    ] = None,
+) -> None:
+    """Predict your own images (PNG, JPEG, BMP, GIF, WebP, TIFF).
+
+    A file that cannot be used is reported on stderr and skipped; the others are still
+    predicted, and the exit status is 1 at the end.
+    """
+    from mnistlab.predict import Classifier, predict_files, save_images
+
+    classifier = Classifier.load(run)
+    results = predict_files(classifier, images)
+    for line in results.errors:
+        err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+    if save_preprocessed is not None:
+        save_images(save_preprocessed, results.predictions, results.images)
+    if json_out:
+        print_json([
+            {**p.to_dict(), "top_k": [
+                {"label": i, "name": classifier.classes[i], "probability": q}
+                for i, q in p.top_k(top_k)
+            ]}
+            for p in results.predictions
+        ])  # fmt: skip
+    elif results.predictions:
+        tables.predictions(out, results.predictions, classifier.classes, top_k)
+    if results.errors:
+        n = len(results.errors)
+        raise MnistlabError(f"{n} of {n + len(results.predictions)} images could not be used")
+
+
+@app.command("serve")
+def serve_cmd(
+    run: RunOption,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the draw-a-digit page at / and the REST API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from mnistlab.serve import create_app
+
+    application = create_app(run)
+    err.print(f"serving {run} on http://{host}:{port}/ (API docs: /docs); Ctrl+C stops")
+    uvicorn.run(application, host=host, port=port, log_level="info")

@@ -1,0 +1,61 @@
+"""`mnistlab evaluate`, `report` and `compare`: what a run folder shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnistlab import tables
+from mnistlab.cli.common import JsonFlag, RunDir, app, err, out, print_json
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run_dir: RunDir,
+    split: Annotated[
+        str,
+        typer.Option(help='test, or val (saved under "val" in metrics.json, plots in plots/val).'),
+    ] = "test",
+    json_out: JsonFlag = False,
+) -> None:
+    """Metrics, plots and report.html for a run; never changes its weights or history."""
+    from mnistlab.evaluate import evaluate_run
+    from mnistlab.report import write_report
+
+    metrics = evaluate_run(run_dir, split)
+    write_report(run_dir)
+    if json_out:
+        print_json(metrics)
+    else:
+        tables.evaluation(out, split, metrics)
+    err.print(f"report: {run_dir / 'report.html'}")
+
+
+@app.command("report")
+def report_cmd(run_dir: RunDir) -> None:
+    """Rebuild RUN_DIR/report.html from the run folder; prints its path."""
+    from mnistlab.report import write_report
+
+    out.print(str(write_report(run_dir)), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("compare")
+def compare_cmd(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders to compare.")],
+    json_out: JsonFlag = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also write validation curves to this PNG.")
+    ] = None,
+) -> None:
+    """A table of runs, best test accuracy first."""
+    from mnistlab.compare import compare_runs, plot_comparison
+
+    rows = compare_runs(run_dirs)
+    if plot is not None:
+        err.print(f"wrote {plot_comparison([Path(r['run']) for r in rows], plot)}")
+    if json_out:
+        print_json(rows)
+        return
+    tables.comparison(out, rows)

@@ -1,0 +1,115 @@
+"""How the CLI's results look to a person: the Rich tables and their one-line footers.
+
+One home for presentation, so cli.py only parses flags and calls the API; the `--json`
+documents are the API's own dicts and are printed by cli.py as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from mnistlab.predict import Prediction
+
+
+def yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def wide(console: Console) -> Console:
+    """Piped output has no width to fit: a wide console keeps each row on one line rather
+    than folding it, so `| grep` and `| less` see whole rows."""
+    return console if console.is_terminal else Console(width=240)
+
+
+def data_list(console: Console, rows: Sequence[dict]) -> None:
+    """`mnistlab data list`: one row per known dataset."""
+    table = Table("dataset", "classes", "cached", "verified", "path")
+    for r in rows:
+        cells = (str(r["classes"]), yes(r["cached"]), yes(r["verified"]))
+        table.add_row(r["name"], *cells, r["path"])
+    console.print(table)
+
+
+def data_info(console: Console, info: dict) -> None:
+    """`mnistlab data info`: class balance per split, then the pixel statistics."""
+    table = Table(title=f"{info['name']}: {info['train']} train / {info['test']} test images")
+    table.add_column("label", justify="right")
+    table.add_column("class")
+    table.add_column("train", justify="right")
+    table.add_column("test", justify="right")
+    counts = info["class_counts"]
+    for i, cls in enumerate(info["classes"]):
+        table.add_row(str(i), cls, str(counts["train"][i]), str(counts["test"][i]))
+    console.print(table)
+    console.print(
+        f"pixel mean {info['pixel_mean']:.4f}, std {info['pixel_std']:.4f} (train, of 1.0); "
+        f"verified: {yes(info['verified'])}; cache: {info['path']}"
+    )
+
+
+def model_summary(
+    console: Console, name: str, about: str, rows: Sequence[dict], total: int
+) -> None:
+    """`mnistlab summary`: Keras-style layers, output shapes and parameter counts."""
+    console.print(f"{name}: {about}")
+    table = Table()
+    table.add_column("layer")
+    table.add_column("output shape")
+    table.add_column("params", justify="right")
+    for r in rows:
+        shape = "(" + ", ".join(map(str, r["output_shape"])) + ")"
+        table.add_row(r["layer"], shape, f"{r['params']:,}")
+    console.print(table)
+    console.print(f"Total params: {total:,}")
+
+
+def evaluation(console: Console, split: str, metrics: dict) -> None:
+    """`mnistlab evaluate`: per-class precision/recall/F1, then the most confused pairs."""
+    table = Table(title=f"{split}: accuracy {metrics['accuracy']:.2%}, loss {metrics['loss']:.4f}")
+    for column in ("label", "class", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for r in metrics["per_class"]:
+        scores = (f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}")
+        table.add_row(str(r["label"]), r["name"], *scores, str(r["support"]))
+    console.print(table)
+    pairs = ", ".join(
+        f"{p['true_name']}→{p['predicted_name']} ({p['count']})" for p in metrics["most_confused"]
+    )
+    console.print(f"most confused (true→predicted): {pairs or 'none'}")
+
+
+def comparison(console: Console, rows: Sequence[dict]) -> None:
+    """`mnistlab compare`: one row per run, in the order given (best test accuracy first)."""
+    table = Table("run", "dataset", "model")
+    for column in ("parameters", "epochs", "train s", "test acc", "test loss"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        acc, loss = r["test_accuracy"], r["test_loss"]
+        table.add_row(
+            r["run"],
+            r["dataset"],
+            r["model"],
+            f"{r['parameters']:,}",
+            str(r["epochs"]),
+            f"{r['train_seconds']:.1f}",
+            "–" if acc is None else f"{acc:.2%}",
+            "–" if loss is None else f"{loss:.4f}",
+        )
+    wide(console).print(table)
+
+
+def predictions(
+    console: Console, results: Sequence[Prediction], classes: Sequence[str], top_k: int
+) -> None:
+    """`mnistlab predict`: one row per image; the top-k column only when k > 1."""
+    table = Table("file", "prediction", "probability", *([f"top {top_k}"] if top_k > 1 else []))
+    for p in results:
+        others = ", ".join(f"{classes[i]} {q:.1%}" for i, q in p.top_k(top_k))
+        row = [p.file or "", p.name, f"{p.probabilities[p.label]:.1%}"]
+        table.add_row(*row, *([others] if top_k > 1 else []))
+    wide(console).print(table)
