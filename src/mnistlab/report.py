@@ -103,14 +103,7 @@ def render(
             '<p class="note">Not evaluated yet: run <code>mnistlab evaluate RUN_DIR</code>'
             " for per-class metrics and plots.</p>"
         )
-    if figures:
-        parts.append("<h2>Plots</h2>")
-    for heading, caption, png in figures:
-        data = base64.b64encode(png).decode("ascii")
-        parts.append(
-            f'<h3>{_e(heading)}</h3><figure><img alt="{_e(heading)}" '
-            f'src="data:image/png;base64,{data}"><figcaption>{_e(caption)}</figcaption></figure>'
-        )
+    parts += _figures(figures)
     if "per_class" in metrics:
         pairs = [
             [p["true_name"], p["predicted_name"], p["count"]] for p in metrics["most_confused"]
@@ -139,6 +132,18 @@ def render(
         f'<link rel="icon" href="data:,"><title>{_e(title)}</title><style>{CSS}</style></head>'
         "<body><main>\n" + "\n".join(parts) + "\n</main></body></html>\n"
     )
+
+
+def _figures(figures: list[tuple[str, str, bytes]]) -> list[str]:
+    """The plots, inlined as data URLs so the page is one self-contained file."""
+    parts = ["<h2>Plots</h2>"] if figures else []
+    for heading, caption, png in figures:
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(
+            f'<h3>{_e(heading)}</h3><figure><img alt="{_e(heading)}" '
+            f'src="data:image/png;base64,{data}"><figcaption>{_e(caption)}</figcaption></figure>'
+        )
+    return parts
 
 
 def write_report(run_dir: str | os.PathLike, model=None) -> Path:
