@@ -1,6 +1,7 @@
 """The HTTP API with FastAPI's TestClient: every endpoint, every bad input, still serving after."""
 
 import base64
+import hashlib
 import io
 import threading
 import warnings
@@ -134,3 +135,41 @@ def test_concurrent_requests_all_answer(client):
 def test_unknown_run_folder_is_a_clear_error(tmp_path):
     with pytest.raises(MnistlabError, match="does not exist"):
         create_app(tmp_path / "no-such-run")
+
+
+@pytest.mark.slow
+def test_405_says_which_methods_are_allowed(client):
+    answer = client.delete("/api/predict")
+    assert answer.status_code == 405 and answer.headers["allow"] == "POST"
+    assert "error" in answer.json()
+
+
+@pytest.mark.slow
+def test_ready_metrics_and_who_answered(client):
+    assert client.get("/readyz").json() == {"status": "ready"}
+    sha = hashlib.sha256((trained_run() / "model.safetensors").read_bytes()).hexdigest()
+    body = post(client, encode(canvas_export())).json()
+    assert body["run"] == trained_run().name and body["weights_sha256"] == sha
+    assert client.get("/api/model").json()["weights_sha256"] == sha
+    text = client.get("/metrics").text
+    assert 'mnistlab_requests_total{route="/api/predict",status="200"}' in text
+    assert "mnistlab_batch_size_count" in text and "mnistlab_request_seconds_bucket" in text
+    assert f'weights_sha256="{sha}"' in text
+
+
+@pytest.mark.slow
+def test_concurrent_requests_share_model_calls():
+    """With a window long enough for all of them, 8 concurrent requests make one batch."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    image = encode(canvas_export())
+    with TestClient(create_app(trained_run(), batch_window=0.5, max_batch=8)) as c:
+        threads = [threading.Thread(target=post, args=(c, image)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        text = c.get("/metrics").text
+    assert "mnistlab_batch_size_count 2.0" in text  # the warm-up, then one batch of 8
+    assert "mnistlab_batch_size_sum 9.0" in text

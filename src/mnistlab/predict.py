@@ -114,10 +114,12 @@ class Classifier:
         """Predict model-ready (N, 28, 28) images."""
         with self._lock:
             proba = self.model.predict_proba(arrays)
-        return [
-            Prediction(int(p.argmax()), self.classes[int(p.argmax())], [float(v) for v in p])
-            for p in proba
-        ]
+        return [self.prediction(p) for p in proba]
+
+    def prediction(self, proba: np.ndarray) -> Prediction:
+        """The Prediction for one row of class probabilities."""
+        label = int(proba.argmax())
+        return Prediction(label, self.classes[label], [float(v) for v in proba])
 
     def describe(self) -> dict:
         """Dataset, model, classes, test accuracy and size, for people and the web page."""

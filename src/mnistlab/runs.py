@@ -160,6 +160,17 @@ def save_model(run_dir: Path, model: Model) -> None:
     _save(Path(run_dir) / WEIGHTS, model.arrays())
 
 
+def weights_sha256(run_dir: str | Path) -> str:
+    """The digest of model.safetensors: which weights answered, whatever the folder is called."""
+    import hashlib
+
+    path = Path(run_dir) / WEIGHTS
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as e:
+        raise MnistlabError(f"cannot read {path}: {e.strerror}") from None
+
+
 def load_model(run_dir: str | Path, device: str = "cpu") -> Model:
     """Rebuild the model from config.json and load model.safetensors into it."""
     config = load_config(run_dir)

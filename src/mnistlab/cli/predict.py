@@ -55,12 +55,21 @@ def serve_cmd(
     run: RunOption,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: one per core).")
+    ] = None,
+    batch_window_ms: Annotated[
+        float, typer.Option(min=0, help="How long a request waits for others to batch with.")
+    ] = 2.0,
+    max_batch: Annotated[
+        int, typer.Option(min=1, help="Images per model call at most (1: no batching).")
+    ] = 32,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
 ) -> None:
     """Serve the draw-a-digit page at / and the REST API (OpenAPI docs at /docs)."""
-    import uvicorn
+    from mnistlab.serve import server
 
-    from mnistlab.serve import create_app
-
-    application = create_app(run)
-    err.print(f"serving {run} on http://{host}:{port}/ (API docs: /docs); Ctrl+C stops")
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    workers = workers or server.default_workers()
+    err.print(f"serving {run} on http://{host}:{port}/ with {workers} worker(s) "
+              "(API docs: /docs, metrics: /metrics); Ctrl+C stops")  # fmt: skip
+    server.run(run, host, port, workers, batch_window_ms / 1000, max_batch, access_log)

@@ -1,18 +1,19 @@
 """The web page and REST API over one trained run (HTTP contract: the repo's ARCHITECTURE.md).
 
-The model is loaded once. Every prediction runs on one dedicated worker thread, limited to
-one compute thread, so the event loop stays free and the model sees one call at a time. One
-image gains nothing from a second thread, and bf16 kernels called from a thread other than
-the main one with two OpenMP threads were much slower: `best` on Fashion-MNIST took 80 ms per
-request with two threads, 23 ms with one (the README's Performance section: bench/inference.py
-on the 2-core Xeon AMX, Intel Sapphire Rapids). Uploads over the limit are refused before
-they are parsed.
+One worker process (uvicorn runs N of them with `mnistlab serve --workers N`) loads the model
+once. Each request reads its upload, preprocesses it on a thread of the pool (off the event
+loop), and hands the 28x28 image to a MicroBatcher, which runs the images of concurrent
+requests through the model in one call on the model's own thread, limited to one compute
+thread: one image gains nothing from a second thread, and bf16 kernels called from a thread
+other than the main one with two OpenMP threads were much slower (`best` on Fashion-MNIST:
+80 ms per request with two threads, 23 ms with one; bench/inference.py on the 2-core Xeon
+AMX, README, Performance). Uploads over the limit are refused before they are parsed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import logging
 import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,19 +23,23 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import FastAPI, File, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from threadpoolctl import threadpool_limits
 
-from mnistlab import __version__
+from mnistlab import __version__, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.images import png_bytes
 from mnistlab.predict import Classifier, ImageError
+from mnistlab.serve.batching import MicroBatcher
+from mnistlab.serve.metrics import Metrics, RequestMetrics
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("mnistlab.serve")
 MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file itself
 
 # ImageError.reason -> HTTP status: empty body, not an image, unusable image.
@@ -43,6 +48,10 @@ STATUS = {"empty": 400, "unreadable": 415}
 
 class Health(BaseModel):
     status: str = "ok"
+
+
+class Ready(BaseModel):
+    status: str = Field("ready", description='"ready" once the model answered a warm-up')
 
 
 class ModelInfo(BaseModel):
@@ -54,6 +63,7 @@ class ModelInfo(BaseModel):
     preprocessing: str = Field(description='"digits" (MNIST) or "objects" (Fashion-MNIST)')
     epochs: int | None
     run: str
+    weights_sha256: str = Field(description="sha256 of the run's model.safetensors")
 
 
 class PredictionOut(BaseModel):
@@ -61,26 +71,51 @@ class PredictionOut(BaseModel):
     name: str
     probabilities: list[float] = Field(description="one per class, summing to 1")
     preprocessed: str = Field(description="the 28x28 image the model saw, as a PNG data URL")
+    run: str = Field(description="the run folder's name: which model answered")
+    weights_sha256: str = Field(description="sha256 of the weights that answered")
 
 
 class ErrorOut(BaseModel):
     error: str
 
 
-ERRORS = {code: {"model": ErrorOut} for code in (400, 413, 415, 422)}
+ERRORS = {  # every answer /api/predict can give besides 200, for the OpenAPI schema
+    400: {"model": ErrorOut, "description": "the upload is empty"},
+    413: {"model": ErrorOut, "description": "the upload is over the size limit"},
+    415: {"model": ErrorOut, "description": "not PNG, JPEG, BMP, GIF, WebP or TIFF"},
+    422: {"model": ErrorOut, "description": "an image, but unusable (corrupt, blank, tiny...)"},
+    500: {"model": ErrorOut, "description": "the model failed on this request"},
+}
 
 
-def create_app(run_dir: str | Path, max_upload_bytes: int = 5 * 1024 * 1024) -> FastAPI:
-    """An app serving `run_dir`; MnistlabError here if the run folder cannot be loaded."""
+def create_app(
+    run_dir: str | Path,
+    max_upload_bytes: int = 5 * 1024 * 1024,
+    batch_window: float = 0.002,
+    max_batch: int = 32,
+) -> FastAPI:
+    """An app serving `run_dir`; MnistlabError here if the run folder cannot be loaded.
+    `batch_window` seconds and `max_batch` images bound the micro-batches (max_batch 1: off)."""
     classifier = Classifier.load(run_dir)
+    identity = {"run": classifier.run_dir.name, "weights_sha256": runs.weights_sha256(run_dir)}
+    metrics = Metrics()
+    describe = classifier.describe()
+    metrics.model.labels(identity["run"], describe["model"], describe["dataset"],
+                         identity["weights_sha256"]).set(1)  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        """The model thread lives as long as the server: shut down (after the call it is
-        running, if any) when the server stops."""
+        """The model thread and the batcher live as long as the server; a warm-up prediction
+        runs before /readyz says ready."""
         with ThreadPoolExecutor(1, "mnistlab-model", initializer=_one_thread) as pool:
-            app.state.model_thread = pool
+            batcher = MicroBatcher(classifier.model.predict_proba, pool, batch_window,
+                                   max_batch, metrics.batch.observe)  # fmt: skip
+            batcher.start()
+            app.state.batcher, app.state.ready = batcher, False
+            await batcher.submit(np.zeros((28, 28), np.uint8))
+            app.state.ready = True
             yield
+            await batcher.stop()
 
     app = FastAPI(
         title="mnistlab",
@@ -89,6 +124,7 @@ def create_app(run_dir: str | Path, max_upload_bytes: int = 5 * 1024 * 1024) -> 
         lifespan=lifespan,
     )
     app.add_middleware(UploadLimit, limit=max_upload_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _errors_as_json(app)
 
@@ -100,29 +136,62 @@ def create_app(run_dir: str | Path, max_upload_bytes: int = 5 * 1024 * 1024) -> 
     def healthz() -> Health:
         return Health()
 
+    @app.get("/readyz", responses={503: {"model": ErrorOut, "description": "warming up"}})
+    def readyz(request: Request) -> Ready:
+        if not getattr(request.app.state, "ready", False):
+            raise HTTPException(503, "the model is still warming up; try again shortly")
+        return Ready()
+
+    @app.get("/metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}})  # fmt: skip
+    def prometheus() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
     @app.get("/api/model")
     def model_info() -> ModelInfo:
-        return ModelInfo(**classifier.describe())
+        return ModelInfo(**{**describe, **identity})
 
-    def answer(data: bytes) -> PredictionOut:
+    def prepare(data: bytes) -> tuple[np.ndarray, str]:
         image = classifier.preprocess(data)
-        p = classifier.predict_arrays(image[None])[0]
-        return PredictionOut(
-            label=p.label, name=p.name, probabilities=p.probabilities, preprocessed=png_url(image)
-        )
+        return image, png_url(image)
 
-    @app.post("/api/predict", responses=ERRORS)
+    @app.post("/api/predict", responses=ERRORS, description=UPLOAD_LIMIT.format(max_upload_bytes))
     async def predict(
         request: Request,
-        file: Annotated[UploadFile, File(description="an image: PNG, JPEG, BMP, GIF, WebP, TIFF")],
+        file: Annotated[UploadFile, File(description=UPLOAD_HELP)],
     ) -> PredictionOut:
         data = await file.read(max_upload_bytes + 1)
         if len(data) > max_upload_bytes:
             raise HTTPException(413, too_large(max_upload_bytes))
-        pool = request.app.state.model_thread
-        return await asyncio.get_running_loop().run_in_executor(pool, answer, data)
+        image, preview = await run_in_threadpool(prepare, data)
+        proba = await request.app.state.batcher.submit(image)
+        p = classifier.prediction(proba)
+        return PredictionOut(label=p.label, name=p.name, probabilities=p.probabilities,
+                             preprocessed=preview, **identity)  # fmt: skip
 
+    _upload_not_empty(app)
     return app
+
+
+def _upload_not_empty(app: FastAPI) -> None:
+    """State in the schema that an empty upload is invalid (it is answered 400): FastAPI cannot
+    put `minLength` on an UploadFile without also validating it, which fails on a file."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            body = schema["components"]["schemas"]["Body_predict_api_predict_post"]
+            body["properties"]["file"]["minLength"] = 1
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+UPLOAD_HELP = "an image: PNG, JPEG, BMP, GIF, WebP or TIFF; not empty"
+UPLOAD_LIMIT = ("Predict one image. The upload must not be empty (400) and at most {} bytes "
+                "(413); other formats get 415, unusable images 422.")  # fmt: skip
 
 
 def _one_thread() -> None:
@@ -149,9 +218,15 @@ def _errors_as_json(app: FastAPI) -> None:
         message = f"{problems} (send the image as the multipart form field 'file')"
         return JSONResponse({"error": message}, status_code=422)
 
+    @app.exception_handler(Exception)
+    def server_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": "the server failed on this request; try again"}, 500)
+
     @app.exception_handler(HTTPException)
     def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+        # The exception's headers matter: a 405 must say which methods are allowed (Allow).
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
 
 
 def png_url(image: np.ndarray) -> str:

@@ -58,20 +58,35 @@ def serving(
     log: IO | int = subprocess.DEVNULL,
     env: dict[str, str] | None = None,
     timeout: float = 120.0,  # on a busy machine importing torch alone takes seconds
+    args: tuple[str, ...] = ("--workers", "1"),
 ) -> Iterator[str]:
-    """`mnistlab serve --run RUN` on a free localhost port; yields its URL once /healthz
-    answers, and stops the server on the way out."""
+    """`mnistlab serve --run RUN [args]` on a free localhost port; yields its URL once /readyz
+    answers (the model is loaded and warm), and stops the server on the way out."""
+    with server_process(run, log, env, timeout, args) as (url, _):
+        yield url
+
+
+@contextmanager
+def server_process(
+    run: Path | str,
+    log: IO | int = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+    timeout: float = 120.0,
+    args: tuple[str, ...] = ("--workers", "1"),
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """As `serving`, and the server's process too (to find its workers, or kill one)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    command = [sys.executable, "-m", "mnistlab", "serve", "--run", str(run), "--port", str(port)]
+    command = [sys.executable, "-m", "mnistlab", "serve", "--run", str(run), "--port", str(port),
+               *args]  # fmt: skip
     process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     try:
         while True:
             try:
-                urllib.request.urlopen(f"{url}/healthz", timeout=1)
+                urllib.request.urlopen(f"{url}/readyz", timeout=1)
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
@@ -80,7 +95,7 @@ def serving(
                         f"try it by hand: {' '.join(command)}"
                     ) from None
                 time.sleep(0.1)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         try:
@@ -88,6 +103,20 @@ def serving(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def worker_pids(server: int) -> list[int]:
+    """The uvicorn worker processes of a `mnistlab serve` (Linux: from /proc)."""
+    children = Path(f"/proc/{server}/task/{server}/children").read_text().split()
+    workers = []
+    for pid in map(int, children):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue  # it ended meanwhile
+        if b"spawn_main" in cmdline:  # not multiprocessing's resource tracker
+            workers.append(pid)
+    return workers
 
 
 def _last_line(log: IO | int) -> str:

@@ -1,0 +1,77 @@
+"""`GET /metrics` in Prometheus' text format, through prometheus-client.
+
+Requests by route and status, their latency, the model's batch sizes and which model
+answers. With several uvicorn workers (processes), `mnistlab serve` sets
+PROMETHEUS_MULTIPROC_DIR before they start, every worker writes its samples there, and any
+worker's /metrics reports the sum over all of them (prometheus-client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+ROUTES = ("/", "/healthz", "/readyz", "/metrics", "/api/model", "/api/predict")
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+class Metrics:
+    """The server's instruments, in their own registry (or the multiprocess directory)."""
+
+    def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        # In multiprocess mode samples go to files, not a registry; /metrics collects them.
+        own = None if self.multiprocess else CollectorRegistry()
+        self.registry = own
+        self.requests = Counter("mnistlab_requests", "HTTP requests answered",
+                                ["route", "status"], registry=own)  # fmt: skip
+        self.latency = Histogram("mnistlab_request_seconds", "Time to answer a request",
+                                 ["route"], registry=own)  # fmt: skip
+        self.batch = Histogram("mnistlab_batch_size", "Images per model call",
+                               buckets=BATCH_BUCKETS, registry=own)  # fmt: skip
+        self.model = Gauge("mnistlab_model_info", "The model this server answers with (1)",
+                           ["run", "model", "dataset", "weights_sha256"], registry=own,
+                           multiprocess_mode="max")  # fmt: skip
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The body and content type of GET /metrics."""
+        registry = self.registry
+        if registry is None:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class RequestMetrics:
+    """ASGI middleware: counts every HTTP answer by route and status, and times it."""
+
+    def __init__(self, app, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), 500
+        route = scope["path"] if scope["path"] in ROUTES else "other"
+
+        async def send_status(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)

@@ -1,0 +1,54 @@
+"""`mnistlab serve`: uvicorn with N worker processes, each building the app once.
+
+uvicorn's own supervisor starts the workers, shares the listening socket between them and
+restarts one that dies (a client loses at most the requests that worker held). The workers
+are separate processes, so they are handed the run and its settings through the
+environment and build the app with `app_from_environment`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from mnistlab import runs
+
+ENV = "MNISTLAB_SERVE"  # JSON: run folder and create_app's settings, for the workers
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def run(
+    run_dir: Path,
+    host: str,
+    port: int,
+    workers: int,
+    batch_window: float,
+    max_batch: int,
+    access_log: bool = True,
+) -> None:
+    """Serve until interrupted. The run folder is checked here, once, so a bad one is one
+    line before any worker starts."""
+    import uvicorn
+
+    runs.load_config(run_dir)
+    runs.weights_sha256(run_dir)  # the weights exist and can be read
+    os.environ[ENV] = json.dumps({"run_dir": str(run_dir), "batch_window": batch_window,
+                                  "max_batch": max_batch})  # fmt: skip
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every worker's samples in one place, so /metrics sums them (serve/metrics.py).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnistlab-metrics-")
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, host=host, port=port,
+                workers=workers, log_level="info", access_log=access_log)  # fmt: skip
+
+
+def app_from_environment():
+    """The app of one worker, from what `run` put in the environment."""
+    from mnistlab.serve.app import create_app
+
+    return create_app(**json.loads(os.environ[ENV]))
