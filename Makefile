@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-stamp
 RUNS   := runs
 
-.PHONY: setup demo test test-fast lint bench compare-classics clean
+.PHONY: setup demo test test-fast lint bench bench-serve compare-classics clean
 
 setup: $(STAMP)
 
@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  dpkg -s dataset-fashion-mnist chromium >/dev/null 2>&1 || \
+	  dpkg -s dataset-fashion-mnist chromium wrk >/dev/null 2>	  dpkg -s dataset-fashion-mnist chromium >/dev/null 2>&1 || \1 || \
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	      dataset-fashion-mnist chromium fonts-dejavu-core; }; \
+	      dataset-fashion-mnist chromium fonts-dejavu-core wrk; }; \
 	fi
 	touch $(STAMP)
 
@@ -34,6 +34,11 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+
+# Serving under load (wrk from Debian): RUN=runs/... make bench-serve
+bench-serve: setup
+	@command -v wrk >/dev/null || { echo "bench-serve needs wrk: apt-get install wrk"; exit 1; }
+	$(PY) bench/serve_load.py --run $(RUN)
 
 # The classic trio on Fashion-MNIST beside the tutorial's figures (NumPy 74.53%, MLP 88.49%, CNN 90.31%).
 compare-classics: setup

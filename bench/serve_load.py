@@ -1,0 +1,145 @@
+"""Serving under load: a real `mnistlab serve` driven by `wrk` (Debian's), in its own process.
+
+For each configuration (workers × micro-batching), the server starts on a free port with
+the run, waits until /readyz, takes `wrk -c CONNECTIONS -d SECONDS` of multipart POSTs of
+one 280×280 canvas PNG (an MNIST test digit drawn large in black on a transparent canvas, as
+the page exports it), then must still answer /healthz. Printed per configuration:
+requests/s, p50/p95/p99 latency (wrk's own histogram, through a small Lua `done` hook),
+non-2xx answers, socket errors, and the server's memory (RSS of the supervisor and its
+workers, after the load). wrk runs one thread, so most of the two cores go to the server.
+
+    .venv/bin/python bench/serve_load.py --run RUN_DIR              # the table below
+    .venv/bin/python bench/serve_load.py --run RUN_DIR --workers 2 --batching on --seconds 30
+    make bench-serve RUN=RUN_DIR
+
+Evidence: see the README's "Serving under load" section (it holds this script's table,
+with the machine line it printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from mnistlab.data import load_dataset
+from mnistlab.errors import MnistlabError
+from mnistlab.serve.live import server_process, worker_pids
+
+sys.path.insert(0, os.path.dirname(__file__))
+import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+
+BOUNDARY = "mnistlab-load"
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "multipart/form-data; boundary=%(boundary)s"
+local f = io.open("%(body)s", "rb")
+wrk.body = f:read("*a")
+f:close()
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %%d, "seconds": %%f, "p50": %%f, "p95": %%f, "p99": %%f, '
+    .. '"non2xx": %%d, "socket_errors": %%d}\\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
+    latency:percentile(95) / 1e3, latency:percentile(99) / 1e3, e.status,
+    e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+def canvas_png() -> bytes:
+    """An MNIST test digit drawn large, black strokes on a transparent 280×280 canvas."""
+    digit = load_dataset("mnist", "test").images[0]
+    ink = np.asarray(Image.fromarray(digit).resize((280, 280), Image.BILINEAR))
+    rgba = np.zeros((280, 280, 4), np.uint8)
+    rgba[..., 3] = ink  # the page draws #111 strokes; alpha carries the drawing
+    rgba[..., :3] = 17
+    out = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(out, "PNG")
+    return out.getvalue()
+
+
+def multipart(png: bytes) -> bytes:
+    head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="d.png"\r\n'
+            "Content-Type: image/png\r\n\r\n")  # fmt: skip
+    return head.encode() + png + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def load(run: Path, workers: int, batching: bool, args, script: Path) -> dict:
+    """One configuration: start the server, drive it, check it is still healthy."""
+    serve = ["--workers", str(workers), "--no-access-log"]
+    serve += ["--max-batch", str(args.max_batch)] if batching else ["--max-batch", "1"]
+    with server_process(run, args=tuple(serve)) as (url, server):
+        command = ["wrk", "-t", "1", "-c", str(args.connections), "-d", f"{args.seconds}s",
+                   "-s", str(script), f"{url}/api/predict"]  # fmt: skip
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        result = json.loads(next(ln for ln in out.splitlines() if ln.startswith("RESULT"))[7:])
+        memory = rss_mb([server.pid, *worker_pids(server.pid)])
+        healthy = urllib.request.urlopen(f"{url}/healthz", timeout=10).status == 200
+    per_second = result["requests"] / result["seconds"]
+    return dict(workers=workers, batching=batching, rps=per_second, memory_mb=memory,
+                healthy=healthy, **result)  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True, help="a run folder to serve")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batching", choices=("on", "off", "both"), default="both")
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    info = machine.machine()
+    err = Console(stderr=True)
+    err.print(machine.line(info))
+    batching = {"on": [True], "off": [False], "both": [False, True]}[args.batching]
+    with tempfile.TemporaryDirectory() as tmp:
+        body, script = Path(tmp) / "body", Path(tmp) / "post.lua"
+        body.write_bytes(multipart(canvas_png()))
+        script.write_text(LUA % {"boundary": BOUNDARY, "body": body})
+        try:
+            rows = [load(args.run, w, b, args, script) for w in args.workers for b in batching]
+        except (MnistlabError, FileNotFoundError, subprocess.CalledProcessError) as e:
+            err.print(f"error: {e}")
+            return 1
+    if args.json:
+        print(json.dumps({"machine": info, "rows": rows}, indent=2))
+        return 0
+    table = Table("workers", "batching", "req/s", "p50 ms", "p95 ms", "p99 ms", "non-2xx",
+                  "socket err", "memory MB", "healthy after",
+                  title=f"{args.run.name}: wrk, {args.connections} connections, "
+                  f"{args.seconds} s, 280×280 canvas PNG")  # fmt: skip
+    for r in rows:
+        table.add_row(str(r["workers"]), "on" if r["batching"] else "off", f"{r['rps']:.0f}",
+                      f"{r['p50']:.1f}", f"{r['p95']:.1f}", f"{r['p99']:.1f}", str(r["non2xx"]),
+                      str(r["socket_errors"]), f"{r['memory_mb']:.0f}",
+                      "yes" if r["healthy"] else "NO")  # fmt: skip
+    Console(width=200).print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
