@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  dpkg -s dataset-fashion-mnist chromium wrk >/dev/null 2>	  dpkg -s dataset-fashion-mnist chromium >/dev/null 2>&1 || \1 || \
+	  dpkg -s dataset-fashion-mnist chromium wrk >/dev/null 2>&1 || \
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	      dataset-fashion-mnist chromium fonts-dejavu-core wrk; }; \
 	fi
