@@ -128,6 +128,15 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _errors_as_json(app)
 
+    _status_routes(app, metrics, ModelInfo(**{**describe, **identity}))
+    _predict_route(app, classifier, identity, max_upload_bytes)
+    _upload_not_empty(app)
+    return app
+
+
+def _status_routes(app: FastAPI, metrics: Metrics, info: ModelInfo) -> None:
+    """The page, and what tells people and probes how the server is."""
+
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
@@ -150,7 +159,11 @@ def create_app(
 
     @app.get("/api/model")
     def model_info() -> ModelInfo:
-        return ModelInfo(**{**describe, **identity})
+        return info
+
+
+def _predict_route(app: FastAPI, classifier: Classifier, identity: dict, max_upload_bytes: int):
+    """POST /api/predict: read the upload, preprocess it off the event loop, batch the model."""
 
     def prepare(data: bytes) -> tuple[np.ndarray, str]:
         image = classifier.preprocess(data)
@@ -169,9 +182,6 @@ def create_app(
         p = classifier.prediction(proba)
         return PredictionOut(label=p.label, name=p.name, probabilities=p.probabilities,
                              preprocessed=preview, **identity)  # fmt: skip
-
-    _upload_not_empty(app)
-    return app
 
 
 def _upload_not_empty(app: FastAPI) -> None:
