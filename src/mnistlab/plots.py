@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from mnistlab.atomic import atomic_path
 
@@ -255,6 +256,9 @@ def sweep(trials: Sequence[dict], params: Sequence) -> Figure:
             ax.set_xlim(-0.5, len(choices) - 0.5)
         elif p.log:
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.001 0.002 0.005
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(p.name)
         ax.grid(alpha=0.3)
     history = axes[-1]
