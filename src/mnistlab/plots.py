@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from mnistlab.atomic import atomic_path
 
@@ -232,4 +233,47 @@ def compare_curves(histories: Sequence[tuple[str, Sequence[dict]]]) -> Figure:
         ax.set_ylabel("Accuracy (%)")
     axes.flat[0].legend(fontsize=8)
     fig.suptitle("Accuracy per run: validation (solid) and training (dotted)")
+    return fig
+
+
+def sweep(trials: Sequence[dict], params: Sequence) -> Figure:
+    """A search at a glance: validation accuracy against each searched parameter (`params`:
+    objects with `name`, `log` and `choices`), then against the trial number with the best so
+    far. Pruned trials show their last reported accuracy as crosses."""
+    done = [t for t in trials if t["val_acc"] is not None and t["state"] in ("complete", "pruned")]
+    fig, axes = _subplots(1, len(params) + 1, figsize=(4 * (len(params) + 1), 3.6), squeeze=False,
+                          sharey=True, layout="constrained")  # fmt: skip
+    axes = axes[0]
+    for ax, p in zip(axes, params, strict=False):
+        choices = [str(c) for c in p.choices]
+        for state, marker, color in (("complete", "o", "#4878d0"), ("pruned", "x", "#999999")):
+            shown = [t for t in done if t["state"] == state and p.name in t["params"]]
+            x = [t["params"][p.name] for t in shown]
+            x = [choices.index(str(v)) for v in x] if choices else x
+            ax.scatter(x, [100 * t["val_acc"] for t in shown], marker=marker, c=color, label=state)
+        if choices:
+            ax.set_xticks(range(len(choices)), choices)
+            ax.set_xlim(-0.5, len(choices) - 0.5)
+        elif p.log:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.001 0.002 0.005
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(p.name)
+        ax.grid(alpha=0.3)
+    history = axes[-1]
+    finished = sorted((t for t in done if t["state"] == "complete"), key=lambda t: t["trial"])
+    for state, marker, color in (("complete", "o", "#4878d0"), ("pruned", "x", "#999999")):
+        shown = [t for t in done if t["state"] == state]
+        history.scatter([t["trial"] for t in shown], [100 * t["val_acc"] for t in shown],
+                        marker=marker, c=color, label=state)  # fmt: skip
+    if finished:
+        best = np.maximum.accumulate([100 * t["val_acc"] for t in finished])
+        history.step([t["trial"] for t in finished], best, where="post", c="#d65f5f", label="best")
+    history.set_xlabel("Trial")
+    history.xaxis.get_major_locator().set_params(integer=True)
+    history.grid(alpha=0.3)
+    history.legend(fontsize=8)
+    axes[0].set_ylabel("Validation accuracy (%)")
+    fig.suptitle(f"Sweep: {len(finished)} finished, {len(done) - len(finished)} pruned")
     return fig

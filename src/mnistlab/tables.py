@@ -84,23 +84,33 @@ def evaluation(console: Console, split: str, metrics: dict) -> None:
 
 
 def comparison(console: Console, rows: Sequence[dict]) -> None:
-    """`mnistlab compare`: one row per run, in the order given (best test accuracy first)."""
+    """`mnistlab compare`: one row per run, in the order given (best test accuracy first); a
+    group of seeds shows mean ± sample standard deviation."""
     table = Table("run", "dataset", "model")
     for column in ("parameters", "epochs", "train s", "test acc", "test loss"):
         table.add_column(column, justify="right")
     for r in rows:
-        acc, loss = r["test_accuracy"], r["test_loss"]
         table.add_row(
             r["run"],
             r["dataset"],
             r["model"],
             f"{r['parameters']:,}",
-            str(r["epochs"]),
+            f"{r['epochs']:g}",
             f"{r['train_seconds']:.1f}",
-            "–" if acc is None else f"{acc:.2%}",
-            "–" if loss is None else f"{loss:.4f}",
+            _mean(r["test_accuracy"], r.get("test_accuracy_std"), percent=True),
+            _mean(r["test_loss"], r.get("test_loss_std"), percent=False),
         )
     wide(console).print(table)
+
+
+def _mean(value: float | None, std: float | None, percent: bool) -> str:
+    """A run's figure, or a group's mean ± its standard deviation ("98.12% ± 0.08")."""
+    if value is None:
+        return "–"
+    text = f"{value:.2%}" if percent else f"{value:.4f}"
+    if std is None:
+        return text
+    return text + (f" ± {100 * std:.2f}" if percent else f" ± {std:.4f}")
 
 
 def predictions(
@@ -112,4 +122,29 @@ def predictions(
         others = ", ".join(f"{classes[i]} {q:.1%}" for i, q in p.top_k(top_k))
         row = [p.file or "", p.name, f"{p.probabilities[p.label]:.1%}"]
         table.add_row(*row, *([others] if top_k > 1 else []))
+    wide(console).print(table)
+
+
+def sweep(console: Console, rows: Sequence[dict], names: Sequence[str]) -> None:
+    """`mnistlab sweep`: one row per trial, best validation accuracy first."""
+    table = Table(title="Trials, best validation accuracy first")
+    table.add_column("trial", justify="right")
+    table.add_column("state")
+    table.add_column("val acc", justify="right")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("epochs", justify="right")
+    table.add_column("s", justify="right")
+    table.add_column("run")
+    for r in rows:
+        values = [r["params"].get(n) for n in names]
+        table.add_row(
+            str(r["trial"]),
+            r["state"],
+            "–" if r["val_acc"] is None else f"{r['val_acc']:.2%}",
+            *("–" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v) for v in values),
+            str(r["epochs"]),
+            "–" if r["seconds"] is None else f"{r['seconds']:.0f}",
+            r["run"] or "",
+        )
     wide(console).print(table)

@@ -49,12 +49,14 @@ def compare_cmd(
         Path | None, typer.Option("--plot", help="Also write validation curves to this PNG.")
     ] = None,
 ) -> None:
-    """A table of runs, best test accuracy first."""
+    """A table of runs, best test accuracy first; runs that differ only by seed are one row
+    (mean ± standard deviation; each seed's figures under "per_seed" in --json)."""
     from mnistlab.compare import compare_runs, plot_comparison
+    from mnistlab.compare import run_dirs as members
 
     rows = compare_runs(run_dirs)
     if plot is not None:
-        err.print(f"wrote {plot_comparison([Path(r['run']) for r in rows], plot)}")
+        err.print(f"wrote {plot_comparison(members(rows), plot)}")
     if json_out:
         print_json(rows)
         return

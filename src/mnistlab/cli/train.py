@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import logging
 from dataclasses import fields
 from pathlib import Path
@@ -58,6 +60,9 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
     label_smoothing: Annotated[float | None, _flag("label_smoothing")] = None,
     betas: Annotated[str | None, _flag("betas")] = None,
     seed: Annotated[int | None, _flag("seed")] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="One run per seed, e.g. 0-4 or 0,1,2 (in OUT/seed-N).")
+    ] = None,
     val_size: Annotated[int | None, _flag("val_size")] = None,
     patience: Annotated[int | None, _flag("patience")] = None,
     train_limit: Annotated[int | None, _flag("train_limit")] = None,
@@ -92,26 +97,87 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
 ) -> None:
     """Train a model; write config, weights, history and test metrics to a run folder."""
     options = dict(locals())  # first, so it holds the flags only
+    from mnistlab.training import train
+
+    config = train_config(options)
+    if threads:
+        limit_threads(threads)
+    runs = _seeds(config, seeds) if seeds is not None else [{}]  # per run: what differs
+    trained = [train(dataclasses.replace(config, **changes)) for changes in runs]
+    documents = [{
+        "run": str(run.dir), "dataset": run.config["dataset"], "model": run.config["model"],
+        "epochs": len(run.history), "test_accuracy": run.metrics["accuracy"],
+        "test_loss": run.metrics["loss"], "train_seconds": run.metrics["train_seconds"],
+    } for run in trained]  # fmt: skip
+    if json_out:
+        print_json(documents[0] if seeds is None else documents)
+
+
+def train_config(options: dict[str, Any]):
+    """The TrainConfig of `train`'s flags (a dict of them by name; `mnistlab sweep` passes its
+    own, which are train's)."""
     from mnistlab import budget as budgets
-    from mnistlab.training import TrainConfig, train
+    from mnistlab.training import TrainConfig
 
     converted = {  # the flags whose text becomes another type, or whose name differs
-        "budget": budgets.parse(budget) if budget is not None else None,
-        "hidden": _numbers(hidden, int, "--hidden", "512 or 256,128"),
-        "betas": _numbers(betas, float, "--betas", "0.9,0.999"),
-        "out": str(out_dir) if out_dir else None,
-        "data_dir": str(data_dir) if data_dir else None,
-        "shift": _renamed("--augment", augment, "--shift", shift),
+        "budget": budgets.parse(options["budget"]) if options["budget"] is not None else None,
+        "hidden": _numbers(options["hidden"], int, "--hidden", "512 or 256,128"),
+        "betas": _numbers(options["betas"], float, "--betas", "0.9,0.999"),
+        "out": str(options["out_dir"]) if options.get("out_dir") else None,
+        "data_dir": str(options["data_dir"]) if options["data_dir"] else None,
+        "shift": _renamed("--augment", options["augment"], "--shift", options["shift"]),
     }
-    if threads:
-        _limit_threads(threads)
-    run = train(TrainConfig(**_config_values(TrainConfig, options) | converted))
-    if json_out:
-        print_json({
-            "run": str(run.dir), "dataset": run.config["dataset"], "model": run.config["model"],
-            "epochs": len(run.history), "test_accuracy": run.metrics["accuracy"],
-            "test_loss": run.metrics["loss"], "train_seconds": run.metrics["train_seconds"],
-        })  # fmt: skip
+    return TrainConfig(**_config_values(TrainConfig, options) | converted)
+
+
+def train_options() -> list[inspect.Parameter]:
+    """`train`'s flags as parameters, declarations and help included, for commands that pass
+    them through (`mnistlab sweep`); the flags that only make one run are left out."""
+    own = ("out_dir", "resume", "json_out", "seeds", "nproc")
+    parameters = inspect.signature(train_command, eval_str=True).parameters.values()
+    return [p for p in parameters if p.name not in own]
+
+
+def as_flags(values: dict[str, Any]) -> list[str]:
+    """The `mnistlab train` flags that give these TrainConfig values (the inverse of
+    train_config): every flag is named after its field."""
+    flags = []
+    for name, value in values.items():
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            flags.append(flag if value else f"--no-{name}")
+        elif name == "budget":
+            flags += [flag, f"{value:g}s"]
+        else:
+            text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+            flags += [flag, text]
+    return flags
+
+
+def _seeds(config, text: str) -> list[dict]:
+    """`--seeds 0-4` or `0,1,2` → one run per seed, in OUT/seed-N when --out is given."""
+    if config.seed is not None or config.resume:
+        raise MnistlabError("--seeds makes one run per seed: drop --seed and --resume (resume "
+                            "one seed's run with --out DIR/seed-N --resume)")  # fmt: skip
+    try:
+        seeds = [s for part in text.split(",") for s in _seed_range(part)]
+    except ValueError:
+        raise MnistlabError(
+            f"--seeds takes a range like 0-4 or a list like 0,1,2, got {text!r}"
+        ) from None
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise MnistlabError(f"--seeds names each seed once, got {text!r}")
+    out = config.out
+    return [{"seed": s, "out": str(Path(out) / f"seed-{s}") if out else None} for s in seeds]
+
+
+def _seed_range(part: str) -> range:
+    low, _, high = part.strip().partition("-")
+    low = int(low)
+    high = int(high) if high else low
+    if high < low:
+        raise ValueError(part)
+    return range(low, high + 1)
 
 
 def _renamed(old: str, old_value: Any, new: str, value: Any) -> Any:
@@ -138,7 +204,7 @@ def _numbers(text: str | None, kind: type, flag: str, example: str) -> tuple | N
         raise MnistlabError(f"{flag} takes numbers like {example}, got {text!r}") from None
 
 
-def _limit_threads(threads: int) -> None:
+def limit_threads(threads: int) -> None:
     """Cap torch's and the BLAS/OpenMP pools: on a shared machine, threads that wait for
     each other at every parallel region are many times slower than one thread."""
     import torch
