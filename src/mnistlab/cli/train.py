@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,6 +66,9 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
     budget: Annotated[
         str | None, typer.Option(help="End inside this wall time, e.g. 30m or 1h: sets the epochs.")
     ] = None,
+    nproc: Annotated[
+        int, typer.Option(min=1, help="Processes on this machine, data-parallel (torchrun).")
+    ] = 1,
     threads: Annotated[
         int | None, typer.Option(min=1, help="CPU threads (default all; 1 on a busy machine).")
     ] = None,
@@ -103,10 +108,15 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
         "data_dir": str(data_dir) if data_dir else None,
         "shift": _renamed("--augment", augment, "--shift", shift),
     }
+    if nproc > 1:  # the same command in N processes, started by torchrun's own entry point
+        from mnistlab import distributed
+
+        argv = distributed.without_nproc(sys.argv[1:])
+        return distributed.launch(nproc, argv, model, out_dir if resume else None)
     if threads:
         _limit_threads(threads)
     run = train(TrainConfig(**_config_values(TrainConfig, options) | converted))
-    if json_out:
+    if json_out and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone
         print_json({
             "run": str(run.dir), "dataset": run.config["dataset"], "model": run.config["model"],
             "epochs": len(run.history), "test_accuracy": run.metrics["accuracy"],
