@@ -6,18 +6,20 @@ of the repeats) and test accuracy.
     .venv/bin/python bench/distributed.py [--model cnn] [--train-limit 4000] [--epochs 2]
                                           [--repeats 3] [--json]
 
-Measured 2026-12-02 on a shared AMD EPYC Zen 5 (2 cores, AVX-512), load average 9.4 before
-and 7.0 after, the defaults (cnn, 4,000 images, 2 epochs, median of 3):
+Measured 2026-12-02 on the project's shared AMD EPYC Zen 5 (2 cores, AVX-512), the defaults
+(cnn, 4,000 images, 2 epochs), median of 3; seconds per epoch, each run's in brackets:
 
-    1 process × 2 threads   18.85 s/epoch (runs 21.9, 16.4, 18.8)  test accuracy 0.8948
-    2 processes × 1 thread   3.66 s/epoch (runs  2.9,  4.3,  3.7)  test accuracy 0.8948
-    1 process × 1 thread     3.52 s/epoch (runs  3.5,  3.8,  3.4)  test accuracy 0.8948
+    load average    1 process × 2 threads   2 processes × 1 thread   1 process × 1 thread
+    1.4 → 2.1       3.53 (9.33, 3.53, 1.01)  1.86 (1.61, 1.86, 2.38)  1.46 (1.53, 1.38, 1.46)
+    9.4 → 7.0      18.85 (21.9, 16.4, 18.8)  3.66 (2.92, 4.29, 3.66)  3.52 (3.52, 3.80, 3.44)
 
-It does not pay here: two processes are no faster than one thread. They only beat one
-process with 2 threads because, on 2 cores other jobs keep busy, threads that wait for each
-other at every parallel region are slow (an earlier run at load 5.8: 17.4 s against 4.0 s).
-The accuracy is the same to the 4th decimal: the same run, up to rounding. Data-parallel
-training is for more cores, more machines or GPUs than this one.
+Test accuracy 0.8948 in every run: the same run, up to rounding. It does not pay here: two
+processes are never faster than one process with one thread (each still augments the whole
+batch and waits for the gradient all-reduce every step; which costs more is not measured),
+and two threads win only
+when the machine is quiet (1.01 s); on 2 cores that other jobs keep busy, threads that wait
+for each other at every parallel region are many times slower. Data-parallel training is
+for more cores, more machines or GPUs than this one.
 """
 
 from __future__ import annotations
