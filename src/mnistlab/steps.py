@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch import nn
 from torch.nn import functional as F
 
 from mnistlab.augment import Augment, augment
+from mnistlab.distributed import World
 from mnistlab.models import Model
 from mnistlab.models.model import NumpyModel
 from mnistlab.models.numpy_net import SGD
@@ -23,10 +26,13 @@ from mnistlab.settings import Settings
 MOMENTUM = 0.9  # "nesterov": SGD with Nesterov momentum 0.9, for both kinds of network
 
 
-def make_stepper(model: Model, images: np.ndarray, labels: np.ndarray, s: Settings, device):
+def make_stepper(model: Model, images: np.ndarray, labels: np.ndarray, s: Settings, device,
+                 world: World | None = None):  # fmt: skip
     """The stepper for this model; `s` gives optimizer, lr, weight_decay, betas,
     label_smoothing (the training loss only: figures report the plain cross-entropy) and
-    the augmentation."""
+    the augmentation. With a `world` of several processes, the data-parallel one."""
+    if world is not None and world.size > 1:
+        return DataParallelStepper(model, images, labels, s, device, world)
     stepper = {TorchModel: TorchStepper, NumpyModel: NumpyStepper}[type(model)]
     return stepper(model, images, labels, s, device)
 
@@ -64,11 +70,7 @@ class TorchStepper:
 
     def step(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """One update; returns (mean loss, correct count) as tensors, read only when needed."""
-        i = torch.from_numpy(idx).to(self.device)
-        xb, yb = self.x[i], self.y[i]
-        xb = self._floats(xb)
-        if self.augment:
-            xb = augment(xb, self.augment)
+        xb, yb = self._batch(idx)
         logits = self.net(xb)
         loss = F.cross_entropy(logits, yb, label_smoothing=self.label_smoothing)
         self.opt.zero_grad(set_to_none=True)
@@ -99,9 +101,47 @@ class TorchStepper:
             {"state": state, "param_groups": self.opt.state_dict()["param_groups"]}
         )
 
-    @staticmethod
-    def _floats(x: torch.Tensor) -> torch.Tensor:
-        return x.unsqueeze(1).float().div_(255.0)
+    def _batch(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (floats, augmented) and labels of the batch `idx`, on the device."""
+        i = torch.from_numpy(idx).to(self.device)
+        xb = self.x[i].unsqueeze(1).float().div_(255.0)
+        return (augment(xb, self.augment) if self.augment else xb), self.y[i]
+
+
+class DataParallelStepper(TorchStepper):
+    """One of several processes: it steps on its slice of each global batch, and
+    DistributedDataParallel averages the gradients, so every rank takes the same update.
+
+    Each rank augments the whole global batch with the epoch's seed, then keeps its slice:
+    the images are those one process would train on, so a recipe gives the same run at any
+    world size, up to rounding (augmenting B images, not B / world size, is the price).
+    The slice's loss is a sum scaled by world size / global batch, so the average is the
+    global batch's mean loss even when slices differ by an image. Batch norm: SyncBatchNorm
+    on CUDA; torch has it for GPUs only, so on the CPU each rank normalizes by its slice
+    (statistics of batch / world size images; the running statistics saved are rank 0's).
+    """
+
+    def __init__(self, model: Model, images, labels, s: Settings, device: str, world: World):
+        super().__init__(model, images, labels, s, device)
+        self.world = world
+        if device.startswith("cuda"):  # in place: the same parameters, state-dict names
+            nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
+        ids = [torch.device(device).index] if device.startswith("cuda") else None
+        self.ddp = nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
+
+    def step(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """One update on this rank's slice; (mean loss, correct count) of the global batch."""
+        mine = np.array_split(np.arange(len(idx)), self.world.size)[self.world.rank]
+        xb, yb = (t[mine[0] : mine[-1] + 1] for t in self._batch(idx))
+        logits = self.ddp(xb)
+        loss = F.cross_entropy(logits, yb, label_smoothing=self.label_smoothing, reduction="sum")
+        self.opt.zero_grad(set_to_none=True)
+        (loss * (self.world.size / len(idx))).backward()
+        self.opt.step()
+        plain = F.cross_entropy(logits.detach(), yb, reduction="sum")
+        totals = torch.stack([plain.double(), (logits.argmax(1) == yb).sum().double()])
+        dist.all_reduce(totals)
+        return totals[0] / len(idx), totals[1]
 
 
 class NumpyStepper:

@@ -3,7 +3,8 @@
 Read top to bottom: settle the hyper-parameters (mnistlab.settings), load the data, build the
 model, then per epoch: the steps of mnistlab.loop, validation, an atomic checkpoint. Resuming
 loads the last checkpoint; nothing else carries over between epochs, so the run continues bit
-for bit. The test split is scored once, at the end, through Model.predict_proba.
+for bit. The test split is scored once, at the end, through Model.predict_proba. Under
+torchrun every process runs this; rank 0 alone reads and writes (mnistlab.distributed).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mnistlab import budget, loop, precision, runs
+from mnistlab import budget, distributed, loop, precision, runs
 from mnistlab.data import get_spec, load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.models import Model, build_model, get_model_spec, pixel_stats
@@ -89,7 +90,19 @@ def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | Non
     `on_epoch_end(row, model)` runs after each epoch's checkpoint: a notebook can plot the
     history row or look at the weights; an exception there stops the run, resumably.
     """
-    run_dir, saved = Path(config.out) if config.out else None, None
+    started, world = time.perf_counter(), distributed.join(config.device)
+    run_dir = Path(config.out) if config.out else None
+    with world.reporting(run_dir):  # under torchrun: rank 0 checks, the others follow
+        saved, mode, s = world.from_lead(lambda: _settled(config, run_dir, world.size))
+        device = world.device(config.device, get_model_spec(s.model).backend.cpu_only)
+        with precision.using(mode):
+            return _train(config, run_dir, saved, s, device, on_epoch_end, world, started)
+
+
+def _settled(config: TrainConfig, run_dir: Path | None, processes: int):
+    """(the saved config when resuming, the precision mode, the Settings), or a MnistlabError:
+    everything checked before any data is loaded or any file written."""
+    saved = None
     if config.resume:
         if run_dir is None:
             raise MnistlabError("--resume needs --out RUN_DIR, the run folder to continue")
@@ -99,15 +112,18 @@ def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | Non
             raise MnistlabError(f"{run_dir} has no checkpoint to resume from ({done})")
     if config.budget and config.epochs:
         raise MnistlabError("give --epochs or --budget, not both: the budget sets the epochs")
-    spec = get_model_spec(config.model or (saved or {}).get("model", "cnn"))
-    device = _device(config.device, spec.backend.cpu_only)
-    with precision.using(_precision_mode(config.precision, saved)):
-        return _train(config, run_dir, saved, device, on_epoch_end)
+    name = config.model or (saved or {}).get("model", "cnn")
+    spec = get_model_spec(name)
+    distributed.check_run(name, processes, bool(config.budget), saved, run_dir)
+    device = distributed.World().device(config.device, spec.backend.cpu_only)
+    mode = _precision_mode(config.precision, saved)
+    with precision.using(mode):
+        s = settle(config.run_values(), saved, precision.compute_path(_device_type(device)))
+    return saved, mode, s
 
 
-def _train(config: TrainConfig, run_dir, saved, device: str, on_epoch_end) -> Run:
-    started = time.perf_counter()
-    s = settle(config.run_values(), saved, precision.compute_path(_device_type(device)))
+def _train(config: TrainConfig, run_dir, saved, s: Settings, device: str, on_epoch_end,
+           world: distributed.World, started: float) -> Run:  # fmt: skip
     load = dict(name=s.dataset, val_size=s.val_size, seed=s.seed, data_dir=config.data_dir)
     train_set, test_set = load_dataset(split="train", **load), load_dataset(split="test", **load)
     val_set = load_dataset(split="val", **load) if s.val_size else None
@@ -118,31 +134,36 @@ def _train(config: TrainConfig, run_dir, saved, device: str, on_epoch_end) -> Ru
     model = build_model(s.model, seed=s.seed, **s.model_args)
     if not saved:
         model.init_from_data(x)
-    stepper = make_stepper(model, x, y, s, device)
+    stepper = make_stepper(model, x, y, s, device, world)
     if s.budget and not saved:
         plan = _plan_budget(model, x, y, s, device, val_set, test_set, started)
         s = dataclasses.replace(s, epochs=plan.epochs, budget_plan=dataclasses.asdict(plan))
     if saved:
         cfg, created = saved, False
-        optimizer, saved_state = runs.load_checkpoint(run_dir, model)
+        (optimizer, saved_state), arrays = world.from_lead(
+            lambda: (runs.load_checkpoint(run_dir, model), model.arrays())
+        )  # rank 0 reads the checkpoint; the other ranks, on any machine, get its tensors
+        if not world.lead:
+            model.load_arrays(arrays, run_dir)
         stepper.load_optimizer_state(optimizer)
         state = loop.State(**saved_state)
     else:
-        cfg = _config(s, device)
-        run_dir = run_dir or runs.default_run_dir(s.dataset, s.model)
-        created, state = runs.create_run_dir(run_dir), loop.State()
-    err = Console(stderr=True, soft_wrap=True, highlight=False)
-    err.print(_header(s, len(y), device, resumed_at=state.epoch if saved else None))
+        cfg, state = _config(s, device, world.size), loop.State()
+        run_dir, created = world.from_lead(lambda: _new_run_dir(run_dir, s, len(y), world.size))
+    err = Console(stderr=True, soft_wrap=True, highlight=False, quiet=not world.lead)
+    err.print(_header(s, len(y), device, state.epoch if saved else None, world.size))
     if s.budget_plan:
         err.print(budget.Plan(**s.budget_plan).describe())
     try:
         while state.epoch < s.epochs and not state.stopped:
-            row = _epoch(model, stepper, s, len(y), val_set, state, run_dir, err, config.log_every)
-            if not (run_dir / runs.CONFIG).exists():
-                runs.write_config(run_dir, cfg)
-            runs.save_checkpoint(run_dir, model, stepper.optimizer_state(),
-                                 dataclasses.asdict(state))  # fmt: skip
-            runs.write_history(run_dir, state.history)
+            row = _epoch(model, stepper, s, len(y), val_set, state, run_dir, err, config.log_every,
+                         world)  # fmt: skip
+            if world.lead:
+                if not (run_dir / runs.CONFIG).exists():
+                    runs.write_config(run_dir, cfg)
+                runs.save_checkpoint(run_dir, model, stepper.optimizer_state(),
+                                     dataclasses.asdict(state))  # fmt: skip
+                runs.write_history(run_dir, state.history)
             err.print(_keras_line(row, s.epochs), markup=False)
             if state.stopped:
                 err.print(f"early stopping: no lower val_loss than {state.best_val_loss:.4f} "
@@ -150,25 +171,33 @@ def _train(config: TrainConfig, run_dir, saved, device: str, on_epoch_end) -> Ru
             if on_epoch_end:
                 on_epoch_end(row, model)
     except BaseException:
-        if created and not runs.has_checkpoint(run_dir):
+        if created and world.lead and not runs.has_checkpoint(run_dir):
             runs.remove_empty_run_dir(run_dir)  # no epoch finished: leave nothing behind
         raise
-    return _finish(model, test_set, state, run_dir, cfg, err)
+    return _finish(model, test_set, state, run_dir, cfg, err, world)
 
 
-def _config(s: Settings, device: str) -> dict:
+def _new_run_dir(run_dir: Path | None, s: Settings, n: int, processes: int) -> tuple[Path, bool]:
+    """Rank 0's new run folder (and whether it made it), once the batches split over ranks."""
+    distributed.check_batches(loop.batch_size(s, n), n, processes)
+    run_dir = run_dir or runs.default_run_dir(s.dataset, s.model)
+    return run_dir, runs.create_run_dir(run_dir)
+
+
+def _config(s: Settings, device: str, processes: int) -> dict:
     """config.json of a new run: the settled hyper-parameters, the dataset's class names and
-    preprocessing, the device and the library versions."""
+    preprocessing, the device, the number of processes (when several) and library versions."""
     spec = get_spec(s.dataset)
     return {"dataset": s.dataset, "model": s.model, "model_args": s.model_args,
             "classes": list(spec.classes), "preprocessing": spec.preprocessing,
             **{k: v for k, v in s.to_dict().items() if k not in ("dataset", "model",
                "model_args") and (k != "budget_plan" or v)},
-            "device": device, "versions": runs.versions()}  # fmt: skip
+            "device": device, **({"world_size": processes} if processes > 1 else {}),
+            "versions": runs.versions()}  # fmt: skip
 
 
 def _epoch(model, stepper, s: Settings, n: int, val_set, state: loop.State, run_dir, err,
-           log_every: int) -> dict:  # fmt: skip
+           log_every: int, world: distributed.World) -> dict:  # fmt: skip
     """One pass of mnistlab.loop's steps under a progress bar, then validation; updates state."""
     epoch, t0 = state.epoch + 1, time.perf_counter()
     loss_sum = correct = seen = 0.0
@@ -188,7 +217,8 @@ def _epoch(model, stepper, s: Settings, n: int, val_set, state: loop.State, run_
                 bar.update(task, completed=i, description=stats)
     val_loss = val_acc = math.nan
     if val_set is not None:
-        val_loss, val_acc = loss_and_accuracy(val_set.labels, model.predict_proba(val_set.images))
+        proba = world.predict_proba(model, val_set.images)
+        val_loss, val_acc = loss_and_accuracy(val_set.labels, proba)
         _check_finite(val_loss, epoch, s, run_dir)
         if s.patience:
             loop.early_stopping(state, val_loss, s.patience)
@@ -200,11 +230,15 @@ def _epoch(model, stepper, s: Settings, n: int, val_set, state: loop.State, run_
     return row
 
 
-def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict, err) -> Run:
+def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict, err,
+            world: distributed.World) -> Run:  # fmt: skip
     """Score the test split, save the weights and metrics (last: metrics.json means finished)."""
-    test_loss, test_acc = loss_and_accuracy(test_set.labels, model.predict_proba(test_set.images))
+    proba = world.predict_proba(model, test_set.images)
+    test_loss, test_acc = loss_and_accuracy(test_set.labels, proba)
     seconds = sum(r["seconds"] for r in state.history)
     metrics = dict(accuracy=test_acc, loss=test_loss, train_seconds=seconds, epochs=state.epoch)
+    if not world.lead:
+        return Run(run_dir, cfg, model, state.history, metrics)
     runs.save_model(run_dir, model)
     runs.write_history(run_dir, state.history)
     runs.write_metrics(run_dir, metrics)
@@ -244,31 +278,17 @@ def _device_type(device: str) -> str:
     return device.split(":")[0]
 
 
-def _header(s: Settings, n: int, device: str, resumed_at: int | None) -> str:
+def _header(s: Settings, n: int, device: str, resumed_at: int | None, processes: int) -> str:
     """The line that opens a run: what trains on what, and the compute path it runs."""
     path = precision.describe(_device_type(device)) if get_model_spec(s.model).bf16 else s.precision
     start = f", resuming after epoch {resumed_at}" if resumed_at is not None else ""
     plural = "" if s.epochs == 1 else "s"
+    device += f" × {processes} processes" if processes > 1 else ""
     return (
         f"{s.model} on {s.dataset}: {n:,} training images, {s.epochs} epoch{plural} of "
         f"{loop.steps_per_epoch(s, n)} steps (batch {loop.batch_size(s, n)}), {device}, "
         f"precision {path}{start}"
     )
-
-
-def _device(name: str, cpu_only: bool) -> str:
-    if cpu_only:
-        return "cpu"  # the NumPy net runs where NumPy does
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MnistlabError(f"--device {name}: no CUDA GPU is available; use --device auto or cpu")
-    try:
-        return str(torch.device(name))
-    except RuntimeError:
-        raise MnistlabError(f"unknown device {name!r}; use auto, cpu or cuda") from None
 
 
 def _check_finite(loss: float, epoch: int, s: Settings, run_dir: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import logging
+import os
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any
@@ -69,6 +71,9 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
     budget: Annotated[
         str | None, typer.Option(help="End inside this wall time, e.g. 30m or 1h: sets the epochs.")
     ] = None,
+    nproc: Annotated[
+        int, typer.Option(min=1, help="Processes on this machine, data-parallel (torchrun).")
+    ] = 1,
     threads: Annotated[
         int | None, typer.Option(min=1, help="CPU threads (default all; 1 on a busy machine).")
     ] = None,
@@ -99,6 +104,11 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
     options = dict(locals())  # first, so it holds the flags only
     from mnistlab.training import train
 
+    if nproc > 1:  # the same command in N processes, started by torchrun's own entry point
+        from mnistlab import distributed
+
+        argv = distributed.without_nproc(sys.argv[1:])
+        return distributed.launch(nproc, argv, model, out_dir if resume else None)
     config = train_config(options)
     if threads:
         limit_threads(threads)
@@ -109,7 +119,7 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
         "epochs": len(run.history), "test_accuracy": run.metrics["accuracy"],
         "test_loss": run.metrics["loss"], "train_seconds": run.metrics["train_seconds"],
     } for run in trained]  # fmt: skip
-    if json_out:
+    if json_out and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 alone
         print_json(documents[0] if seeds is None else documents)
 
 

@@ -30,11 +30,13 @@ class Backend:
     augmentation: bool = True  # --shift, --rotate, --scale, --erase, --flip
     label_smoothing: bool = True
     cpu_only: bool = False
+    data_parallel: bool = True  # several processes, gradients averaged (mnistlab.distributed)
 
 
 TORCH = Backend("mnistlab.models.torch_model:TorchModel")
 NUMPY = Backend("mnistlab.models.model:NumpyModel", optimizers=("sgd", "nesterov"),
-                augmentation=False, label_smoothing=False, cpu_only=True)  # fmt: skip
+                augmentation=False, label_smoothing=False, cpu_only=True,
+                data_parallel=False)  # fmt: skip
 
 
 @dataclass(frozen=True)
