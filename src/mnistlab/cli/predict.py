@@ -21,6 +21,9 @@ def predict_cmd(
     save_preprocessed: Annotated[
         Path | None, typer.Option(help="Folder for the 28x28 image the model saw, per file.")
     ] = None,
+    runtime: Annotated[
+        str, typer.Option(help="torch: the run's own model; onnx: onnxruntime (see export).")
+    ] = "torch",
 ) -> None:
     """Predict your own images (PNG, JPEG, BMP, GIF, WebP, TIFF).
 
@@ -29,7 +32,7 @@ def predict_cmd(
     """
     from mnistlab.predict import Classifier, predict_files, save_images
 
-    classifier = Classifier.load(run)
+    classifier = Classifier.load(run, runtime=runtime)
     results = predict_files(classifier, images)
     for line in results.errors:
         err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
