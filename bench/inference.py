@@ -10,6 +10,13 @@ a few warm-ups. Latencies are wall milliseconds per call, p50 and p99. --threads
 threads here and, through OMP_NUM_THREADS, in the server. Without RUN_DIR it trains `fast` on
 MNIST into a temporary folder first (~5 s on an idle machine).
 
+Then the runtimes side by side, the model alone (no decoding or preprocessing): PyTorch
+eager (the run's Model, in the process's --precision) and onnxruntime (the float32 file
+`mnistlab export` writes), each with 1 and 2 threads (--runtime-threads): throughput over
+--batch-images test images in batches of 1,000 (median of --repeats after a warm-up), the
+p50/p99 latency of --n single-image `predict_proba` calls, and the largest probability
+difference from PyTorch's answer. --runtimes-only skips (1)-(3).
+
     .venv/bin/python bench/inference.py                       # fast, trained on the spot
     .venv/bin/python bench/inference.py runs/mnist-best runs/fashion-best --threads 1 --json
 
@@ -36,9 +43,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import torch
 from rich.console import Console
 from rich.table import Table
 
+from mnistlab import export
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.images import png_bytes
@@ -52,6 +61,8 @@ import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
 WARMUPS = 5  # untimed single-image calls before each latency series
 COLUMNS = ("run", "model", "dataset", "params", "batch img/s", "API p50 ms", "API p99 ms",
            "HTTP p50 ms", "HTTP p99 ms", "accuracy")  # fmt: skip
+RUNTIME_COLUMNS = ("run", "runtime", "threads", "batch img/s", "p50 ms", "p99 ms",
+                   "max |Δp| vs torch", "accuracy")  # fmt: skip
 err = Console(stderr=True)
 
 
@@ -121,6 +132,69 @@ def bench_run(clf: Classifier, args: argparse.Namespace, work: Path) -> dict:
         return row | {f"http_{k}": v for k, v in latency(ask, pngs, labels).items()}
 
 
+def runtime_rows(clf: Classifier, args: argparse.Namespace) -> list[dict]:
+    """PyTorch eager and onnxruntime on the same images, per thread count: the model alone."""
+    test = load_dataset(clf.config["dataset"], "test")
+    images, labels = test.images[: args.batch_images], test.labels[: args.batch_images]
+    singles = [images[i % len(images)][None] for i in range(WARMUPS + args.n)]
+    data, before, rows = export.onnx_bytes(clf.run_dir), torch.get_num_threads(), []
+    reference = None
+    for threads in args.runtime_threads:
+        torch.set_num_threads(threads)
+        models = {"torch": clf.model, "onnx": export.OnnxModel(data, threads=threads)}
+        for runtime, model in models.items():
+            err.print(f"{clf.run_dir}: {runtime}, {threads} thread(s)")
+            proba = model.predict_proba(images)  # warm-up, and the answer compared
+            reference = proba if reference is None else reference
+            seconds = []
+            for _ in range(args.repeats):
+                t = time.perf_counter()
+                model.predict_proba(images)
+                seconds.append(time.perf_counter() - t)
+            for x in singles[:WARMUPS]:
+                model.predict_proba(x)
+            ms = []
+            for x in singles[WARMUPS:]:
+                t = time.perf_counter()
+                model.predict_proba(x)
+                ms.append(1000 * (time.perf_counter() - t))
+            p50, p99 = np.percentile(ms, [50, 99])
+            rows.append({
+                "run": str(clf.run_dir), "runtime": runtime, "threads": threads,
+                "images_per_second": len(images) / statistics.median(seconds),
+                "p50_ms": float(p50), "p99_ms": float(p99),
+                "max_abs_diff": float(np.abs(proba - reference).max()),
+                "accuracy": float((proba.argmax(1) == labels).mean()),
+            })  # fmt: skip
+    torch.set_num_threads(before)
+    return rows
+
+
+def print_tables(info: dict, rows: list[dict], runtimes: list[dict]) -> None:
+    out = Console()
+    out = out if out.is_terminal else Console(width=160)  # piped: no squeezed columns
+    title = f"{machine.line(info)[2:]} → {info['load_average_after'][0]:.1f}"
+    if rows:
+        table = Table(title=f"Inference {title}")
+        for i, column in enumerate(COLUMNS):
+            table.add_column(column, justify="left" if i < 3 else "right")
+        for r in rows:
+            keys = ("api_p50_ms", "api_p99_ms", "http_p50_ms", "http_p99_ms")
+            table.add_row(Path(r["run"]).name, r["model"], r["dataset"], f"{r['parameters']:,}",
+                          f"{r['images_per_second']:,.0f}", *(f"{r[k]:.2f}" for k in keys),
+                          f"{r['accuracy']:.2%}")  # fmt: skip
+        out.print(table)
+    table = Table(title=f"PyTorch eager vs onnxruntime, the model alone {title}")
+    for i, column in enumerate(RUNTIME_COLUMNS):
+        table.add_column(column, justify="left" if i < 2 else "right")
+    for r in runtimes:
+        table.add_row(Path(r["run"]).name, r["runtime"], str(r["threads"]),
+                      f"{r['images_per_second']:,.0f}", f"{r['p50_ms']:.3f}",
+                      f"{r['p99_ms']:.3f}", f"{r['max_abs_diff']:.1e}",
+                      f"{r['accuracy']:.2%}")  # fmt: skip
+    out.print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR",
@@ -128,6 +202,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="single-image calls per latency")
     parser.add_argument("--repeats", type=int, default=3, help="timed batch passes (median)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--batch-images", type=int, default=3000,
+                        help="test images per timed pass in the runtime comparison")  # fmt: skip
+    parser.add_argument("--runtime-threads", type=lambda v: [int(t) for t in v.split(",")],
+                        default=[1, 2], help="thread counts compared, e.g. 1,2")  # fmt: skip
+    parser.add_argument("--runtimes-only", action="store_true",
+                        help="only the PyTorch vs onnxruntime comparison")  # fmt: skip
     machine.add_options(parser)
     args = parser.parse_args()
     machine.apply_options(args)
@@ -139,20 +219,14 @@ def main() -> None:
             err.print("no RUN_DIR: training `fast` on MNIST first")
             runs = [train(TrainConfig(model="fast", dataset="mnist", out=str(work / "fast"))).dir]
         classifiers = [Classifier.load(run) for run in runs]  # every folder checked first
-        rows = [bench_run(clf, args, work) for clf in classifiers]
+        rows = [] if args.runtimes_only else [bench_run(clf, args, work) for clf in classifiers]
+        runtimes = [row for clf in classifiers for row in runtime_rows(clf, args)]
     info["load_average_after"] = os.getloadavg()
     if args.json:
-        sys.stdout.write(json.dumps({"machine": info, "results": rows}, indent=2) + "\n")
+        document = {"machine": info, "results": rows, "runtimes": runtimes}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
-    table = Table(title=f"Inference {machine.line(info)[2:]} → {info['load_average_after'][0]:.1f}")
-    for i, column in enumerate(COLUMNS):
-        table.add_column(column, justify="left" if i < 3 else "right")
-    for r in rows:
-        cells = [f"{r[k]:.2f}" for k in ("api_p50_ms", "api_p99_ms", "http_p50_ms", "http_p99_ms")]
-        table.add_row(Path(r["run"]).name, r["model"], r["dataset"], f"{r['parameters']:,}",
-                      f"{r['images_per_second']:,.0f}", *cells, f"{r['accuracy']:.2%}")  # fmt: skip
-    out = Console()
-    (out if out.is_terminal else Console(width=160)).print(table)  # piped: no squeezed columns
+    print_tables(info, rows, runtimes)
 
 
 if __name__ == "__main__":

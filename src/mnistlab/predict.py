@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from mnistlab import atomic, runs
+from mnistlab import atomic, export, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.images import ImageError, ImageSource, png_bytes
 from mnistlab.preprocess import PreprocessOptions, preprocess
 
 if TYPE_CHECKING:
+    from mnistlab.export import OnnxModel
     from mnistlab.models import Model
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -63,7 +64,9 @@ class Classifier:
     Thread-safe: preprocessing runs in parallel, the model one batch at a time.
     """
 
-    def __init__(self, model: Model, config: dict, metrics: dict | None, run_dir: Path) -> None:
+    def __init__(
+        self, model: Model | OnnxModel, config: dict, metrics: dict | None, run_dir: Path
+    ) -> None:
         self.model = model
         self.config = config
         self.metrics = metrics or {}
@@ -73,14 +76,21 @@ class Classifier:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> Classifier:
-        """Load a run folder once (config, weights, metrics); MnistlabError if it is not one."""
+    def load(cls, run_dir: str | Path, runtime: str = "torch") -> Classifier:
+        """Load a run folder once (config, weights, metrics); MnistlabError if it is not one.
+
+        `runtime="onnx"` predicts through onnxruntime (mnistlab.export.load_onnx_model:
+        RUN_DIR/model.onnx when up to date, else an export held in memory)."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise MnistlabError(f"run folder {run_dir} does not exist; train one with "
                                 "`mnistlab train --out RUN_DIR`")  # fmt: skip
+        if runtime not in export.RUNTIMES:
+            raise MnistlabError(f"unknown runtime {runtime!r}; choose one of "
+                                f"{', '.join(export.RUNTIMES)}")  # fmt: skip
         config = runs.load_config(run_dir)
-        return cls(runs.load_model(run_dir), config, runs.load_metrics(run_dir), run_dir)
+        model = export.load_onnx_model(run_dir) if runtime == "onnx" else runs.load_model(run_dir)
+        return cls(model, config, runs.load_metrics(run_dir), run_dir)
 
     def preprocess(
         self, image: ImageSource, options: PreprocessOptions | None = None

@@ -21,6 +21,9 @@ def predict_cmd(
     save_preprocessed: Annotated[
         Path | None, typer.Option(help="Folder for the 28x28 image the model saw, per file.")
     ] = None,
+    runtime: Annotated[
+        str, typer.Option(help="torch: the run's own model; onnx: onnxruntime (see export).")
+    ] = "torch",
 ) -> None:
     """Predict your own images (PNG, JPEG, BMP, GIF, WebP, TIFF).
 
@@ -29,7 +32,7 @@ def predict_cmd(
     """
     from mnistlab.predict import Classifier, predict_files, save_images
 
-    classifier = Classifier.load(run)
+    classifier = Classifier.load(run, runtime=runtime)
     results = predict_files(classifier, images)
     for line in results.errors:
         err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
@@ -64,6 +67,9 @@ def serve_cmd(
     max_batch: Annotated[
         int, typer.Option(min=1, help="Images per model call at most (1: no batching).")
     ] = 32,
+    runtime: Annotated[
+        str, typer.Option(help="torch, or onnx (onnxruntime; see `mnistlab export`).")
+    ] = "torch",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
 ) -> None:
     """Serve the draw-a-digit page at / and the REST API (OpenAPI docs at /docs)."""
@@ -72,4 +78,4 @@ def serve_cmd(
     workers = workers or server.default_workers()
     err.print(f"serving {run} on http://{host}:{port}/ with {workers} worker(s) "
               "(API docs: /docs, metrics: /metrics); Ctrl+C stops")  # fmt: skip
-    server.run(run, host, port, workers, batch_window_ms / 1000, max_batch, access_log)
+    server.run(run, host, port, workers, batch_window_ms / 1000, max_batch, runtime, access_log)

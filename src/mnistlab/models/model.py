@@ -31,7 +31,7 @@ class Model(ABC):
 
         The one prediction path: training's validation and test figures, `evaluate`,
         `predict` and the server all come from here."""
-        x = _as_unit_float(images)
+        x = as_unit_float(images)
         chunks = [np.zeros((0, 10), np.float32)]
         with self._inference():
             chunks += [self._proba(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
@@ -129,7 +129,7 @@ class NumpyModel(Model):
         return "dense", np.asarray(self.net.params["W1"]).T
 
 
-def _as_unit_float(images: np.ndarray) -> np.ndarray:
+def as_unit_float(images: np.ndarray) -> np.ndarray:
     images = np.asarray(images)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise MnistlabError(f"images must have shape (N, 28, 28), got {list(images.shape)}")

@@ -93,10 +93,12 @@ def create_app(
     max_upload_bytes: int = 5 * 1024 * 1024,
     batch_window: float = 0.002,
     max_batch: int = 32,
+    runtime: str = "torch",
 ) -> FastAPI:
     """An app serving `run_dir`; MnistlabError here if the run folder cannot be loaded.
-    `batch_window` seconds and `max_batch` images bound the micro-batches (max_batch 1: off)."""
-    classifier = Classifier.load(run_dir)
+    `batch_window` seconds and `max_batch` images bound the micro-batches (max_batch 1: off);
+    `runtime` is "torch" or "onnx" (Classifier.load)."""
+    classifier = Classifier.load(run_dir, runtime=runtime)
     identity = {"run": classifier.run_dir.name, "weights_sha256": runs.weights_sha256(run_dir)}
     metrics = Metrics()
     describe = classifier.describe()

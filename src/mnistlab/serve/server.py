@@ -30,6 +30,7 @@ def run(
     workers: int,
     batch_window: float,
     max_batch: int,
+    runtime: str = "torch",
     access_log: bool = True,
 ) -> None:
     """Serve until interrupted. The run folder is checked here, once, so a bad one is one
@@ -39,7 +40,9 @@ def run(
     runs.load_config(run_dir)
     runs.weights_sha256(run_dir)  # the weights exist and can be read
     os.environ[ENV] = json.dumps({"run_dir": str(run_dir), "batch_window": batch_window,
-                                  "max_batch": max_batch})  # fmt: skip
+                                  "max_batch": max_batch, "runtime": runtime})  # fmt: skip
+    # One compute thread per worker (onnxruntime reads it; torch's model thread sets its own).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Every worker's samples in one place, so /metrics sums them (serve/metrics.py).
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnistlab-metrics-")

@@ -1,0 +1,140 @@
+"""ONNX export and the onnxruntime runtime: the file answers what the run's model answers."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from mnistlab import export, precision, runs
+from mnistlab.data import load_dataset
+from mnistlab.errors import MnistlabError
+from mnistlab.images import png_bytes
+from mnistlab.models import build_model
+from mnistlab.predict import Classifier
+from mnistlab.training import TrainConfig, train
+
+# Every family, briefly trained (so batch norm has running statistics and the classes have
+# margins); `best` on Fashion-MNIST, where its recipe averages mirror images and shifts.
+FAMILIES = [("numpy", "mnist"), ("mlp", "mnist"), ("cnn", "mnist"), ("lenet5", "mnist"),
+            ("fast", "mnist"), ("best", "fashion-mnist")]  # fmt: skip
+
+
+def quick_run(tmp_path, model: str, dataset: str = "mnist"):
+    out = tmp_path / f"{dataset}-{model}"
+    return train(TrainConfig(model=model, dataset=dataset, train_limit=1024, epochs=1,
+                             val_size=0, out=str(out))).dir  # fmt: skip
+
+
+def untrained_run(tmp_path, model: str, seed: int = 0, **model_args):
+    """A run folder by hand: config.json and the weights of a freshly built model."""
+    run = tmp_path / f"{model}-{seed}"
+    built = build_model(model, seed=seed, **model_args)
+    classes = [str(i) for i in range(10)]
+    config = {"dataset": "mnist", "model": model, "model_args": built.model_args}
+    runs.write_config(run, {**config, "classes": classes, "preprocessing": "digits"})
+    runs.save_model(run, built)
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model", "dataset"), FAMILIES)
+def test_onnxruntime_matches_the_run_on_1000_test_images(
+    tmp_path, small_test_split, model, dataset
+):
+    small_test_split(100)
+    run = quick_run(tmp_path, model, dataset)
+    images = load_dataset(dataset, "test").images[:1000]
+    with precision.using("fp32"):  # the file is float32: compare like with like
+        expected = runs.load_model(run).predict_proba(images)
+    path = export.export_run(run)
+    assert path == run / "model.onnx"
+    got = export.OnnxModel(path, threads=1).predict_proba(images)
+    assert got.dtype == np.float32 and got.shape == (1000, 10)
+    assert np.abs(got - expected).max() <= 1e-4
+    assert (got.argmax(1) == expected.argmax(1)).all()
+    np.testing.assert_allclose(got.sum(1), 1, atol=1e-5)  # probabilities, softmax included
+
+
+def test_the_file_has_a_dynamic_batch_and_names_its_weights(tmp_path):
+    run = untrained_run(tmp_path, "best", flip_tta=True, shift_tta=True)
+    session = ort.InferenceSession(str(export.export_run(run, tmp_path / "elsewhere.onnx")))
+    (given,), (answer,) = session.get_inputs(), session.get_outputs()
+    assert (given.name, given.type, given.shape[1:]) == ("images", "tensor(float)", [1, 28, 28])
+    assert isinstance(given.shape[0], str) and answer.name == "probabilities"
+    x = np.random.default_rng(0).random((7, 1, 28, 28), dtype=np.float32)
+    full = session.run(None, {"images": x})[0]
+    one = session.run(None, {"images": x[3:4]})[0]
+    np.testing.assert_allclose(one, full[3:4], atol=1e-6)
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta["mnistlab.weights_sha256"] == runs.weights_sha256(run)
+    assert json.loads(meta["mnistlab.model_args"])["flip_tta"] is True
+    assert not (run / "model.onnx").exists()  # --out elsewhere leaves the run folder alone
+
+
+def test_classifier_uses_an_up_to_date_file_and_re_exports_a_stale_one(tmp_path, monkeypatch):
+    run = untrained_run(tmp_path, "mlp")
+    images = load_dataset("mnist", "test").images[:50]
+    export.export_run(run)
+    real_export = export.onnx_bytes
+    monkeypatch.setattr(export, "onnx_bytes", lambda run_dir: pytest.fail("exported again"))
+    fresh = Classifier.load(run, runtime="onnx")
+    assert fresh.describe()["parameters"] == 535_818
+    runs.save_model(run, build_model("mlp", seed=1))  # new weights: model.onnx is stale now
+    calls = []
+    monkeypatch.setattr(
+        export, "onnx_bytes", lambda run_dir: calls.append(1) or real_export(run_dir)
+    )
+    stale = Classifier.load(run, runtime="onnx")
+    assert calls == [1]
+    np.testing.assert_allclose(stale.model.predict_proba(images),
+                               runs.load_model(run).predict_proba(images), atol=1e-5)  # fmt: skip
+    assert not np.allclose(fresh.model.predict_proba(images), stale.model.predict_proba(images))
+
+
+def test_onnx_classifier_predicts_images_like_the_torch_one(tmp_path):
+    run = untrained_run(tmp_path, "cnn")
+    digits = load_dataset("mnist", "test").images[:5]
+    pngs = [png_bytes(d) for d in digits]
+    torch_answers = Classifier.load(run).predict(pngs)
+    onnx_answers = Classifier.load(run, runtime="onnx").predict(pngs)
+    assert [p.label for p in onnx_answers] == [p.label for p in torch_answers]
+    np.testing.assert_allclose([p.probabilities for p in onnx_answers],
+                               [p.probabilities for p in torch_answers], atol=1e-4)  # fmt: skip
+    assert Classifier.load(run, runtime="onnx").predict_arrays(np.zeros((0, 28, 28))) == []
+    with pytest.raises(MnistlabError, match=r"shape \(N, 28, 28\)"):
+        Classifier.load(run, runtime="onnx").model.predict_proba(np.zeros((2, 28)))
+
+
+def test_missing_onnxruntime_and_unknown_runtime_are_one_line_errors(tmp_path, monkeypatch):
+    run = untrained_run(tmp_path, "numpy")
+    with pytest.raises(MnistlabError, match="unknown runtime 'tflite'; choose one of torch, onnx"):
+        Classifier.load(run, runtime="tflite")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
+    with pytest.raises(MnistlabError, match=r"onnxruntime is not installed; .*pip install"):
+        Classifier.load(run, runtime="onnx")
+
+
+def test_cli_export_and_predict_with_onnxruntime(tmp_path, cli):
+    run = untrained_run(tmp_path, "lenet5")
+    image = tmp_path / "digit.png"
+    image.write_bytes(png_bytes(load_dataset("mnist", "test").images[0]))
+    done = cli("export", run, "--format", "onnx")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(run / "model.onnx") and (run / "model.onnx").is_file()
+    answers = [
+        cli("predict", "--run", run, image, "--json", "--runtime", rt) for rt in export.RUNTIMES
+    ]
+    assert all(a.returncode == 0 for a in answers), [a.stderr for a in answers]
+    (by_torch,), (by_onnx,) = (json.loads(a.stdout) for a in answers)
+    assert by_onnx["label"] == by_torch["label"]
+    np.testing.assert_allclose(by_onnx["probabilities"], by_torch["probabilities"], atol=1e-4)
+    wrong = cli("export", run, "--format", "tflite")
+    assert wrong.returncode == 1 and wrong.stderr.strip() == (
+        "error: unknown export format 'tflite'; choose one of onnx"
+    )
+    missing = cli("export", tmp_path / "nowhere")
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
