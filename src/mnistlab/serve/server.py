@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 from mnistlab import runs
+from mnistlab.errors import MnistlabError
+from mnistlab.export import RUNTIMES
 
 ENV = "MNISTLAB_SERVE"  # JSON: run folder and create_app's settings, for the workers
 
@@ -39,6 +41,8 @@ def run(
 
     runs.load_config(run_dir)
     runs.weights_sha256(run_dir)  # the weights exist and can be read
+    if runtime not in RUNTIMES:
+        raise MnistlabError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     os.environ[ENV] = json.dumps({"run_dir": str(run_dir), "batch_window": batch_window,
                                   "max_batch": max_batch, "runtime": runtime})  # fmt: skip
     # One compute thread per worker (onnxruntime reads it; torch's model thread sets its own).
