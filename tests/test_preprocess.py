@@ -136,7 +136,7 @@ def test_options_switch_steps_off():
 def test_objects_fill_the_frame_without_centre_of_mass():
     shirt = Image.new("L", (300, 400), 250)
     shirt.paste(60, (40, 60, 260, 380))  # a dark item on a light background
-    x = preprocess(encode(shirt), PreprocessOptions(kind="objects"))
+    x = preprocess(encode(shirt), PreprocessOptions(preprocessing="objects"))
     assert max(ink_box(x)) >= 27 and x[0, 0] == 0 and x[14, 14] > 200
 
 

@@ -1,4 +1,4 @@
-"""Open a person's image safely: any format Pillow reads; bombs and broken files refused.
+"""Open a person's image safely: six common formats only; bombs and broken files refused.
 
 Every refusal is an ImageError whose one-line message names the file and says what to
 do, and whose `reason` lets the server pick an HTTP status.
@@ -20,6 +20,10 @@ ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
 
 MAX_PIXELS = 40_000_000  # decompression-bomb guard: a 40 MP photo is already generous
 MIN_SIDE = 8  # smaller images cannot hold a digit
+# The only decoders Pillow may run (its security handbook says to allowlist): an EPS would
+# otherwise go through Ghostscript, a PSD or ICO through decoders nobody here needs.
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
+ACCEPTED = "PNG, JPEG, BMP, GIF, WebP or TIFF"
 
 
 class ImageError(MnistlabError):
@@ -31,11 +35,17 @@ class ImageError(MnistlabError):
 
 
 def open_image(
-    source: ImageSource, max_pixels: int = MAX_PIXELS, min_side: int = MIN_SIDE
+    source: ImageSource,
+    max_pixels: int = MAX_PIXELS,
+    min_side: int = MIN_SIDE,
+    draft_side: int | None = None,
 ) -> Image.Image:
     """Decode a path, bytes, PIL image or array, refusing bombs and broken files clearly.
 
-    The size is checked from the header (Pillow opens lazily), before any decoding.
+    The format and size are checked from the header (Pillow opens lazily), before any
+    decoding. `draft_side`: a JPEG is decoded in grayscale at the smallest 1/2, 1/4 or 1/8
+    scale whose longest side stays at least this (libjpeg scales while it decodes, so a
+    12 MP photo costs a fraction of its full decode); other formats are unaffected.
     """
     if isinstance(source, Image.Image | np.ndarray):
         image = source if isinstance(source, Image.Image) else _from_array(source)
@@ -57,7 +67,7 @@ def open_image(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            image = Image.open(fp)  # lazy: reads the header only
+            image = Image.open(fp, formats=FORMATS)  # lazy: reads the header only
         except Image.DecompressionBombError:  # Pillow's own guard, far above ours
             limit = f"{max_pixels / 1e6:.0f} MP"
             raise ImageError(
@@ -65,12 +75,14 @@ def open_image(
             ) from None
         except UnidentifiedImageError:
             raise ImageError(
-                f"{name} is not an image Pillow can read (PNG, JPEG, BMP, GIF, WebP, TIFF)",
-                "unreadable",
+                f"{name} is not an image in an accepted format ({ACCEPTED})", "unreadable"
             ) from None
         except OSError as e:
             raise MnistlabError(f"cannot read {name}: {e}") from None
         _check_size(image, name, max_pixels, min_side)
+        if draft_side and image.format in ("JPEG", "MPO"):  # MPO: a phone's JPEG with extras
+            w, h = image.size
+            image.draft("L", (-(-w * draft_side // max(w, h)), -(-h * draft_side // max(w, h))))
         try:
             image.load()
         except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -92,6 +104,19 @@ def _check_size(image: Image.Image, name: str, max_pixels: int, min_side: int) -
             f"(need at least {min_side} px a side)",
             "too_small",
         )
+
+
+def gray_image(image: Image.Image) -> Image.Image:
+    """Luminance, with alpha (mode LA) where the image has any transparency; 16-bit and
+    float images are scaled to 8 bits. Pillow premultiplies LA when resizing it."""
+    if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+        a = np.asarray(image, dtype=np.float64)
+        a = a / (65535.0 if a.max(initial=0) > 255 else 255.0) * 255
+        image = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    if "A" in image.getbands() or "transparency" in image.info:
+        return image.convert("LA") if image.mode in ("LA", "RGBA") else image.convert(
+            "RGBA").convert("LA")  # fmt: skip
+    return image if image.mode == "L" else image.convert("L")
 
 
 def _from_array(array: np.ndarray) -> Image.Image:

@@ -72,7 +72,7 @@ class Classifier:
         self.metrics = metrics or {}
         self.run_dir = Path(run_dir)
         self.classes: tuple[str, ...] = tuple(config["classes"])
-        self.options = PreprocessOptions(kind=config.get("preprocessing", "digits"))
+        self.options = PreprocessOptions(preprocessing=config.get("preprocessing", "digits"))
         self._lock = threading.Lock()
 
     @classmethod
@@ -139,7 +139,7 @@ class Classifier:
             "classes": list(self.classes),
             "test_accuracy": self.metrics.get("accuracy"),
             "parameters": self.model.num_parameters(),
-            "preprocessing": self.options.kind,
+            "preprocessing": self.options.preprocessing,
             "epochs": self.metrics.get("epochs", self.config.get("epochs")),
             "run": self.run_dir.name,
         }
