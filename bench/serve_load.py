@@ -2,13 +2,13 @@
 
 For each configuration (workers × micro-batching), the server starts on a free port with
 the run, waits until /readyz, takes `wrk -c CONNECTIONS -d SECONDS` of multipart POSTs of
-one 280×280 canvas PNG (an MNIST test digit drawn large in black on a transparent canvas, as
-the page exports it), then must still answer /healthz. Printed per configuration:
-requests/s, p50/p95/p99 latency (wrk's own histogram, through a small Lua `done` hook),
-non-2xx answers, socket errors, and the server's memory (RSS of the supervisor and its
+one 280×280 canvas PNG (bench/preprocess_speed.py's: a digit drawn in pen strokes on a
+transparent canvas, as the page exports it), then must still answer /healthz. Printed per
+configuration: requests/s, p50/p95/p99 latency (wrk's own histogram, through a small Lua
+`done` hook), non-2xx answers, socket errors, and the server's memory (RSS of the supervisor and its
 workers, after the load). wrk runs one thread, so most of the two cores go to the server.
 
-    .venv/bin/python bench/serve_load.py --run RUN_DIR              # the table below
+    .venv/bin/python bench/serve_load.py --run RUN_DIR              # the README's table
     .venv/bin/python bench/serve_load.py --run RUN_DIR --workers 2 --batching on --seconds 30
     make bench-serve RUN=RUN_DIR
 
@@ -19,7 +19,6 @@ with the machine line it printed).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
@@ -28,17 +27,15 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.serve.live import server_process, worker_pids
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+from preprocess_speed import canvas_png  # noqa: E402  (the same canvas as that benchmark)
 
 BOUNDARY = "mnistlab-load"
 LUA = """
@@ -57,18 +54,6 @@ done = function(summary, latency, requests)
     e.connect + e.read + e.write + e.timeout))
 end
 """
-
-
-def canvas_png() -> bytes:
-    """An MNIST test digit drawn large, black strokes on a transparent 280×280 canvas."""
-    digit = load_dataset("mnist", "test").images[0]
-    ink = np.asarray(Image.fromarray(digit).resize((280, 280), Image.BILINEAR))
-    rgba = np.zeros((280, 280, 4), np.uint8)
-    rgba[..., 3] = ink  # the page draws #111 strokes; alpha carries the drawing
-    rgba[..., :3] = 17
-    out = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(out, "PNG")
-    return out.getvalue()
 
 
 def multipart(png: bytes) -> bytes:
@@ -118,7 +103,7 @@ def main() -> int:
     batching = {"on": [True], "off": [False], "both": [False, True]}[args.batching]
     with tempfile.TemporaryDirectory() as tmp:
         body, script = Path(tmp) / "body", Path(tmp) / "post.lua"
-        body.write_bytes(multipart(canvas_png()))
+        body.write_bytes(multipart(canvas_png(280)))
         script.write_text(LUA % {"boundary": BOUNDARY, "body": body})
         try:
             rows = [load(args.run, w, b, args, script) for w in args.workers for b in batching]

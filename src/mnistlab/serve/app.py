@@ -12,8 +12,10 @@ AMX, README, Performance). Uploads over the limit are refused before they are pa
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +25,6 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import FastAPI, File, Request, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -40,6 +41,10 @@ from mnistlab.serve.metrics import Metrics, RequestMetrics
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("mnistlab.serve")
+# Preprocessing threads per worker: CPU work that holds the GIL much of the time, so more
+# threads only queue for it: at 2 workers, 1 thread gave 296 req/s and 2 threads 184 (Zen 5,
+# bench/serve_load.py). MNISTLAB_PREPARE_THREADS tries others.
+PREPARE_THREADS = int(os.environ.get("MNISTLAB_PREPARE_THREADS", "1"))
 MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file itself
 
 # ImageError.reason -> HTTP status: empty body, not an image, unusable image.
@@ -109,7 +114,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """The model thread and the batcher live as long as the server; a warm-up prediction
         runs before /readyz says ready."""
-        with ThreadPoolExecutor(1, "mnistlab-model", initializer=_one_thread) as pool:
+        with (
+            ThreadPoolExecutor(1, "mnistlab-model", initializer=_one_thread) as pool,
+            ThreadPoolExecutor(
+                PREPARE_THREADS, "mnistlab-prepare", initializer=_one_thread
+            ) as prep,
+        ):
+            app.state.prepare_pool = prep
             batcher = MicroBatcher(classifier.model.predict_proba, pool, batch_window,
                                    max_batch, metrics.batch.observe)  # fmt: skip
             batcher.start()
@@ -179,7 +190,8 @@ def _predict_route(app: FastAPI, classifier: Classifier, identity: dict, max_upl
         data = await file.read(max_upload_bytes + 1)
         if len(data) > max_upload_bytes:
             raise HTTPException(413, too_large(max_upload_bytes))
-        image, preview = await run_in_threadpool(prepare, data)
+        loop = asyncio.get_running_loop()
+        image, preview = await loop.run_in_executor(request.app.state.prepare_pool, prepare, data)
         proba = await request.app.state.batcher.submit(image)
         p = classifier.prediction(proba)
         return PredictionOut(label=p.label, name=p.name, probabilities=p.probabilities,
