@@ -15,7 +15,7 @@ LAYERS = {  # module (or package) → layer; ARCHITECTURE.md, "Where each idea l
     "settings": 3, "augment": 3, "steps": 3, "loop": 3, "budget": 3, "scores": 3, "runs": 3,
     "training": 3, "distributed": 3,
     "evaluate": 4, "plots": 4, "report": 4, "compare": 4, "sweep": 4, "export": 4,
-    "images": 5, "preprocess": 5, "predict": 5,
+    "images": 5, "framing": 5, "preprocess": 5, "predict": 5,
     "serve": 6,
     "cli": 7, "tables": 7, "__init__": 7, "__main__": 7,
 }  # fmt: skip
