@@ -6,7 +6,7 @@ import shlex
 import optuna
 import pytest
 
-from mnistlab import runs
+from mnistlab import runs, sweep
 from mnistlab.compare import compare_runs
 from mnistlab.errors import MnistlabError
 from mnistlab.sweep import Param, Sweep, check, open_study, parse_param, run_sweep
@@ -101,6 +101,8 @@ def test_every_trial_is_a_run_folder_scored_on_validation(swept):
     study = optuna.load_study(study_name="small", storage=f"sqlite:///{out / 'study.db'}")
     assert len(study.trials) == 4 and len(document["trials"]) == 4
     assert {t.state for t in study.trials} == {optuna.trial.TrialState.COMPLETE}
+    # The two workers' samplers differ: no two trials drew the same parameters.
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 4
     for row in document["trials"]:
         run = out / f"trial-{row['trial']:04d}"
         assert row["run"] == str(run) and row["state"] == "complete"
@@ -163,3 +165,8 @@ def test_a_hopeless_trial_is_pruned_and_its_folder_kept(tmp_path):
     compared = {r["run"]: r for r in compare_runs([out / "trial-0000", pruned])}
     assert compared[str(pruned)]["test_accuracy"] is None  # but compare (and evaluate) work
     assert "after epoch 1" in rows[1]["why"]
+
+
+def test_workers_samplers_never_share_a_seed():
+    seeds = {sweep.sampler_seed(0, w, n) for w in range(4) for n in range(50)}
+    assert len(seeds) == 200

@@ -19,6 +19,7 @@ import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import TrialState
@@ -227,6 +228,13 @@ def _run_workers(job: dict, shares: list[int], out: Path, threads: int) -> None:
         raise MnistlabError(f"sweep worker {failed[0]} failed; see its trial's log in {out}/logs")
 
 
+def sampler_seed(seed: int, worker: int, done: int) -> int:
+    """One sampler seed per (sweep seed, worker, trials already in the study), so workers
+    never draw the same parameters; a sum of the three collided (worker 1 at 0 trials and
+    worker 0 at 1 sampled alike)."""
+    return int(np.random.SeedSequence([seed, worker, done]).generate_state(1)[0])
+
+
 def work(out: str, storage: str, study: str, trials: int, share: int, worker: int,
          how: dict, seed: int) -> None:  # fmt: skip
     """A worker: run `share` trials of the study (fewer if it reaches `trials` in all)."""
@@ -235,7 +243,7 @@ def work(out: str, storage: str, study: str, trials: int, share: int, worker: in
     sweep = Sweep.from_dict(stored.user_attrs["mnistlab"])
     pruner = (optuna.pruners.MedianPruner(n_startup_trials=sweep.prune_after)
               if sweep.prune else optuna.pruners.NopPruner())  # fmt: skip
-    sampler = optuna.samplers.TPESampler(seed=seed * 1000 + worker + len(stored.trials))
+    sampler = optuna.samplers.TPESampler(seed=sampler_seed(seed, worker, len(stored.trials)))
     study_ = optuna.load_study(study_name=study, storage=db, sampler=sampler, pruner=pruner)
     states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
     study_.optimize(
