@@ -29,7 +29,7 @@ import numpy as np
 
 from mnistlab import atomic, precision, runs
 from mnistlab.errors import MnistlabError
-from mnistlab.models.model import PREDICT_BATCH, NumpyModel, as_unit_float
+from mnistlab.models.model import PREDICT_BATCH, NumpyModel, as_unit_float, in_batches
 
 if TYPE_CHECKING:
     import onnx
@@ -171,11 +171,11 @@ class OnnxModel:
 
     def predict_proba(self, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """Class probabilities float32 (N, 10) for uint8 0..255 or float [0, 1] (N, 28, 28)."""
-        x = as_unit_float(images)[:, None]
-        chunks = [np.zeros((0, 10), np.float32)]
-        chunks += [self.session.run([OUTPUT], {INPUT: x[i : i + batch_size]})[0]
-                   for i in range(0, len(x), batch_size)]  # fmt: skip
-        return np.concatenate(chunks).astype(np.float32)
+
+        def proba(x: np.ndarray) -> np.ndarray:
+            return self.session.run([OUTPUT], {INPUT: x[:, None]})[0]
+
+        return in_batches(proba, as_unit_float(images), batch_size)
 
     def num_parameters(self) -> int:
         """The trained model's parameter count (the graph may have folded some together)."""

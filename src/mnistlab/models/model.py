@@ -31,11 +31,8 @@ class Model(ABC):
 
         The one prediction path: training's validation and test figures, `evaluate`,
         `predict` and the server all come from here."""
-        x = as_unit_float(images)
-        chunks = [np.zeros((0, 10), np.float32)]
         with self._inference():
-            chunks += [self._proba(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.concatenate(chunks).astype(np.float32)
+            return in_batches(self._proba, as_unit_float(images), batch_size)
 
     @classmethod
     @abstractmethod
@@ -127,6 +124,14 @@ class NumpyModel(Model):
 
     def first_layer(self) -> tuple[str, np.ndarray]:
         return "dense", np.asarray(self.net.params["W1"]).T
+
+
+def in_batches(proba: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+               batch_size: int) -> np.ndarray:  # fmt: skip
+    """`proba` over `x` in chunks of `batch_size` (bounded memory), as one float32 (N, 10)."""
+    chunks = [np.zeros((0, 10), np.float32)]
+    chunks += [proba(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+    return np.concatenate(chunks).astype(np.float32)
 
 
 def as_unit_float(images: np.ndarray) -> np.ndarray:

@@ -40,7 +40,8 @@ def run(
     import uvicorn
 
     runs.load_config(run_dir)
-    runs.weights_sha256(run_dir)  # the weights exist and can be read
+    if not (Path(run_dir) / runs.WEIGHTS).is_file():
+        raise MnistlabError(f"{run_dir} has no {runs.WEIGHTS}; finish training it with --resume")
     if runtime not in RUNTIMES:
         raise MnistlabError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     os.environ[ENV] = json.dumps({"run_dir": str(run_dir), "batch_window": batch_window,
