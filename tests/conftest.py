@@ -33,6 +33,35 @@ def cli(python):
 
 
 @pytest.fixture
+def cli_here(capsys, monkeypatch):
+    """`cli_here(*args, cwd=None)`: the `mnistlab` command's main() in this process, stdout and
+    stderr captured apart, for commands that refuse or finish at once: a fresh process spends
+    2-3 s importing torch before it can say one line (`cli` keeps the real process)."""
+    from mnistlab import precision
+    from mnistlab.cli import main
+
+    def run(*args, cwd=None):
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", ["mnistlab", *map(str, args)])
+        threads = torch.get_num_threads() if (torch := sys.modules.get("torch")) else None
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else int(e.code is not None)
+        finally:
+            precision.use(None)  # what a command set for its own process
+            if threads:
+                torch.set_num_threads(threads)
+        stdout, stderr = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, stdout, stderr)
+
+    return run
+
+
+@pytest.fixture
 def small_test_split(monkeypatch):
     """Make train() and evaluate score a run on the first `n` test images, not all 10,000.
 

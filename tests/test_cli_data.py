@@ -38,7 +38,7 @@ def test_show_writes_a_grid(tmp_path, cli):
         assert image.format == "PNG" and image.width > 300 and image.height > 300
 
 
-def test_every_command_has_help(cli):
+def test_every_command_has_help(cli_here):
     for args in (["--help"], ["data", "--help"], ["data", "show", "--help"]):
-        result = cli(*args)
+        result = cli_here(*args)
         assert result.returncode == 0 and "Usage" in result.stdout

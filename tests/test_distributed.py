@@ -21,25 +21,39 @@ from mnistlab.models.model import PREDICT_BATCH
 # Each rank trains on its slice of the images one process would (augmented alike), so the
 # figures differ by rounding only: on 2,000 images the seeds alone move the cnn by 2 points.
 SUBSET = ["--train-limit", "2000", "--val-size", "1000", "--epochs", "2"]
-KILLED = ["--model", "cnn", "--train-limit", "2000", "--val-size", "1000", "--epochs", "3"]
 RUN_FILES = ["config.json", "history.csv", "metrics.json", "model.safetensors"]
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory, cli):
+    """model → (one process, two processes) trained alike on SUBSET; each trained once, as
+    the cnn pair is read both by the accuracy test and by the killed-rank test."""
+    root, trained = tmp_path_factory.mktemp("pairs"), {}
+
+    def pair(model: str):
+        if model not in trained:
+            one = cli("train", "--model", model, "--threads", "1", *SUBSET,
+                      "--out", root / f"{model}-one", "--json")  # fmt: skip
+            two = cli("train", "--model", model, "--nproc", "2", *SUBSET,
+                      "--out", root / f"{model}-two", "--json")  # fmt: skip
+            assert one.returncode == 0 and two.returncode == 0, two.stderr
+            trained[model] = one, two
+        return trained[model]
+
+    return pair
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
-def test_two_processes_write_one_run_folder_as_accurate_as_one_process(tmp_path, cli, model):
-    one = cli("train", "--model", model, "--threads", "1", *SUBSET, "--out", tmp_path / "one",
-              "--json")  # fmt: skip
-    two = cli("train", "--model", model, "--nproc", "2", *SUBSET, "--out", tmp_path / "two",
-              "--json")  # fmt: skip
-    assert one.returncode == 0 and two.returncode == 0, two.stderr
+def test_two_processes_write_one_run_folder_as_accurate_as_one_process(pairs, model):
+    one, two = pairs(model)
     single, parallel = json.loads(one.stdout), json.loads(two.stdout)  # rank 0 alone prints
     assert abs(parallel["test_accuracy"] - single["test_accuracy"]) <= 0.005
     run = Path(parallel["run"])
     assert sorted(p.name for p in run.iterdir()) == RUN_FILES
     config = runs.load_config(run)
-    assert config["world_size"] == 2 and "world_size" not in runs.load_config(tmp_path / "one")
-    assert config["batch_size"] == runs.load_config(tmp_path / "one")["batch_size"]  # global
+    assert config["world_size"] == 2 and "world_size" not in runs.load_config(single["run"])
+    assert config["batch_size"] == runs.load_config(single["run"])["batch_size"]  # global
     assert [r["epoch"] for r in runs.load_history(run)] == [1.0, 2.0]
     assert two.stderr.count("test_accuracy") == 1  # one progress report, rank 0's
     test = load_dataset("mnist", "test")
@@ -56,9 +70,10 @@ def _rank_pid(launcher: int, rank: int) -> int:
 
 
 @pytest.mark.slow
-def test_a_killed_rank_stops_the_run_and_resume_continues_it_bit_for_bit(tmp_path, cli):
+def test_a_killed_rank_stops_the_run_and_resume_continues_it_bit_for_bit(tmp_path, cli, pairs):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "mnistlab", "train", "--nproc", "2", *KILLED, "--out", str(out)]
+    cmd = [sys.executable, "-m", "mnistlab", "train", "--nproc", "2", "--model", "cnn", *SUBSET,
+           "--out", str(out)]  # fmt: skip
     launcher = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while not runs.has_checkpoint(out):
@@ -78,16 +93,16 @@ def test_a_killed_rank_stops_the_run_and_resume_continues_it_bit_for_bit(tmp_pat
     assert alone.returncode == 1 and "--nproc 2" in alone.stderr
     assert len(alone.stderr.strip().splitlines()) == 1
     resumed = cli("train", "--nproc", "2", "--out", out, "--resume")
-    straight = cli("train", "--nproc", "2", *KILLED, "--out", tmp_path / "straight")
-    assert resumed.returncode == 0 and straight.returncode == 0, resumed.stderr
-    weights = [(d / "model.safetensors").read_bytes() for d in (out, tmp_path / "straight")]
+    assert resumed.returncode == 0, resumed.stderr
+    straight = Path(json.loads(pairs("cnn")[1].stdout)["run"])  # the same run, never stopped
+    weights = [(d / "model.safetensors").read_bytes() for d in (out, straight)]
     assert weights[0] == weights[1]
     drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
-    assert drop(runs.load_history(out)) == drop(runs.load_history(tmp_path / "straight"))
+    assert drop(runs.load_history(out)) == drop(runs.load_history(straight))
 
 
-def test_what_two_processes_cannot_do_is_refused_in_one_line(tmp_path, cli):
-    numpy = cli("train", "--model", "numpy", "--nproc", "2", "--out", tmp_path / "n")
+def test_what_two_processes_cannot_do_is_refused_in_one_line(tmp_path, cli_here):
+    numpy = cli_here("train", "--model", "numpy", "--nproc", "2", "--out", tmp_path / "n")
     assert numpy.returncode == 1 and "one process only" in numpy.stderr
     assert len(numpy.stderr.strip().splitlines()) == 1 and not (tmp_path / "n").exists()
     with pytest.raises(MnistlabError, match="with --nproc give --epochs"):

@@ -12,7 +12,7 @@ from mnistlab.data import load_dataset
 from mnistlab.evaluate import MAX_FILTERS, compute_metrics, first_layer_filters
 from mnistlab.models import build_model
 from mnistlab.models.torch_model import TorchModel
-from mnistlab.scores import PROB_FLOOR
+from mnistlab.scores import PROB_FLOOR, loss_and_accuracy
 
 CLASSES = ("a", "b", "c")
 # Six images; class "c" is never predicted (row 5 has a zero for its true class).
@@ -55,6 +55,19 @@ def test_perfect_predictions_have_no_confused_pairs():
     m = compute_metrics(np.array([0, 1, 2]), np.eye(3, dtype=np.float32), CLASSES)
     assert m["accuracy"] == 1.0 and m["most_confused"] == []
     assert m["loss"] == pytest.approx(-np.log(1 / (1 + 2 * PROB_FLOOR)), abs=1e-9)
+
+
+def test_the_loss_is_sklearns_log_loss_of_the_clipped_probabilities():
+    from sklearn.metrics import log_loss
+
+    proba = np.random.default_rng(0).dirichlet(np.full(10, 0.3), size=500).astype(np.float32)
+    proba[:50, 3] = 0  # zeros get clipped
+    labels = np.random.default_rng(1).integers(0, 10, 500)
+    loss, accuracy = loss_and_accuracy(labels, proba)
+    clipped = np.clip(proba.astype(np.float64), PROB_FLOOR, 1)
+    clipped /= clipped.sum(1, keepdims=True)
+    assert loss == pytest.approx(log_loss(labels, clipped, labels=list(range(10))), rel=1e-12)
+    assert accuracy == np.mean(proba.argmax(1) == labels)
 
 
 def test_proba_shape_is_checked():

@@ -85,20 +85,20 @@ def test_numpy_and_cnn_runs_evaluate_too(runs):
             assert_png(runs / model / "plots" / file, min_width=200, min_height=100)
 
 
-def test_report_command_rebuilds_the_page(evaluated, cli):
+def test_report_command_rebuilds_the_page(evaluated, cli_here):
     run = evaluated[0]
     (run / "report.html").unlink()
-    result = cli("report", run)
+    result = cli_here("report", run)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(run / "report.html")
     assert "Confusion matrix" in (run / "report.html").read_text()
 
 
-def test_validation_split_is_kept_apart(runs, tmp_path, cli):
+def test_validation_split_is_kept_apart(runs, tmp_path, cli_here):
     run = tmp_path / "run"
     shutil.copytree(runs / "numpy", run)
     test_metrics = json.loads((run / "metrics.json").read_text())
-    result = cli("evaluate", run, "--split", "val", "--json")
+    result = cli_here("evaluate", run, "--split", "val", "--json")
     assert result.returncode == 0, result.stderr
     val = json.loads(result.stdout)
     assert val["split"] == "val" and sum(map(sum, val["confusion_matrix"])) == 1000
@@ -108,9 +108,9 @@ def test_validation_split_is_kept_apart(runs, tmp_path, cli):
     assert "Confusion matrix (validation split)" in (run / "report.html").read_text()
 
 
-def test_compare_json_is_sorted_best_first(runs, evaluated, tmp_path, cli):
+def test_compare_json_is_sorted_best_first(runs, evaluated, tmp_path, cli_here):
     plot = tmp_path / "curves.png"
-    result = cli("compare", runs / "numpy", runs / "cnn", runs / "mlp", "--json", "--plot", plot)
+    result = cli_here("compare", runs / "numpy", runs / "cnn", runs / "mlp", "--json", "--plot", plot)
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert sorted(r["model"] for r in rows) == ["cnn", "mlp", "numpy"]
@@ -120,7 +120,7 @@ def test_compare_json_is_sorted_best_first(runs, evaluated, tmp_path, cli):
     assert mlp["test_accuracy"] == pytest.approx(evaluated[1]["accuracy"], abs=1e-6)
     assert mlp["epochs"] == 1 and mlp["parameters"] > 100_000 and mlp["train_seconds"] > 0
     assert_png(plot)
-    table = cli("compare", runs / "mlp", runs / "cnn")
+    table = cli_here("compare", runs / "mlp", runs / "cnn")
     assert table.returncode == 0 and "test acc" in table.stdout
     assert f"{100 * mlp['test_accuracy']:.2f}%" in table.stdout
 
@@ -158,10 +158,10 @@ ALL = ("evaluate", "report", "compare")
     ],
     ids=["not-a-run", "no-weights", "empty-history", "unknown-dataset"],
 )
-def test_bad_runs_fail_in_one_line(runs, tmp_path, damage, message, commands, cli):
+def test_bad_runs_fail_in_one_line(runs, tmp_path, damage, message, commands, cli_here):
     run = broken(runs, tmp_path, damage)
     for command in commands:
-        result = cli(command, run)
+        result = cli_here(command, run)
         assert result.returncode == 1 and result.stdout == ""
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
         assert message in result.stderr and "Traceback" not in result.stderr

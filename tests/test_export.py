@@ -52,15 +52,17 @@ def test_onnxruntime_matches_the_run_on_1000_test_images(
         expected = runs.load_model(run).predict_proba(images)
     path = export.export_run(run)
     assert path == run / "model.onnx"
-    got = export.OnnxModel(path, threads=1).predict_proba(images)
+    got = export.OnnxModel(path).predict_proba(images)
     assert got.dtype == np.float32 and got.shape == (1000, 10)
     assert np.abs(got - expected).max() <= 1e-4
     assert (got.argmax(1) == expected.argmax(1)).all()
     np.testing.assert_allclose(got.sum(1), 1, atol=1e-5)  # probabilities, softmax included
+    meta = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
+    assert json.loads(meta["mnistlab.model_args"]) == runs.load_config(run)["model_args"]
 
 
 def test_the_file_has_a_dynamic_batch_and_names_its_weights(tmp_path):
-    run = untrained_run(tmp_path, "best", flip_tta=True, shift_tta=True)
+    run = untrained_run(tmp_path, "cnn")
     session = ort.InferenceSession(str(export.export_run(run, tmp_path / "elsewhere.onnx")))
     (given,), (answer,) = session.get_inputs(), session.get_outputs()
     assert (given.name, given.type, given.shape[1:]) == ("images", "tensor(float)", [1, 28, 28])
@@ -71,7 +73,7 @@ def test_the_file_has_a_dynamic_batch_and_names_its_weights(tmp_path):
     np.testing.assert_allclose(one, full[3:4], atol=1e-6)
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["mnistlab.weights_sha256"] == runs.weights_sha256(run)
-    assert json.loads(meta["mnistlab.model_args"])["flip_tta"] is True
+    assert json.loads(meta["mnistlab.model_args"]) == runs.load_config(run)["model_args"]
     assert not (run / "model.onnx").exists()  # --out elsewhere leaves the run folder alone
 
 
@@ -118,7 +120,7 @@ def test_missing_onnxruntime_and_unknown_runtime_are_one_line_errors(tmp_path, m
         Classifier.load(run, runtime="onnx")
 
 
-def test_cli_export_and_predict_with_onnxruntime(tmp_path, cli):
+def test_cli_export_and_predict_with_onnxruntime(tmp_path, cli, cli_here):
     run = untrained_run(tmp_path, "lenet5")
     image = tmp_path / "digit.png"
     image.write_bytes(png_bytes(load_dataset("mnist", "test").images[0]))
@@ -126,15 +128,15 @@ def test_cli_export_and_predict_with_onnxruntime(tmp_path, cli):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(run / "model.onnx") and (run / "model.onnx").is_file()
     answers = [
-        cli("predict", "--run", run, image, "--json", "--runtime", rt) for rt in export.RUNTIMES
+        cli_here("predict", "--run", run, image, "--json", "--runtime", rt) for rt in export.RUNTIMES
     ]
     assert all(a.returncode == 0 for a in answers), [a.stderr for a in answers]
     (by_torch,), (by_onnx,) = (json.loads(a.stdout) for a in answers)
     assert by_onnx["label"] == by_torch["label"]
     np.testing.assert_allclose(by_onnx["probabilities"], by_torch["probabilities"], atol=1e-4)
-    wrong = cli("export", run, "--format", "tflite")
+    wrong = cli_here("export", run, "--format", "tflite")
     assert wrong.returncode == 1 and wrong.stderr.strip() == (
         "error: unknown export format 'tflite'; choose one of onnx"
     )
-    missing = cli("export", tmp_path / "nowhere")
+    missing = cli_here("export", tmp_path / "nowhere")
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1

@@ -132,16 +132,16 @@ def test_cli_json_reads_folders_recursively_and_reports_bad_files(folder, tmp_pa
 
 
 @pytest.mark.slow
-def test_cli_table_and_clear_errors(tmp_path, cli):
+def test_cli_table_and_clear_errors(tmp_path, cli_here):
     path = tmp_path / "seven.png"
     draw_seven().save(path)
-    result = cli("predict", "--run", trained_run(), path)
+    result = cli_here("predict", "--run", trained_run(), path)
     assert result.returncode == 0, result.stderr
     assert "seven.png" in result.stdout and "prediction" in result.stdout
-    missing = cli("predict", "--run", tmp_path / "nope", path)
+    missing = cli_here("predict", "--run", tmp_path / "nope", path)
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().count("\n") == 0 and "does not exist" in missing.stderr
-    typo = cli("predict", "--run", trained_run(), tmp_path / "sevn.png")
+    typo = cli_here("predict", "--run", trained_run(), tmp_path / "sevn.png")
     assert typo.returncode == 1 and "sevn.png: no such file or folder" in typo.stderr
 
 

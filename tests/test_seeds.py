@@ -47,15 +47,15 @@ def test_a_group_row_is_the_mean_and_sample_std_of_its_seeds():
         (["--seeds", "0-2", "--seed", "1"], "drop --seed"),
     ],
 )
-def test_bad_seeds_are_one_line(cli, args, message, tmp_path):
-    result = cli("train", *SMALL, *args, "--out", tmp_path / "s")
+def test_bad_seeds_are_one_line(cli_here, args, message, tmp_path):
+    result = cli_here("train", *SMALL, *args, "--out", tmp_path / "s")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: ")
     assert message in lines[0] and not (tmp_path / "s").exists()
 
 
 @pytest.mark.slow
-def test_seeds_train_one_run_each_and_compare_groups_them(cli, tmp_path):
+def test_seeds_train_one_run_each_and_compare_groups_them(cli, cli_here, tmp_path):
     result = cli("train", *SMALL, "--seeds", "0-2", "--out", tmp_path / "seeds", "--json")
     assert result.returncode == 0, result.stderr
     trained = json.loads(result.stdout)
@@ -64,7 +64,7 @@ def test_seeds_train_one_run_each_and_compare_groups_them(cli, tmp_path):
     assert [runs.load_config(f)["seed"] for f in folders] == [0, 1, 2]
     other = train(TrainConfig(model="mlp", train_limit=500, val_size=200, epochs=1, lr=3e-3,
                               out=str(tmp_path / "other")))  # fmt: skip
-    compared = cli("compare", *folders, other.dir, "--json")
+    compared = cli_here("compare", *folders, other.dir, "--json")
     assert compared.returncode == 0, compared.stderr
     rows = json.loads(compared.stdout)
     assert len(rows) == 2
@@ -74,6 +74,6 @@ def test_seeds_train_one_run_each_and_compare_groups_them(cli, tmp_path):
     assert [r["test_accuracy"] for r in group["per_seed"]] == accuracies
     assert group["test_accuracy"] == pytest.approx(statistics.mean(accuracies))
     assert group["test_accuracy_std"] == pytest.approx(statistics.stdev(accuracies))
-    table = cli("compare", *folders, other.dir)
+    table = cli_here("compare", *folders, other.dir)
     mean, std = 100 * group["test_accuracy"], 100 * group["test_accuracy_std"]
     assert f"{mean:.2f}% ± {std:.2f}" in table.stdout and "(3 seeds)" in table.stdout

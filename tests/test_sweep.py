@@ -72,13 +72,13 @@ def test_a_sweep_that_cannot_train_is_refused_before_anything_is_written(sweep, 
     assert not (tmp_path / "sweep").exists()
 
 
-def test_the_cli_says_one_line(cli, tmp_path):
+def test_the_cli_says_one_line(cli_here, tmp_path):
     for args, message in (
         ([*SMALL, "--param", "lr=fast", "--out", tmp_path / "a"], "bad --param 'lr=fast'"),
         ([*SMALL, *SEARCH, "--val-size", "0", "--out", tmp_path / "b"], "validation split"),
         (["--resume", "--out", tmp_path / "none"], "no sweep in"),
     ):
-        result = cli("sweep", *args)
+        result = cli_here("sweep", *args)
         assert result.returncode == 1, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0] and lines[0].startswith("error:"), lines
@@ -131,13 +131,13 @@ def test_the_best_command_repeats_the_best_trial(swept, cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_shows_the_table_and_continues_the_study(swept, cli):
+def test_resume_shows_the_table_and_continues_the_study(swept, cli, cli_here):
     out, document = swept
-    table = cli("sweep", "--out", out, "--resume", "--trials", "4")
+    table = cli_here("sweep", "--out", out, "--resume", "--trials", "4")
     assert table.returncode == 0, table.stderr
     rows = [line for line in table.stdout.splitlines() if "trial-0" in line]
     assert f"trial-{document['best']['trial']:04d}" in rows[0] and len(rows) == 4
-    changed = cli("sweep", "--out", out, "--resume", "--param", "lr=1e-4..1e-3")
+    changed = cli_here("sweep", "--out", out, "--resume", "--param", "lr=1e-4..1e-3")
     assert changed.returncode == 1 and "keeps its --param" in changed.stderr
     more = cli("sweep", "--out", out, "--resume", "--trials", "5", "--json")
     assert more.returncode == 0, more.stderr

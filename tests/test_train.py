@@ -141,9 +141,9 @@ def test_cli_train_json_is_one_parsable_document(tmp_path, cli):
         (["--out", "a-file/run"], "cannot write the run folder a-file/run: Not a directory"),
     ],
 )  # fmt: skip
-def test_cli_bad_input_is_one_line_and_exit_1(tmp_path, cli, args, message):
+def test_cli_bad_input_is_one_line_and_exit_1(tmp_path, cli_here, args, message):
     (tmp_path / "a-file").write_text("")
-    r = cli("train", *args, cwd=tmp_path)
+    r = cli_here("train", *args, cwd=tmp_path)
     assert r.returncode == 1
     assert r.stdout == ""
     lines = r.stderr.strip().splitlines()
