@@ -110,7 +110,9 @@ def test_validation_split_is_kept_apart(runs, tmp_path, cli_here):
 
 def test_compare_json_is_sorted_best_first(runs, evaluated, tmp_path, cli_here):
     plot = tmp_path / "curves.png"
-    result = cli_here("compare", runs / "numpy", runs / "cnn", runs / "mlp", "--json", "--plot", plot)
+    result = cli_here(
+        "compare", runs / "numpy", runs / "cnn", runs / "mlp", "--json", "--plot", plot
+    )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert sorted(r["model"] for r in rows) == ["cnn", "mlp", "numpy"]

@@ -128,7 +128,8 @@ def test_cli_export_and_predict_with_onnxruntime(tmp_path, cli, cli_here):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(run / "model.onnx") and (run / "model.onnx").is_file()
     answers = [
-        cli_here("predict", "--run", run, image, "--json", "--runtime", rt) for rt in export.RUNTIMES
+        cli_here("predict", "--run", run, image, "--json", "--runtime", rt)
+        for rt in export.RUNTIMES
     ]
     assert all(a.returncode == 0 for a in answers), [a.stderr for a in answers]
     (by_torch,), (by_onnx,) = (json.loads(a.stdout) for a in answers)
