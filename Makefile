@@ -24,12 +24,14 @@ $(STAMP): pyproject.toml
 demo: setup
 	PY=$(PY) RUNS=$(RUNS) bash scripts/demo.sh
 
+# One pytest worker per core (pytest-xdist), each test file on one worker so that its
+# module fixtures are built once; conftest.py splits the cores' threads between the workers.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # The quick loop while editing: every test not marked slow (no training on real data).
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n auto --dist loadfile -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench

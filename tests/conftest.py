@@ -6,10 +6,22 @@ interrupting, reloading runs) and predict_helpers.py (the prediction run, images
 
 import dataclasses
 import functools
+import os
 import subprocess
 import sys
 
 import pytest
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, split the cores between the workers: two processes that each run
+    as many threads as there are cores wait on each other at every parallel region. Set in
+    the environment before torch is imported, so the processes tests start inherit it."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(name, threads)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import tempfile
 from pathlib import Path
 
@@ -13,16 +14,24 @@ from PIL import Image, ImageDraw
 
 @functools.cache
 def trained_run() -> Path:
-    """A CNN trained on 12,000 MNIST images for 2 epochs (~96% test accuracy, ~30 s), once
-    per test process: enough for round trips and drawn digits to mean something."""
+    """A CNN trained on 12,000 MNIST images for 2 epochs (~96% test accuracy, 8-25 s), once
+    per test session: enough for round trips and drawn digits to mean something. The pytest
+    workers of one session share it (the first trains it under a lock, the others wait)."""
+    from filelock import FileLock
+
     from mnistlab.training import TrainConfig, train
 
-    out = Path(tempfile.mkdtemp(prefix="mnistlab-predict-")) / "run"
-    config = TrainConfig(
-        dataset="mnist", model="cnn", epochs=2, train_limit=12000, val_size=0, lr=3e-3,
-        batch_size=64, out=str(out),
-    )  # fmt: skip
-    return train(config).dir
+    session = os.environ.get("PYTEST_XDIST_TESTRUNUID", f"pid-{os.getpid()}")
+    out = Path(tempfile.gettempdir()) / f"mnistlab-predict-{session}" / "run"
+    out.parent.mkdir(exist_ok=True)
+    with FileLock(out.parent / "lock"):
+        if not (out / "metrics.json").exists():
+            config = TrainConfig(
+                dataset="mnist", model="cnn", epochs=2, train_limit=12000, val_size=0,
+                lr=3e-3, batch_size=64, out=str(out),
+            )  # fmt: skip
+            train(config)
+    return out
 
 
 def draw_seven(size=(600, 400), box=(60, 40, 260, 340), width=24, ink=20, paper=235, mode="L"):
