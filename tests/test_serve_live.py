@@ -4,6 +4,7 @@ worker that dies is replaced while the others keep answering."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mnistlab.serve.live import server_process, serving, worker_pids
+from mnistlab.serve.live import listening, server_process, serving, worker_pids
 from predict_helpers import canvas_export, encode, trained_run
 
 pytestmark = pytest.mark.slow
@@ -50,13 +51,15 @@ def test_a_killed_worker_is_replaced_and_the_others_keep_answering():
     image = encode(canvas_export())
     with server_process(trained_run(), args=("--workers", "2", "--no-access-log")) as (url, server):
         workers = _wait_for(lambda: (w := worker_pids(server.pid)) and len(w) == 2 and w)
+        port = int(url.rsplit(":", 1)[1])
+        assert listening(port) == 2  # a socket each: the kernel spreads connections over them
         assert [predict(url, image) for _ in range(10)] == [200] * 10
         os.kill(workers[0], signal.SIGKILL)
         replaced = _wait_for(
             lambda: (w := worker_pids(server.pid)) and len(w) == 2 and workers[0] not in w and w
         )
         assert workers[1] in replaced  # the other worker was left alone
-        _wait_for(lambda: predict(url, image) == 200)
+        _wait_for(lambda: listening(port) == 2)  # the replacement listens once it is warm
         assert [predict(url, image) for _ in range(20)] == [200] * 20
         metrics = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
     # Both workers' (and the dead one's) requests, summed over the processes.
@@ -74,3 +77,14 @@ def _wait_for(condition, timeout: float = 60.0):
             return value
         time.sleep(0.2)
     raise AssertionError(f"not within {timeout} s")
+
+
+def test_a_port_in_use_is_one_line_before_any_worker_starts(cli):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--run", trained_run(), "--port", port, "--workers", "2")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Started server process" not in result.stderr

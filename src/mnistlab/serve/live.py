@@ -10,6 +10,7 @@ development dependency, imported only when a browser is started.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def server_process(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    workers = int(args[args.index("--workers") + 1]) if "--workers" in args else os.cpu_count()
     command = [sys.executable, "-m", "mnistlab", "serve", "--run", str(run), "--port", str(port),
                *args]  # fmt: skip
     process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
@@ -87,7 +89,10 @@ def server_process(
         while True:
             try:
                 urllib.request.urlopen(f"{url}/readyz", timeout=1)
-                break
+                count = listening(port)
+                if count is None or count >= workers:
+                    break  # every worker serves: load spreads over all of them from the start
+                time.sleep(0.1)
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise MnistlabError(
@@ -103,6 +108,20 @@ def server_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def listening(port: int) -> int | None:
+    """How many sockets listen on this TCP port: on Linux, one per worker that serves
+    (mnistlab.serve.server); None where /proc/net/tcp is not there to tell."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not tables[0].exists():
+        return None
+    count = 0
+    for table in tables:
+        for row in table.read_text().splitlines()[1:] if table.exists() else []:
+            local, state = row.split()[1], row.split()[3]
+            count += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port  # 0A: LISTEN
+    return count
 
 
 def worker_pids(server: int) -> list[int]:
