@@ -9,9 +9,9 @@ On Linux each worker listens on its own socket bound with SO_REUSEPORT, and the 
 spreads new connections over them evenly. uvicorn's default, one socket shared by all
 workers, lets whichever worker wakes first accept a whole burst of connections: under
 `wrk -c 32` with 2 workers, one worker held every keep-alive connection while the other
-sat idle (55-63% of the 2 cores busy; 150-190 requests/s). Sockets are also made as TCP
-sockets (proto IPPROTO_TCP) with TCP_NODELAY, which a shared socket from uvicorn's
-supervisor lacks (uvicorn issue #3149: keep-alive answers then wait on delayed ACKs).
+sat idle (55-63% of the 2 cores busy; 150-190 requests/s). The sockets are made as TCP
+sockets (proto IPPROTO_TCP) with TCP_NODELAY: uvicorn issue #3149 reports that its shared
+socket lacks it, so that keep-alive answers wait on delayed ACKs (not measured here).
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ def run(
 
     config = uvicorn.Config(app, factory=True, host=host, port=port, workers=workers,
                             log_level="info", access_log=access_log)  # fmt: skip
-    held = _listener(host, port, listen=False)  # the port is taken (a clear error if it is not
-    port = held.getsockname()[1]  # free) and known, even when 0 asked for any free one
+    held = _bound_socket(host, port)  # the port is taken (a clear error if it is not free)
+    port = held.getsockname()[1]  # and known, even when 0 asked for any free one
     print(f"mnistlab serve: {workers} workers on http://{host}:{port}, one socket each",
           file=sys.stderr, flush=True)  # fmt: skip
     try:
@@ -86,9 +86,9 @@ def _balanced_sockets() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
-def _listener(host: str, port: int, listen: bool = True) -> socket.socket:
+def _bound_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to host:port, in the SO_REUSEPORT group of this server's workers
-    once it listens (only listening sockets are sent connections)."""
+    once it listens (the kernel sends connections to listening sockets only)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -99,8 +99,6 @@ def _listener(host: str, port: int, listen: bool = True) -> socket.socket:
     except OSError as e:
         sock.close()
         raise MnistlabError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    if listen:
-        sock.listen(2048)
     return sock
 
 
@@ -115,7 +113,7 @@ class _WorkerListener:
         self.host, self.port = host, port
 
     def __reduce__(self):
-        return _listener, (self.host, self.port, False)
+        return _bound_socket, (self.host, self.port)
 
 
 def app_from_environment():
