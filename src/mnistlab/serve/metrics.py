@@ -61,17 +61,21 @@ class RequestMetrics:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        start, status = time.perf_counter(), 500
+        start, counted = time.perf_counter(), False
         route = scope["path"] if scope["path"] in ROUTES else "other"
 
-        async def send_status(message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
+        async def count_then_send(message) -> None:
+            # Counted before the client can see the answer: a worker killed right after
+            # answering has still counted it.
+            nonlocal counted
+            if message["type"] == "http.response.start" and not counted:
+                self.metrics.requests.labels(route, str(message["status"])).inc()
+                counted = True
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, count_then_send)
         finally:
-            self.metrics.requests.labels(route, str(status)).inc()
+            if not counted:  # the app failed before it answered: the server says 500
+                self.metrics.requests.labels(route, "500").inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - start)
