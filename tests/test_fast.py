@@ -23,7 +23,9 @@ def test_fast_takes_unit_images_and_returns_float32_logits():
 @pytest.mark.slow
 def test_fast_trained_briefly_on_a_subset_clears_98_percent_and_its_run_loads(tmp_path):
     run = train(TrainConfig(model="fast", train_limit=15_000, epochs=2, out=str(tmp_path / "r")))
-    assert run.metrics["accuracy"] >= 0.98  # the whole test set; 0.988 measured
+    # The whole test set; measured on the Zen 5: 0.9875 in bf16 (recipe fast), 0.9878 with
+    # --precision fp32 (recipe fast/fp32, the AVX2 path); the first 1,000: 0.991 and 0.989.
+    assert run.metrics["accuracy"] >= 0.975
     config = runs.load_config(run.dir)
     assert (config["betas"], config["label_smoothing"], config["val_size"]) == ([0.7, 0.9], 0.1, 0)
     assert np.isnan(runs.load_history(run.dir)[-1]["val_acc"])  # no validation split

@@ -21,7 +21,10 @@ QUICK = dict(train_limit=3000, val_size=1000, epochs=2)
 @pytest.mark.parametrize("model", ["mlp", "numpy"])
 def test_short_training_clears_a_floor_and_leaves_a_complete_run_folder(tmp_path, model):
     run = train(TrainConfig(model=model, out=str(tmp_path / "run"), **QUICK))
-    assert run.metrics["accuracy"] >= 0.88  # 3000 images, 2 epochs: ~0.90-0.93 measured
+    # 3000 images, 2 epochs, measured on the Zen 5 on both compute paths (the same figures
+    # in bf16 and fp32: neither model has a bf16 path): mlp 0.881, numpy 0.907; on the first
+    # 500 test images 0.854 and 0.902. (The floors were 0.88 and 0.85: no room for another CPU.)
+    assert run.metrics["accuracy"] >= 0.85
     files = sorted(p.name for p in run.dir.iterdir())
     assert files == ["config.json", "history.csv", "metrics.json", "model.safetensors"]
     config = runs.load_config(run.dir)
@@ -34,7 +37,7 @@ def test_short_training_clears_a_floor_and_leaves_a_complete_run_folder(tmp_path
     assert (run.dir / "model.safetensors").read_bytes()[8:9] == b"{"  # a safetensors header
     test = load_dataset("mnist", "test")
     _, proba = reloaded(run, test.images[:500])
-    assert (proba.argmax(1) == test.labels[:500]).mean() >= 0.85
+    assert (proba.argmax(1) == test.labels[:500]).mean() >= 0.80
     other = {
         "numpy": {**config, "model_args": {**config["model_args"], "hidden": [64]}},
         "mlp": {**config, "model": "cnn"},
