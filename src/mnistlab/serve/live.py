@@ -10,7 +10,6 @@ development dependency, imported only when a browser is started.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from mnistlab.errors import MnistlabError
+from mnistlab.serve.server import default_workers
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -79,7 +79,7 @@ def server_process(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    workers = int(args[args.index("--workers") + 1]) if "--workers" in args else os.cpu_count()
+    workers = int(args[args.index("--workers") + 1]) if "--workers" in args else default_workers()
     command = [sys.executable, "-m", "mnistlab", "serve", "--run", str(run), "--port", str(port),
                *args]  # fmt: skip
     process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
@@ -113,15 +113,12 @@ def server_process(
 def listening(port: int) -> int | None:
     """How many sockets listen on this TCP port: on Linux, one per worker that serves
     (mnistlab.serve.server); None where /proc/net/tcp is not there to tell."""
-    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
-    if not tables[0].exists():
+    tables = [t for t in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")) if t.exists()]
+    if not tables:
         return None
-    count = 0
-    for table in tables:
-        for row in table.read_text().splitlines()[1:] if table.exists() else []:
-            local, state = row.split()[1], row.split()[3]
-            count += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port  # 0A: LISTEN
-    return count
+    rows = [row.split() for t in tables for row in t.read_text().splitlines()[1:]]
+    # columns: sl, local address (hex ip:port), remote address, state (0A: LISTEN)
+    return sum(r[3] == "0A" and int(r[1].rsplit(":", 1)[1], 16) == port for r in rows)
 
 
 def worker_pids(server: int) -> list[int]:
