@@ -31,11 +31,12 @@ def recipe_key(config: dict) -> str:
     return json.dumps({**rest, "model_args": args}, sort_keys=True)
 
 
-def run_row(run_dir: str | os.PathLike) -> dict:
-    """What a comparison needs from one run folder; test figures are None before evaluation."""
+def run_row(run_dir: str | os.PathLike, config: dict | None = None) -> dict:
+    """What a comparison needs from one run folder (its config.json, if already read); test
+    figures are None before evaluation."""
     from mnistlab import runs
 
-    config = runs.load_config(run_dir)
+    config = config if config is not None else runs.load_config(run_dir)
     history = runs.load_history(run_dir)
     metrics = runs.load_metrics(run_dir) or {}
     seconds = metrics.get("train_seconds")
@@ -54,15 +55,15 @@ def run_row(run_dir: str | os.PathLike) -> dict:
     }
 
 
-def compare_runs(run_dirs: list[str | os.PathLike], group: bool = True) -> list[dict]:
+def compare_runs(run_dirs: list[str | os.PathLike]) -> list[dict]:
     """Rows sorted best first: higher test accuracy, then lower loss; unevaluated runs last.
-    With `group`, runs that differ only by seed are one row (group_row)."""
+    Runs that differ only by seed are one row (group_row)."""
     from mnistlab import runs
 
     groups: dict[str, list[dict]] = {}
     for d in run_dirs:
-        key = recipe_key(runs.load_config(d)) if group else str(d)
-        groups.setdefault(key, []).append(run_row(d))
+        config = runs.load_config(d)
+        groups.setdefault(recipe_key(config), []).append(run_row(d, config))
     rows = []
     for members in groups.values():
         seeds = [r["seed"] for r in members]

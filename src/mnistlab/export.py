@@ -39,6 +39,13 @@ if TYPE_CHECKING:
 
 FORMATS = ("onnx",)
 RUNTIMES = ("torch", "onnx")  # torch: the run's own Model (PyTorch, or NumPy for `numpy`)
+
+
+def check_runtime(runtime: str) -> None:
+    if runtime not in RUNTIMES:
+        raise MnistlabError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+
+
 ONNX_FILE = "model.onnx"
 INPUT, OUTPUT = "images", "probabilities"
 OPSET = 20  # what torch 2.13's exporter writes; onnxruntime ≥ 1.17 runs it

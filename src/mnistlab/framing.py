@@ -95,14 +95,10 @@ def fit_digit(ink: np.ndarray, center_of_mass: bool) -> np.ndarray:
 
 def fit_objects(ink: np.ndarray) -> np.ndarray:
     """Fashion-MNIST: longest side to 28 px, centred by the bounding box, no stretch."""
-    h, w = ink.shape
-    scale = 28 / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = Image.fromarray(ink.astype(np.float32)).resize(size, _filter(scale))
-    small = np.clip(np.asarray(small), 0, 1)
-    out = np.zeros((28, 28), np.float32)
-    top, left = (28 - size[1]) // 2, (28 - size[0]) // 2
-    out[top : top + size[1], left : left + size[0]] = small
+    small = resize(ink, 28 / max(ink.shape))
+    (h, w), out = small.shape, np.zeros((28, 28), np.float32)
+    top, left = (28 - h) // 2, (28 - w) // 2
+    out[top : top + h, left : left + w] = small
     return out
 
 

@@ -85,9 +85,7 @@ class Classifier:
         if not run_dir.is_dir():
             raise MnistlabError(f"run folder {run_dir} does not exist; train one with "
                                 "`mnistlab train --out RUN_DIR`")  # fmt: skip
-        if runtime not in export.RUNTIMES:
-            raise MnistlabError(f"unknown runtime {runtime!r}; choose one of "
-                                f"{', '.join(export.RUNTIMES)}")  # fmt: skip
+        export.check_runtime(runtime)
         config = runs.load_config(run_dir)
         model = export.load_onnx_model(run_dir) if runtime == "onnx" else runs.load_model(run_dir)
         return cls(model, config, runs.load_metrics(run_dir), run_dir)

@@ -171,12 +171,18 @@ def weights_sha256(run_dir: str | Path) -> str:
         raise MnistlabError(f"cannot read {path}: {e.strerror}") from None
 
 
-def load_model(run_dir: str | Path, device: str = "cpu") -> Model:
-    """Rebuild the model from config.json and load model.safetensors into it."""
-    config = load_config(run_dir)
+def weights_path(run_dir: str | Path) -> Path:
+    """The run's model.safetensors; a one-line error where the run has not finished."""
     path = Path(run_dir) / WEIGHTS
     if not path.is_file():
         raise MnistlabError(f"{run_dir} has no {WEIGHTS}; finish training it with --resume")
+    return path
+
+
+def load_model(run_dir: str | Path, device: str = "cpu") -> Model:
+    """Rebuild the model from config.json and load model.safetensors into it."""
+    config = load_config(run_dir)
+    path = weights_path(run_dir)
     model = build_model(config["model"], **config.get("model_args", {})).to(device)
     model.load_arrays(_load(path)[0], path)
     return model

@@ -138,7 +138,8 @@ class DataParallelStepper(TorchStepper):
         self.opt.zero_grad(set_to_none=True)
         (loss * (self.world.size / len(idx))).backward()
         self.opt.step()
-        plain = F.cross_entropy(logits.detach(), yb, reduction="sum")
+        smoothed = self.label_smoothing  # the history reports plain cross-entropy (see above)
+        plain = F.cross_entropy(logits.detach(), yb, reduction="sum") if smoothed else loss.detach()
         totals = torch.stack([plain.double(), (logits.argmax(1) == yb).sum().double()])
         dist.all_reduce(totals)
         return totals[0] / len(idx), totals[1]

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from mnistlab import __version__, runs
 from mnistlab.errors import MnistlabError
-from mnistlab.images import png_bytes
+from mnistlab.images import ACCEPTED, png_bytes
 from mnistlab.predict import Classifier, ImageError
 from mnistlab.serve.batching import MicroBatcher
 from mnistlab.serve.metrics import Metrics, RequestMetrics
@@ -87,7 +87,7 @@ class ErrorOut(BaseModel):
 ERRORS = {  # every answer /api/predict can give besides 200, for the OpenAPI schema
     400: {"model": ErrorOut, "description": "the upload is empty"},
     413: {"model": ErrorOut, "description": "the upload is over the size limit"},
-    415: {"model": ErrorOut, "description": "not PNG, JPEG, BMP, GIF, WebP or TIFF"},
+    415: {"model": ErrorOut, "description": f"not {ACCEPTED}"},
     422: {"model": ErrorOut, "description": "an image, but unusable (corrupt, blank, tiny...)"},
     500: {"model": ErrorOut, "description": "the model failed on this request"},
 }
@@ -213,7 +213,7 @@ def _upload_not_empty(app: FastAPI) -> None:
     app.openapi = openapi
 
 
-UPLOAD_HELP = "an image: PNG, JPEG, BMP, GIF, WebP or TIFF; not empty"
+UPLOAD_HELP = f"an image: {ACCEPTED}; not empty"
 UPLOAD_LIMIT = ("Predict one image. The upload must not be empty (400) and at most {} bytes "
                 "(413); other formats get 415, unusable images 422.")  # fmt: skip
 

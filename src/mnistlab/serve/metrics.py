@@ -29,10 +29,8 @@ class Metrics:
     """The server's instruments, in their own registry (or the multiprocess directory)."""
 
     def __init__(self) -> None:
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         # In multiprocess mode samples go to files, not a registry; /metrics collects them.
-        own = None if self.multiprocess else CollectorRegistry()
-        self.registry = own
+        own = None if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else CollectorRegistry()
         self.requests = Counter("mnistlab_requests", "HTTP requests answered",
                                 ["route", "status"], registry=own)  # fmt: skip
         self.latency = Histogram("mnistlab_request_seconds", "Time to answer a request",
@@ -42,14 +40,14 @@ class Metrics:
         self.model = Gauge("mnistlab_model_info", "The model this server answers with (1)",
                            ["run", "model", "dataset", "weights_sha256"], registry=own,
                            multiprocess_mode="max")  # fmt: skip
+        if own is None:  # made after the instruments, which must write to the files
+            own = CollectorRegistry()
+            MultiProcessCollector(own)  # reads every worker's files at each collection
+        self.registry = own
 
     def exposition(self) -> tuple[bytes, str]:
         """The body and content type of GET /metrics."""
-        registry = self.registry
-        if registry is None:
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
 class RequestMetrics:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from mnistlab import runs
 from mnistlab.errors import MnistlabError
-from mnistlab.export import RUNTIMES
+from mnistlab.export import check_runtime
 
 ENV = "MNISTLAB_SERVE"  # JSON: run folder and create_app's settings, for the workers
 
@@ -50,10 +50,8 @@ def run(
     import uvicorn
 
     runs.load_config(run_dir)
-    if not (Path(run_dir) / runs.WEIGHTS).is_file():
-        raise MnistlabError(f"{run_dir} has no {runs.WEIGHTS}; finish training it with --resume")
-    if runtime not in RUNTIMES:
-        raise MnistlabError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    runs.weights_path(run_dir)
+    check_runtime(runtime)
     os.environ[ENV] = json.dumps({"run_dir": str(run_dir), "batch_window": batch_window,
                                   "max_batch": max_batch, "runtime": runtime})  # fmt: skip
     # One compute thread per worker (onnxruntime reads it; torch's model thread sets its own).
@@ -62,14 +60,14 @@ def run(
         # Every worker's samples in one place, so /metrics sums them (serve/metrics.py).
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnistlab-metrics-")
     app = f"{__name__}:app_from_environment"
+    options = dict(factory=True, host=host, port=port, workers=workers, log_level="info",
+                   access_log=access_log)  # fmt: skip
     if workers == 1 or not _balanced_sockets():
-        uvicorn.run(app, factory=True, host=host, port=port, workers=workers, log_level="info",
-                    access_log=access_log)  # fmt: skip
+        uvicorn.run(app, **options)
         return
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config(app, factory=True, host=host, port=port, workers=workers,
-                            log_level="info", access_log=access_log)  # fmt: skip
+    config = uvicorn.Config(app, **options)
     held = _bound_socket(host, port)  # the port is taken (a clear error if it is not free)
     port = held.getsockname()[1]  # and known, even when 0 asked for any free one
     print(f"mnistlab serve: {workers} workers on http://{host}:{port}, one socket each",
