@@ -74,6 +74,7 @@ def rss_mb(pids: list[int]) -> float:
 def load(run: Path, workers: int, batching: bool, args, script: Path) -> dict:
     """One configuration: start the server, drive it, check it is still healthy."""
     serve = ["--workers", str(workers), "--no-access-log"]
+    serve += ["--runtime", args.runtime] if args.runtime else []
     serve += ["--max-batch", str(args.max_batch)] if batching else ["--max-batch", "1"]
     with server_process(run, args=tuple(serve)) as (url, server):
         command = ["wrk", "-t", "1", "-c", str(args.connections), "-d", f"{args.seconds}s",
@@ -83,8 +84,8 @@ def load(run: Path, workers: int, batching: bool, args, script: Path) -> dict:
         memory = rss_mb([server.pid, *worker_pids(server.pid)])
         healthy = urllib.request.urlopen(f"{url}/healthz", timeout=10).status == 200
     per_second = result["requests"] / result["seconds"]
-    return dict(workers=workers, batching=batching, rps=per_second, memory_mb=memory,
-                healthy=healthy, **result)  # fmt: skip
+    return dict(workers=workers, batching=batching, runtime=args.runtime or "default",
+                rps=per_second, memory_mb=memory, healthy=healthy, **result)  # fmt: skip
 
 
 def main() -> int:
@@ -93,6 +94,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batching", choices=("on", "off", "both"), default="both")
     parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--runtime", choices=("torch", "onnx"), help="default: the server's")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--json", action="store_true")
@@ -115,7 +117,8 @@ def main() -> int:
         return 0
     table = Table("workers", "batching", "req/s", "p50 ms", "p95 ms", "p99 ms", "non-2xx",
                   "socket err", "memory MB", "healthy after",
-                  title=f"{args.run.name}: wrk, {args.connections} connections, "
+                  title=f"{args.run.name} ({args.runtime or 'default'} runtime): wrk, "
+                  f"{args.connections} connections, "
                   f"{args.seconds} s, 280×280 canvas PNG")  # fmt: skip
     for r in rows:
         table.add_row(str(r["workers"]), "on" if r["batching"] else "off", f"{r['rps']:.0f}",

@@ -97,6 +97,28 @@ def test_classifier_uses_an_up_to_date_file_and_re_exports_a_stale_one(tmp_path,
     assert not np.allclose(fresh.model.predict_proba(images), stale.model.predict_proba(images))
 
 
+def test_the_server_shares_an_up_to_date_file_or_exports_one_for_its_workers(tmp_path):
+    run = untrained_run(tmp_path, "mlp")
+    folder = tmp_path / "server"
+    folder.mkdir()
+    made = export.shared_file(run, folder)  # no RUN/model.onnx yet: exported for the workers
+    assert made == folder / "model.onnx" and not (run / "model.onnx").exists()
+    assert export.shared_file(run, folder) != run / "model.onnx"
+    export.export_run(run)
+    assert export.shared_file(run, tmp_path) == run / "model.onnx"  # up to date: used as is
+    runs.save_model(run, build_model("mlp", seed=1))  # stale now: a fresh export instead
+    again = export.shared_file(run, folder)
+    assert again == folder / "model.onnx"
+    images = load_dataset("mnist", "test").images[:20]
+    np.testing.assert_allclose(
+        Classifier.load(run, runtime="onnx", onnx_file=again).model.predict_proba(images),
+        runs.load_model(run).predict_proba(images),
+        atol=1e-5,
+    )
+    (run / "model.onnx").write_bytes(b"not onnx")  # unreadable: not up to date, not an error
+    assert export.shared_file(run, folder) == folder / "model.onnx"
+
+
 def test_onnx_classifier_predicts_images_like_the_torch_one(tmp_path):
     run = untrained_run(tmp_path, "cnn")
     digits = load_dataset("mnist", "test").images[:5]

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
+from scipy import ndimage
 
+from mnistlab.framing import distances
 from mnistlab.preprocess import ImageError, PreprocessOptions, preprocess
 from predict_helpers import (
     canvas_export,
@@ -200,3 +202,13 @@ def test_a_stroke_running_off_the_edge_is_kept():
     x = preprocess(encode(drawing))
     assert_mnist_like(x)
     assert ink_box(x)[0] >= 19 and ink_box(x)[1] <= 8
+
+
+def test_distances_are_scipys_exact_euclidean_distance_transform():
+    rng = np.random.default_rng(0)
+    for shape, share in [((202, 134), 0.9), ((50, 300), 0.5), ((7, 7), 0.97)]:
+        mask = rng.random(shape) < share
+        mask[0, 0] = False  # at least one background pixel
+        np.testing.assert_allclose(
+            distances(mask), ndimage.distance_transform_edt(mask), rtol=0, atol=1e-5
+        )

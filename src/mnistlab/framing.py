@@ -7,9 +7,9 @@ how the datasets were built, not on how the person's image was made.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 MNIST_STROKE = 0.135  # median stroke width / longest side of an MNIST digit (measured)
 STROKE_SIDE = 200  # digits are resized to this to measure and change stroke width
@@ -33,19 +33,28 @@ def normalize_stroke(ink: np.ndarray) -> np.ndarray:
     mask = work > 0.5
     if not mask.any():
         return ink
-    inside = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    inside = distances(np.pad(mask, 1))[1:-1, 1:-1]
     width = 4 * float(inside[mask].mean())
     target = MNIST_STROKE * max(work.shape)
     if width < 0.75 * target:
         radius = (target - width) / (2 * (1 - MNIST_STROKE))  # the box grows too
         pad = int(np.ceil(radius)) + 1
         work, mask = np.pad(work, pad), np.pad(mask, pad)
-        outside = ndimage.distance_transform_edt(~mask)
+        outside = distances(~mask)
         return np.maximum(work, np.clip(radius + 0.5 - outside, 0, 1))
     if width > 1.5 * target:
         thinned = np.minimum(work, np.clip(inside - (width - target) / 2 + 0.5, 0, 1))
         return thinned if (thinned > 0).any() else ink
     return ink
+
+
+def distances(mask: np.ndarray) -> np.ndarray:
+    """Each True pixel's exact Euclidean distance to the nearest False one (0 on False).
+
+    OpenCV's exact transform gives scipy.ndimage.distance_transform_edt's values (to 1e-6)
+    in a quarter of the time: it was a third of a canvas upload's preprocessing.
+    """
+    return cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 
 
 def resize(a: np.ndarray, factor: float) -> np.ndarray:

@@ -76,18 +76,22 @@ class Classifier:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, run_dir: str | Path, runtime: str = "torch") -> Classifier:
+    def load(
+        cls, run_dir: str | Path, runtime: str = "torch", onnx_file: str | Path | None = None
+    ) -> Classifier:
         """Load a run folder once (config, weights, metrics); MnistlabError if it is not one.
 
         `runtime="onnx"` predicts through onnxruntime (mnistlab.export.load_onnx_model:
-        RUN_DIR/model.onnx when up to date, else an export held in memory)."""
+        `onnx_file`, default RUN_DIR/model.onnx, when up to date, else an export held in
+        memory)."""
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise MnistlabError(f"run folder {run_dir} does not exist; train one with "
                                 "`mnistlab train --out RUN_DIR`")  # fmt: skip
         export.check_runtime(runtime)
         config = runs.load_config(run_dir)
-        model = export.load_onnx_model(run_dir) if runtime == "onnx" else runs.load_model(run_dir)
+        model = (export.load_onnx_model(run_dir, path=onnx_file) if runtime == "onnx"
+                 else runs.load_model(run_dir))  # fmt: skip
         return cls(model, config, runs.load_metrics(run_dir), run_dir)
 
     def preprocess(

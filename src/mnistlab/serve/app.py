@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
+import cv2
 import numpy as np
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -99,11 +100,12 @@ def create_app(
     batch_window: float = 0.002,
     max_batch: int = 32,
     runtime: str = "torch",
+    onnx_file: str | None = None,
 ) -> FastAPI:
     """An app serving `run_dir`; MnistlabError here if the run folder cannot be loaded.
     `batch_window` seconds and `max_batch` images bound the micro-batches (max_batch 1: off);
-    `runtime` is "torch" or "onnx" (Classifier.load)."""
-    classifier = Classifier.load(run_dir, runtime=runtime)
+    `runtime` is "torch" or "onnx", and `onnx_file` the export to use (Classifier.load)."""
+    classifier = Classifier.load(run_dir, runtime=runtime, onnx_file=onnx_file)
     identity = {"run": classifier.run_dir.name, "weights_sha256": runs.weights_sha256(run_dir)}
     metrics = Metrics()
     describe = classifier.describe()
@@ -113,7 +115,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """The model thread and the batcher live as long as the server; a warm-up prediction
-        runs before /readyz says ready."""
+        runs before /readyz says ready: a full batch first (onnxruntime's first call at a
+        new batch size takes its time: `best`'s p99 was 500-640 ms under load without it)."""
         with (
             ThreadPoolExecutor(1, "mnistlab-model", initializer=_one_thread) as pool,
             ThreadPoolExecutor(
@@ -125,6 +128,8 @@ def create_app(
                                    max_batch, metrics.batch.observe)  # fmt: skip
             batcher.start()
             app.state.batcher, app.state.ready = batcher, False
+            full = np.zeros((max_batch, 28, 28), np.uint8)
+            await asyncio.get_running_loop().run_in_executor(pool, batcher.predict, full)
             await batcher.submit(np.zeros((28, 28), np.uint8))
             app.state.ready = True
             yield
@@ -219,9 +224,12 @@ UPLOAD_LIMIT = ("Predict one image. The upload must not be empty (400) and at mo
 
 
 def _one_thread() -> None:
-    """The model thread's initializer, whatever the backend: one BLAS/OpenMP thread, and one
-    torch thread when torch is loaded (it is, once a torch model was); never imports it."""
+    """The model and preprocessing threads' initializer, whatever the backend: one
+    BLAS/OpenMP thread, one OpenCV thread (its second thread cost 40% more CPU for the
+    distance transform), and one torch thread when torch is loaded (it is, once a torch
+    model was); never imports it."""
     threadpool_limits(1)
+    cv2.setNumThreads(1)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)

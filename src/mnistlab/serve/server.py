@@ -17,15 +17,16 @@ socket lacks it, so that keep-alive answers wait on delayed ACKs (not measured h
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import socket
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from mnistlab import runs
+from mnistlab import export, runs
 from mnistlab.errors import MnistlabError
-from mnistlab.export import check_runtime
 
 ENV = "MNISTLAB_SERVE"  # JSON: run folder and create_app's settings, for the workers
 
@@ -42,18 +43,33 @@ def run(
     workers: int,
     batch_window: float,
     max_batch: int,
-    runtime: str = "torch",
+    runtime: str = "onnx",
     access_log: bool = True,
 ) -> None:
     """Serve until interrupted. The run folder is checked here, once, so a bad one is one
-    line before any worker starts."""
-    import uvicorn
-
+    line before any worker starts; for onnxruntime the model is exported here once too."""
     runs.load_config(run_dir)
     runs.weights_path(run_dir)
-    check_runtime(runtime)
-    os.environ[ENV] = json.dumps({"run_dir": str(run_dir), "batch_window": batch_window,
-                                  "max_batch": max_batch, "runtime": runtime})  # fmt: skip
+    export.check_runtime(runtime)
+    with tempfile.TemporaryDirectory(prefix="mnistlab-serve-") as folder:
+        onnx_file = str(_exported(run_dir, folder)) if runtime == "onnx" else None
+        os.environ[ENV] = json.dumps({"run_dir": str(run_dir), "batch_window": batch_window,
+                                      "max_batch": max_batch, "runtime": runtime,
+                                      "onnx_file": onnx_file})  # fmt: skip
+        _serve(host, port, workers, access_log)
+
+
+def _exported(run_dir: Path, folder: str) -> Path:
+    """export.shared_file, in a child process: the supervisor itself never imports torch,
+    so it stays small (it only watches the workers)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(export.shared_file, run_dir, folder).result()
+
+
+def _serve(host: str, port: int, workers: int, access_log: bool) -> None:
+    """uvicorn with the workers of the app that `run` described in the environment."""
+    import uvicorn
+
     # One compute thread per worker (onnxruntime reads it; torch's model thread sets its own).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
