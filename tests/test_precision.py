@@ -72,3 +72,19 @@ def test_the_path_is_recorded_and_a_resume_keeps_it_or_refuses_another(tmp_path,
     cnn = train(TrainConfig(model="cnn", train_limit=256, epochs=1, precision="bf16",
                             out=str(tmp_path / "cnn")))  # fmt: skip
     assert cnn.config["precision"] == "fp32"  # cnn has no bf16 path: the record says so
+
+
+def test_fasts_fp32_recipe_sees_the_central_24x24_through_a_fixed_whitened_stem(tmp_path):
+    run = train(TrainConfig(precision="fp32", out=str(tmp_path / "run"), **QUICK))
+    args = run.config["model_args"]
+    assert (run.config["recipe"], args["widths"], args["crop"]) == ("fast/fp32", [16, 48], 2)
+    model = runs.load_model(run.dir)
+    dense = model.net[7]
+    assert dense.in_features == 48 * 4 * 4  # 24×24 → 10×10 → 8×8 → pooled 4×4
+    x = torch.rand(3, 1, 28, 28)
+    framed = x.clone()
+    framed[..., :2, :] = framed[..., -2:, :] = framed[..., :2] = framed[..., -2:] = 1.0
+    with torch.no_grad():  # the outer 2 px are not seen; the inner ones are
+        torch.testing.assert_close(model.net(framed), model.net(x))
+        x[..., 14, 14] += 1.0
+        assert not torch.allclose(model.net(framed), model.net(x))
