@@ -87,17 +87,15 @@ def fit_digit(ink: np.ndarray, center_of_mass: bool) -> np.ndarray:
     else:
         cy, cx = h / 2, w / 2
     target = MNIST_CENTRE + 0.5
-    pad = int(np.ceil(target / scale)) + 1  # the 28x28 window reaches past the ink
-    box = tuple(
-        float(v) + pad
-        for v in (
-            cx - target / scale,
-            cy - target / scale,
-            cx + (28 - target) / scale,
-            cy + (28 - target) / scale,
-        )
-    )
-    canvas = Image.fromarray(np.pad(ink, pad).astype(np.float32))
+    left, top = cx - target / scale, cy - target / scale  # the 28x28 window, in input px
+    right, bottom = cx + (28 - target) / scale, cy + (28 - target) / scale
+    # It reaches past the ink: zeros there, and as far again as the filter reads around it.
+    reach = int(np.ceil(1 / scale)) + 2
+    before = (max(0, reach - int(np.floor(top))), max(0, reach - int(np.floor(left))))
+    after = (max(0, int(np.ceil(bottom)) + reach - h), max(0, int(np.ceil(right)) + reach - w))
+    padded = np.pad(ink.astype(np.float32, copy=False), tuple(zip(before, after, strict=True)))
+    box = (left + before[1], top + before[0], right + before[1], bottom + before[0])
+    canvas = Image.fromarray(padded)
     out = np.clip(np.asarray(canvas.resize((28, 28), _filter(scale), box=box)), 0, 1)
     return out / max(float(out.max()), 1e-6)  # MNIST digits all reach full white
 
