@@ -4,9 +4,11 @@ For each configuration (workers × micro-batching), the server starts on a free 
 the run, waits until /readyz, takes `wrk -c CONNECTIONS -d SECONDS` of multipart POSTs of
 one 280×280 canvas PNG (bench/preprocess_speed.py's: a digit drawn in pen strokes on a
 transparent canvas, as the page exports it), then must still answer /healthz. Printed per
-configuration: requests/s, p50/p95/p99 latency (wrk's own histogram, through a small Lua
-`done` hook), non-2xx answers, socket errors, and the server's memory (RSS of the supervisor and its
-workers, after the load). wrk runs one thread, so most of the two cores go to the server.
+configuration: requests/s, the server's CPU milliseconds per request (its processes' user +
+system time over the load: steadier than requests/s when other jobs share the machine),
+p50/p95/p99 latency (wrk's own histogram, through a small Lua `done` hook), non-2xx
+answers, socket errors, and the server's memory (RSS of the supervisor and its workers,
+after the load). wrk runs one thread, so most of the two cores go to the server.
 
     .venv/bin/python bench/serve_load.py --run RUN_DIR              # the README's table
     .venv/bin/python bench/serve_load.py --run RUN_DIR --workers 2 --batching on --seconds 30
@@ -71,21 +73,34 @@ def rss_mb(pids: list[int]) -> float:
     return total / 1024
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (/proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def load(run: Path, workers: int, batching: bool, args, script: Path) -> dict:
     """One configuration: start the server, drive it, check it is still healthy."""
     serve = ["--workers", str(workers), "--no-access-log"]
     serve += ["--runtime", args.runtime] if args.runtime else []
     serve += ["--max-batch", str(args.max_batch)] if batching else ["--max-batch", "1"]
     with server_process(run, args=tuple(serve)) as (url, server):
+        pids = [server.pid, *worker_pids(server.pid)]
+        before = cpu_seconds(pids)
         command = ["wrk", "-t", "1", "-c", str(args.connections), "-d", f"{args.seconds}s",
                    "-s", str(script), f"{url}/api/predict"]  # fmt: skip
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         result = json.loads(next(ln for ln in out.splitlines() if ln.startswith("RESULT"))[7:])
+        cpu_ms = (cpu_seconds(pids) - before) / max(result["requests"], 1) * 1000
         memory = rss_mb([server.pid, *worker_pids(server.pid)])
         healthy = urllib.request.urlopen(f"{url}/healthz", timeout=10).status == 200
     per_second = result["requests"] / result["seconds"]
     return dict(workers=workers, batching=batching, runtime=args.runtime or "default",
-                rps=per_second, memory_mb=memory, healthy=healthy, **result)  # fmt: skip
+                rps=per_second, cpu_ms_per_request=cpu_ms, memory_mb=memory, healthy=healthy,
+                **result)  # fmt: skip
 
 
 def main() -> int:
@@ -115,13 +130,14 @@ def main() -> int:
     if args.json:
         print(json.dumps({"machine": info, "rows": rows}, indent=2))
         return 0
-    table = Table("workers", "batching", "req/s", "p50 ms", "p95 ms", "p99 ms", "non-2xx",
-                  "socket err", "memory MB", "healthy after",
+    table = Table("workers", "batching", "req/s", "CPU ms/req", "p50 ms", "p95 ms", "p99 ms",
+                  "non-2xx", "socket err", "memory MB", "healthy after",
                   title=f"{args.run.name} ({args.runtime or 'default'} runtime): wrk, "
                   f"{args.connections} connections, "
                   f"{args.seconds} s, 280×280 canvas PNG")  # fmt: skip
     for r in rows:
         table.add_row(str(r["workers"]), "on" if r["batching"] else "off", f"{r['rps']:.0f}",
+                      f"{r['cpu_ms_per_request']:.2f}",
                       f"{r['p50']:.1f}", f"{r['p95']:.1f}", f"{r['p99']:.1f}", str(r["non2xx"]),
                       str(r["socket_errors"]), f"{r['memory_mb']:.0f}",
                       "yes" if r["healthy"] else "NO")  # fmt: skip
