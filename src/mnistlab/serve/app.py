@@ -23,7 +23,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-import cv2
 import numpy as np
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -225,11 +224,9 @@ UPLOAD_LIMIT = ("Predict one image. The upload must not be empty (400) and at mo
 
 def _one_thread() -> None:
     """The model and preprocessing threads' initializer, whatever the backend: one
-    BLAS/OpenMP thread, one OpenCV thread (its second thread cost 40% more CPU for the
-    distance transform), and one torch thread when torch is loaded (it is, once a torch
-    model was); never imports it."""
+    BLAS/OpenMP thread, and one torch thread when torch is loaded (it is, once a torch
+    model was); never imports it. (OpenCV runs one thread already: mnistlab.framing.)"""
     threadpool_limits(1)
-    cv2.setNumThreads(1)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
