@@ -46,17 +46,22 @@ def run(
     runtime: str = "onnx",
     access_log: bool = True,
 ) -> None:
-    """Serve until interrupted. The run folder is checked here, once, so a bad one is one
-    line before any worker starts; for onnxruntime the model is exported here once too."""
+    """Serve until interrupted. The run folder and the port are checked here, once, so a
+    bad one is one line before any worker starts; for onnxruntime the model is then
+    exported here once too."""
     runs.load_config(run_dir)
     runs.weights_path(run_dir)
     export.check_runtime(runtime)
-    with tempfile.TemporaryDirectory(prefix="mnistlab-serve-") as folder:
-        onnx_file = str(_exported(run_dir, folder)) if runtime == "onnx" else None
-        os.environ[ENV] = json.dumps({"run_dir": str(run_dir), "batch_window": batch_window,
-                                      "max_batch": max_batch, "runtime": runtime,
-                                      "onnx_file": onnx_file})  # fmt: skip
-        _serve(host, port, workers, access_log)
+    held = _bound_socket(host, port)  # the port is taken (a clear error if it is not free)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mnistlab-serve-") as folder:
+            onnx_file = str(_exported(run_dir, folder)) if runtime == "onnx" else None
+            os.environ[ENV] = json.dumps({"run_dir": str(run_dir), "batch_window": batch_window,
+                                          "max_batch": max_batch, "runtime": runtime,
+                                          "onnx_file": onnx_file})  # fmt: skip
+            _serve(held, host, workers, access_log)
+    finally:
+        held.close()
 
 
 def _exported(run_dir: Path, folder: str) -> Path:
@@ -66,10 +71,12 @@ def _exported(run_dir: Path, folder: str) -> Path:
         return pool.submit(export.shared_file, run_dir, folder).result()
 
 
-def _serve(host: str, port: int, workers: int, access_log: bool) -> None:
-    """uvicorn with the workers of the app that `run` described in the environment."""
+def _serve(held: socket.socket, host: str, workers: int, access_log: bool) -> None:
+    """uvicorn with the workers of the app that `run` described in the environment, on the
+    port `held` took (known even when 0 asked for any free one)."""
     import uvicorn
 
+    port = held.getsockname()[1]
     # One compute thread per worker (onnxruntime reads it; torch's model thread sets its own).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -79,19 +86,15 @@ def _serve(host: str, port: int, workers: int, access_log: bool) -> None:
     options = dict(factory=True, host=host, port=port, workers=workers, log_level="info",
                    access_log=access_log)  # fmt: skip
     if workers == 1 or not _balanced_sockets():
+        held.close()  # it never listened: uvicorn binds the same port itself
         uvicorn.run(app, **options)
         return
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config(app, **options)
-    held = _bound_socket(host, port)  # the port is taken (a clear error if it is not free)
-    port = held.getsockname()[1]  # and known, even when 0 asked for any free one
     print(f"mnistlab serve: {workers} workers on http://{host}:{port}, one socket each",
           file=sys.stderr, flush=True)  # fmt: skip
-    try:
-        Multiprocess(config, sockets=[_WorkerListener(host, port)]).run()
-    finally:
-        held.close()
+    Multiprocess(config, sockets=[_WorkerListener(host, port)]).run()
 
 
 def _balanced_sockets() -> bool:
