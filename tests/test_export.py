@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import numpy as np
@@ -117,6 +118,20 @@ def test_the_server_shares_an_up_to_date_file_or_exports_one_for_its_workers(tmp
     )
     (run / "model.onnx").write_bytes(b"not onnx")  # unreadable: not up to date, not an error
     assert export.shared_file(run, folder) == folder / "model.onnx"
+
+
+def test_a_server_worker_on_an_exported_file_never_imports_torch(tmp_path):
+    """What keeps each onnxruntime worker at ~130 MB instead of ~450 (bench/serve_load.py)."""
+    run = untrained_run(tmp_path, "mlp")
+    path = export.shared_file(run, tmp_path)
+    where = f"{str(run)!r}, runtime='onnx', onnx_file={str(path)!r}"
+    probe = ("import sys, numpy as np; from mnistlab.serve.app import create_app; "
+             f"create_app({where}); from mnistlab.predict import Classifier; "
+             f"Classifier.load({where}).predict_arrays(np.zeros((2, 28, 28), np.uint8)); "
+             "print('torch' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
 
 
 def test_onnx_classifier_predicts_images_like_the_torch_one(tmp_path):

@@ -20,8 +20,6 @@ import os
 import warnings
 from collections.abc import Iterator
 
-import torch
-
 from mnistlab.errors import MnistlabError
 
 MODES = ("auto", "bf16", "fp32")
@@ -66,7 +64,10 @@ def requested() -> str:
 
 @functools.cache
 def native_bf16(device_type: str) -> bool:
-    """Whether this device computes bf16 in hardware (elsewhere bf16 is emulated, slower)."""
+    """Whether this device computes bf16 in hardware (elsewhere bf16 is emulated, slower).
+    torch is imported here, not with the module: a server on onnxruntime never needs it."""
+    import torch
+
     if device_type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device_type == "cpu" and hasattr(torch.cpu, "get_capabilities"):
