@@ -3,6 +3,7 @@ worker that dies is replaced while the others keep answering."""
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -88,3 +89,17 @@ def test_a_port_in_use_is_one_line_before_any_worker_starts(cli):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"error: cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
     assert "Started server process" not in result.stderr
+
+
+def test_corrupt_weights_are_one_line_before_any_worker_starts(cli, tmp_path):
+    # The supervisor's child loads the model first; onnxruntime's export goes the same way.
+    run = tmp_path / "run"
+    shutil.copytree(trained_run(), run)
+    (run / "model.safetensors").write_bytes(b"not safetensors")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    result = cli("serve", "--run", run, "--port", port, "--workers", "2", "--runtime", "torch")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: cannot read {run / 'model.safetensors'}" in result.stderr
+    assert "Started" not in result.stderr

@@ -47,15 +47,15 @@ def run(
     access_log: bool = True,
 ) -> None:
     """Serve until interrupted. The run folder and the port are checked here, once, so a
-    bad one is one line before any worker starts; for onnxruntime the model is then
-    exported here once too."""
+    bad one is one line before any worker starts; then the model is loaded once (and for
+    onnxruntime exported once) before any worker starts."""
     runs.load_config(run_dir)
     runs.weights_path(run_dir)
     export.check_runtime(runtime)
     held = _bound_socket(host, port)  # the port is taken (a clear error if it is not free)
     try:
         with tempfile.TemporaryDirectory(prefix="mnistlab-serve-") as folder:
-            onnx_file = str(_exported(run_dir, folder)) if runtime == "onnx" else None
+            onnx_file = _prepared(run_dir, runtime, folder)
             os.environ[ENV] = json.dumps({"run_dir": str(run_dir), "batch_window": batch_window,
                                           "max_batch": max_batch, "runtime": runtime,
                                           "onnx_file": onnx_file})  # fmt: skip
@@ -64,11 +64,20 @@ def run(
         held.close()
 
 
-def _exported(run_dir: Path, folder: str) -> Path:
-    """export.shared_file, in a child process: the supervisor itself never imports torch,
-    so it stays small (it only watches the workers)."""
+def _prepared(run_dir: Path, runtime: str, folder: str) -> str | None:
+    """_prepare, in a child process: the supervisor itself never imports torch, so it stays
+    small (it only watches the workers)."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(export.shared_file, run_dir, folder).result()
+        return pool.submit(_prepare, run_dir, runtime, folder).result()
+
+
+def _prepare(run_dir: Path, runtime: str, folder: str) -> str | None:
+    """The model loads (a corrupt weights file is one line here, not a traceback from every
+    worker uvicorn restarts), and for onnxruntime the export every worker loads."""
+    if runtime == "onnx":
+        return str(export.shared_file(run_dir, folder))
+    runs.load_model(run_dir)
+    return None
 
 
 def _serve(held: socket.socket, host: str, workers: int, access_log: bool) -> None:
