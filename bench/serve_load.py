@@ -95,7 +95,7 @@ def load(run: Path, workers: int, batching: bool, args, script: Path) -> dict:
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         result = json.loads(next(ln for ln in out.splitlines() if ln.startswith("RESULT"))[7:])
         cpu_ms = (cpu_seconds(pids) - before) / max(result["requests"], 1) * 1000
-        memory = rss_mb([server.pid, *worker_pids(server.pid)])
+        memory = rss_mb(pids)
         healthy = urllib.request.urlopen(f"{url}/healthz", timeout=10).status == 200
     per_second = result["requests"] / result["seconds"]
     return dict(workers=workers, batching=batching, runtime=args.runtime or "default",
