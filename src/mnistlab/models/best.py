@@ -12,10 +12,10 @@ mnistlab.models.MODELS: 30 epochs, or as many as `--budget` allows on the machin
 Measured on 2 idle Xeon cores with AMX (bf16; torch 2.13, 2 threads, seed 0, 30 epochs on
 all 60,000 images): MNIST 99.70% test in 24.9 min (seed 1: 99.77% in 22.7 min),
 Fashion-MNIST 94.32% in 27.0 min, 94.63% with the default test-time averaging. On float32
-CPUs a step costs 5× more (1.2 s per batch on a 2-core AVX2 EPYC Zen 1, 0.23 s on an
-AVX-512 Zen 5 in float32, 0.14 s there in bf16): with `--budget 5m --precision fp32` on the
-Zen 5, standing in for half an hour on the Zen 1, it chose 5 epochs for 99.68% on MNIST and
-4 for 92.18% on Fashion-MNIST (README, Performance). How
+CPUs a step costs more (1.2 s per batch on a 2-core AVX2 EPYC Zen 1, 0.83 s on an AVX2
+Zen 3, 0.23 s on an AVX-512 Zen 5 in float32, 0.14 s there in bf16): with `--budget 30m`
+on the Zen 3 it chose 8 epochs for 99.73% on MNIST and 7 for 93.21% on Fashion-MNIST, each
+run 27 min in all (README, Performance). How
 the layout was chosen, in seconds per 60,000-image training epoch (bf16, batch 256, a
 throwaway probe): widths 32/64/128 with both the first two convolutions at 28×28: 71 s; the
 same with the second one at 14×14 (this layout): 39 s (about 47 s inside `mnistlab train`,
