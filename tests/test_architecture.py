@@ -9,7 +9,7 @@ import mnistlab
 
 PACKAGE = Path(mnistlab.__file__).parent
 LAYERS = {  # module (or package) → layer; ARCHITECTURE.md, "Where each idea lives"
-    "errors": 0, "atomic": 0, "precision": 0,
+    "errors": 0, "atomic": 0, "precision": 0, "memory": 0,
     "data": 1,
     "models": 2,
     "settings": 3, "augment": 3, "steps": 3, "loop": 3, "budget": 3, "scores": 3, "runs": 3,

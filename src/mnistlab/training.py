@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mnistlab import budget, distributed, loop, precision, runs
+from mnistlab import budget, distributed, loop, memory, precision, runs
 from mnistlab.data import get_spec, load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.models import Model, build_model, get_model_spec, pixel_stats
@@ -89,8 +89,10 @@ def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | Non
 
     `on_epoch_end(row, model)` runs after each epoch's checkpoint: a notebook can plot the
     history row or look at the weights; an exception there stops the run, resumably.
+    The process keeps the memory the steps free from then on (mnistlab.memory).
     """
     started, world = time.perf_counter(), distributed.join(config.device)
+    memory.keep_freed_memory()
     run_dir = Path(config.out) if config.out else None
     with world.reporting(run_dir):  # under torchrun: rank 0 checks, the others follow
         saved, mode, s = world.from_lead(lambda: _settled(config, run_dir, world.size))
