@@ -89,7 +89,7 @@ class Averaged(Bf16Sequential):
         moves = SHIFTS if self.shift_tta else SHIFTS[:1]
         views = [translate(x, dy, dx) for dy, dx in moves]
         views += [v.flip(-1) for v in views] if self.flip_tta else []
-        # One view at a time: a batch of 1,000 images times 10 views would need gigabytes.
+        # One view at a time: ten views at once would take ten times the activations.
         mean = sum(super(Averaged, self).forward(v).softmax(1) for v in views) / len(views)
         return mean.clamp_min(1e-12).log()
 
