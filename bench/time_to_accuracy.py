@@ -27,6 +27,12 @@ Evidence, AMD EPYC Zen 4 (family 25 model 17: AVX-512, AVX512-BF16, no AMX), 202
     reference         158.36  314.13    3006      99.02%
     median fast 1.84 s; reference / fast: 86.1× wall, 89.8× CPU
 
+Evidence, Intel Xeon AMX (family 6 model 167), 2026-12-03 14:40, `--precision fp32` (the
+AVX2 stand-in), load 0.2 before, recipe fast/fp32 with dense 128: fast 1.66 / 1.42 / 1.43 s
+(192-209 steps, final 99.09-99.19%), reference 97.90 s (2345 steps): 68.6× wall, 72.4× CPU
+(43.8× on 2026-12-02 with dense 256). `auto` (bf16, recipe fast) at 14:43: 1.48 / 1.22 /
+1.41 s (156-189 steps, final 99.16-99.21%), reference 107.69 s: 76.3× wall, 78.4× CPU.
+
 Evidence, AMD EPYC Zen 5, 2026-12-02 05:22, `--precision fp32 --json`, load 0.9 before,
 recipe fast/fp32 with the 24×24 crop (models/fast.py):
 
