@@ -2,7 +2,7 @@
 
 import pytest
 
-from mnistlab import budget, runs
+from mnistlab import budget, loop, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.training import TrainConfig, train
 from train_helpers import interrupted, weights
@@ -65,3 +65,29 @@ def test_a_budgeted_run_records_its_plan_resumes_it_and_is_the_plain_run_of_that
     assert len(resumed.history) == plan["epochs"]
     plain = train(TrainConfig(out=str(tmp_path / "plain"), epochs=plan["epochs"], **quick))
     assert weights(plain) == weights(resumed)  # timing the probe steps changed nothing
+
+
+def test_smaller_images_first_buy_more_epochs_priced_by_their_pixels():
+    # Steps measured at 14×14 and 28×28; a quarter of the pixels costs a quarter here, so each
+    # epoch's cost is (side / 28)² of a full one, whatever sizes the schedule gives it.
+    plain = budget.plan(1800, spent=30, step_seconds=1.0, steps_per_epoch=235, test_seconds=20,
+                        val_seconds=0)  # fmt: skip
+    grown = budget.plan(1800, spent=30, step_seconds=1.0, steps_per_epoch=235, test_seconds=20,
+                        val_seconds=0, grow_from=14, small_step_seconds=0.25)  # fmt: skip
+
+    def cost(epochs: int) -> float:
+        return sum(235 * (loop.grown_size(14, e, epochs) / 28) ** 2 for e in range(1, epochs + 1))
+
+    free = 1800 * (1 - budget.MARGIN) - 30 - 20
+    assert cost(grown.epochs) <= free < cost(grown.epochs + 1)
+    assert grown.epochs > plain.epochs == 6
+    assert grown.train_seconds == pytest.approx(cost(grown.epochs))
+    assert "(250 ms on the first, smaller images)" in grown.describe()
+
+
+def test_progressive_resizing_grows_to_full_size_and_ends_there():
+    assert [loop.grown_size(0, e, 4) for e in range(1, 5)] == [28] * 4
+    assert loop.grown_size(16, 1, 1) == 28  # a one-epoch run trains at the size it is tested at
+    sizes = [loop.grown_size(16, e, 20) for e in range(1, 21)]
+    assert sizes[0] == 16 and sizes == sorted(sizes) and all(s % 2 == 0 for s in sizes)
+    assert sizes[14:] == [28] * 6 and max(sizes[:12]) < 28  # full size from 3/4 of the run

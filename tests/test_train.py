@@ -166,6 +166,8 @@ def test_cli_bad_input_is_one_line_and_exit_1(tmp_path, cli_here, args, message)
         (dict(model="numpy", optimizer="adam"), "numpy model trains with sgd or nesterov only"),
         (dict(model="cnn", hidden=(64,)), "--hidden applies to --model numpy only"),
         (dict(patience=2, val_size=0), "early stopping (--patience) needs --val-size > 0"),
+        (dict(model="cnn", grow_from=16), "--grow-from needs a network that takes images of any"),
+        (dict(model="best", grow_from=4), "grow from must be 0 (off) or 8 to 27 pixels, got 4"),
         (dict(resume=True), "--resume needs --out"),
         (dict(resume=True, out="."), "is not a run folder"),
     ],

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mnistlab.data.load import IMAGE_SIDE
 from mnistlab.settings import Settings, lr_at
+
+GROWN_AT = 0.75  # progressive resizing reaches full size at this fraction of the epochs
 
 
 @dataclass
@@ -59,7 +62,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 def epoch_steps(stepper, s: Settings, n: int, epoch: int, first_step: int) -> Iterator[Step]:
     """Epoch `epoch` (from 1) over `n` images, one step per batch at the scheduled rate."""
-    stepper.start_epoch(epoch_seed(s.seed, epoch))
+    stepper.start_epoch(epoch_seed(s.seed, epoch), grown_size(s.grow_from, epoch, s.epochs))
     batches = batch_order(s.seed, epoch, n, batch_size(s, n))
     total = s.epochs * len(batches)
     for i, idx in enumerate(batches):
@@ -67,6 +70,17 @@ def epoch_steps(stepper, s: Settings, n: int, epoch: int, first_step: int) -> It
         stepper.set_lr(lr)
         loss, hits = stepper.step(idx)
         yield Step(len(idx), loss, hits, lr)
+
+
+def grown_size(grow_from: int, epoch: int, epochs: int) -> int:
+    """Side of the training images in `epoch` (from 1) of `epochs` under progressive resizing
+    (fast.ai's, for ImageNet): `grow_from` pixels in the first epoch, growing linearly in even
+    steps to full size by GROWN_AT of the run, full size after that; 0: full size throughout."""
+    grown = round(GROWN_AT * epochs)
+    if not grow_from or epoch >= grown:  # the last epoch always trains at full size
+        return IMAGE_SIDE
+    t = (epoch - 1) / max(grown - 1, 1)
+    return min(IMAGE_SIDE, 2 * round((grow_from + t * (IMAGE_SIDE - grow_from)) / 2))
 
 
 def early_stopping(state: State, val_loss: float, patience: int) -> None:

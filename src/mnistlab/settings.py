@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from mnistlab.data import get_spec
-from mnistlab.data.load import DEFAULT_VAL_SIZE
+from mnistlab.data.load import DEFAULT_VAL_SIZE, IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 from mnistlab.models import MODEL_NAMES, MODELS, OPTIMIZERS, get_model_spec
 
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 AUGMENTS = ("shift", "rotate", "scale", "erase", "flip")
+MIN_GROW_FROM = 8  # pixels: smaller images leave too little for two 2×2 poolings
 RENAMED_OPTIMIZERS = {"momentum": "nesterov"}  # old name → new (accepted, with a warning)
 log = logging.getLogger("mnistlab.settings")
 
@@ -55,6 +56,7 @@ class Settings:
     scale: float = _help("Zoom training images by 1 ± up to N.")
     erase: float = _help("Random erasing probability.")
     flip: bool = _help("Mirror half the training images (clothes, not digits).")
+    grow_from: int = _help("Train on N×N images first, full size by 3/4 of the run (0: off).")
     # schedule of the run
     patience: int = _help("Early stopping: epochs without a lower val_loss (0: off).")
     seed: int = _help("Seeds the validation split, the initial weights and the batch order.")
@@ -86,6 +88,7 @@ COMMON: dict = dict(
     scale=0.0,
     erase=0.0,
     flip=False,
+    grow_from=0,
     patience=0,
     seed=0,
     budget=0.0,
@@ -157,7 +160,8 @@ def _resumed(given: dict, saved: dict) -> dict:
 
 def validate(s: Settings) -> None:
     """Refuse settled values that cannot train, with a message naming the value and the fix."""
-    backend = get_model_spec(s.model).backend
+    spec = get_model_spec(s.model)
+    backend = spec.backend
 
     def check(ok: bool, message: str) -> None:
         if not ok:
@@ -184,6 +188,17 @@ def validate(s: Settings) -> None:
         check(value >= 0, f"{key.replace('_', ' ')} must be 0 or more, got {value}")
     check(not s.patience or s.val_size > 0, "early stopping (--patience) needs --val-size > 0")
     check(s.scale < 1 and s.erase <= 1, "scale must be below 1 and erase at most 1")
+    check(
+        not s.grow_from or MIN_GROW_FROM <= s.grow_from < IMAGE_SIDE,
+        f"grow from must be 0 (off) or {MIN_GROW_FROM} to {IMAGE_SIDE - 1} pixels, "
+        f"got {s.grow_from}",
+    )
+    sized = [m for m in MODEL_NAMES if MODELS[m].any_size]
+    check(
+        spec.any_size or not s.grow_from,
+        f"--grow-from needs a network that takes images of any size ({', '.join(sized)}); "
+        f"{s.model} takes {IMAGE_SIDE}×{IMAGE_SIDE} only",
+    )
     # What the model's backend can do (its entry in mnistlab.models.MODELS).
     allowed = " or ".join(backend.optimizers)
     check(

@@ -57,12 +57,15 @@ class TorchStepper:
                 params, s.lr, betas=s.betas, weight_decay=wd
             )
         self.label_smoothing = s.label_smoothing
+        self.size = self.x.shape[-1]
 
-    def start_epoch(self, seed: int) -> None:
+    def start_epoch(self, seed: int, size: int) -> None:
+        """Train on `size`×`size` images this epoch (progressive resizing: mnistlab.loop)."""
         # Randomness inside an epoch (augmentation, dropout) is a function of (seed, epoch),
         # so a resumed run needs no saved RNG state to continue exactly.
         torch.manual_seed(seed)
         self.net.train()
+        self.size = size
 
     def set_lr(self, lr: float) -> None:
         for group in self.opt.param_groups:
@@ -105,7 +108,10 @@ class TorchStepper:
         """Images (floats, augmented) and labels of the batch `idx`, on the device."""
         i = torch.from_numpy(idx).to(self.device)
         xb = self.x[i].unsqueeze(1).float().div_(255.0)
-        return (augment(xb, self.augment) if self.augment else xb), self.y[i]
+        xb = augment(xb, self.augment) if self.augment else xb
+        if self.size != xb.shape[-1]:  # augmented at full size: --shift counts its pixels
+            xb = F.interpolate(xb, size=(self.size, self.size), mode="bilinear", antialias=True)
+        return xb, self.y[i]
 
 
 class DataParallelStepper(TorchStepper):
@@ -153,8 +159,9 @@ class NumpyStepper:
         momentum = MOMENTUM if s.optimizer == "nesterov" else 0.0
         self.opt = SGD(self.net.params, s.lr, momentum, bool(momentum), s.weight_decay)
 
-    def start_epoch(self, seed: int) -> None:
-        """Nothing random happens inside a NumPy epoch beyond the batch order."""
+    def start_epoch(self, seed: int, size: int) -> None:
+        """Nothing random happens inside a NumPy epoch beyond the batch order; the images
+        keep their size (settings.validate refuses --grow-from for a fixed-size network)."""
 
     def set_lr(self, lr: float) -> None:
         self.opt.lr = lr

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mnistlab import budget, distributed, loop, memory, precision, runs
 from mnistlab.data import get_spec, load_dataset
+from mnistlab.data.load import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 from mnistlab.models import Model, build_model, get_model_spec, pixel_stats
 from mnistlab.scores import loss_and_accuracy
@@ -53,6 +54,7 @@ class TrainConfig:
     scale: float | None = None
     erase: float | None = None
     flip: bool | None = None
+    grow_from: int | None = None
     patience: int | None = None
     seed: int | None = None
     budget: float | None = None  # seconds
@@ -268,12 +270,18 @@ def _precision_mode(asked: str | None, saved: dict | None) -> str | None:
 def _plan_budget(model, x, y, s: Settings, device: str, val_set, test_set, started: float):
     """Time this machine's training steps and evaluation passes, then fit epochs to s.budget."""
     n = len(y)
-    step = budget.time_steps(model, lambda probe: make_stepper(probe, x, y, s, device), n,
-                             loop.batch_size(s, n))  # fmt: skip
+
+    def step_at(size: int) -> float:
+        return budget.time_steps(model, lambda probe: make_stepper(probe, x, y, s, device), n,
+                                 loop.batch_size(s, n), size)  # fmt: skip
+
+    step = step_at(IMAGE_SIDE)
+    small = step_at(s.grow_from) if s.grow_from else 0.0
     test = budget.time_evaluation(model, test_set.images)
     val = budget.time_evaluation(model, val_set.images) if val_set else 0.0
     spent = time.perf_counter() - started
-    return budget.plan(s.budget, spent, step, loop.steps_per_epoch(s, n), test, val)
+    return budget.plan(s.budget, spent, step, loop.steps_per_epoch(s, n), test, val,
+                       s.grow_from, small)  # fmt: skip
 
 
 def _device_type(device: str) -> str:

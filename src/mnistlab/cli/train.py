@@ -59,6 +59,7 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
     scale: Annotated[float | None, _flag("scale")] = None,
     erase: Annotated[float | None, _flag("erase")] = None,
     flip: Annotated[bool | None, _flag("flip", "--flip/--no-flip")] = None,
+    grow_from: Annotated[int | None, _flag("grow_from")] = None,
     label_smoothing: Annotated[float | None, _flag("label_smoothing")] = None,
     betas: Annotated[str | None, _flag("betas")] = None,
     seed: Annotated[int | None, _flag("seed")] = None,

@@ -15,6 +15,7 @@ from mnistlab.errors import MnistlabError
 
 SPLITS = ("train", "val", "test")
 DEFAULT_VAL_SIZE = 5000
+IMAGE_SIDE = 28  # pixels; both datasets' images are IMAGE_SIDE × IMAGE_SIDE
 
 
 @dataclass(frozen=True)
