@@ -204,7 +204,7 @@ def test_label_smoothing_shapes_the_gradient_but_the_history_gets_plain_cross_en
     labels = rng.integers(0, 10, 64).astype(np.int64)
     settings = settle(dict(model="mlp", optimizer="sgd", lr=1e-9, label_smoothing=0.2))
     stepper = make_stepper(build_model("mlp"), images, labels, settings, "cpu")
-    stepper.start_epoch(0)
+    stepper.start_epoch(0, 28)
     stepper.net.eval()  # no dropout, so the same forward pass can be recomputed below
     reported, _ = stepper.step(np.arange(64))
     x, y = torch.tensor(images).unsqueeze(1).float() / 255, torch.tensor(labels)

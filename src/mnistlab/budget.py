@@ -123,8 +123,8 @@ def plan(
 ) -> Plan:
     """As many whole epochs as fit in the budget less its margin; too small a budget → error.
     With progressive resizing (`grow_from` pixels at first, mnistlab.loop.grown_size), a step
-    is priced by its images' pixels between the two sizes measured (`best` in float32 on a
-    Xeon: 122 ms at 20×20, 244 ms at 28×28, half the pixels)."""
+    is priced by its images' pixels between the two sizes measured (`best/fp32` on a Xeon:
+    122 ms at 20×20, 244 ms at 28×28, half the pixels)."""
 
     def step_at(size: int) -> float:
         grown = (size**2 - grow_from**2) / (IMAGE_SIDE**2 - grow_from**2)

@@ -147,7 +147,7 @@ MODELS: dict[str, ModelSpec] = {
             )
         },
         # Without bf16 units a step costs ~2.4× more, and half an hour buys 6-8 epochs:
-        # cheaper epochs buy more of them (Fashion-MNIST, models/best.py: +0.3-0.5 points).
+        # cheaper epochs buy more of them (Fashion-MNIST in 15 min: 93.53% → 94.14%, best.py).
         per_precision={
             "fp32": dict(grow_from=16, model_args={"widen_after_pool": True}),
         },
