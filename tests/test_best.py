@@ -89,8 +89,9 @@ def test_fashion_gets_flips_erasing_and_flip_averaging_and_the_run_predicts_alik
 @pytest.mark.slow
 def test_best_resumes_to_bit_identical_weights_with_augmentation(tmp_path, small_test_split):
     small_test_split(200)
-    # Momentum buffers, batch-norm running statistics and the augmentation draws all carry over.
-    quick = dict(model="best", dataset="fashion-mnist", train_limit=512, epochs=2)
+    # Momentum buffers, batch-norm running statistics and the augmentation draws all carry over,
+    # and the resumed second epoch trains at full size after a first one at 16×16.
+    quick = dict(model="best", dataset="fashion-mnist", train_limit=512, epochs=2, grow_from=16)
     straight, resumed = straight_and_resumed(tmp_path, **quick)
     assert weights(straight) == weights(resumed)
 

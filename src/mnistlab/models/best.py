@@ -30,10 +30,11 @@ epoch cheaper, since there a budget, not the recipe's 30 epochs, sets the length
 float32 step of 256 images on 2 Xeon cores (AMX unused; a throwaway probe): 360 ms for this
 layout at 28×28, 244 ms widened after the pool, and that one 122 ms at 20×20 and 85 ms at
 16×16 (in training), so 20 grown epochs cost about as much as 13 plain ones. Fashion-MNIST,
-seed 0, float32 on that Xeon, each run's time in all: the default layout 10 epochs (`--budget 15m`) 93.53% in
-12.7 min, 11 epochs 93.75%; widened after the pool, 13 epochs 93.73% in 13.5 min; both
-changes, 20 epochs 94.01% in 14.3 min, and with `--budget 15m` 18 epochs, 94.14% in 12.7 min
-(MNIST: 19 epochs, 99.74%, against 12 epochs and 99.75% before).
+seed 0, float32 on that Xeon, each run's time in all: the default layout with `--budget
+15m` 10 epochs, 93.53% in 12.7 min (11 epochs the day before: 93.75%); widened after the
+pool, 13 epochs, 93.73% in 13.5 min; both changes, 20 epochs, 94.01% in 14.3 min, and with
+`--budget 15m` 18 epochs, 94.14% in 12.7 min (MNIST: 19 epochs, 99.74%, against 12 epochs
+and 99.75% before).
 
 Test-time augmentation lives inside the model (`Averaged`), so evaluation, `predict` and the
 server all use it: on Fashion-MNIST the prediction averages each image, its mirror image and
