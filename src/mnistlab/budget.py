@@ -137,8 +137,9 @@ def plan(
     epoch = steps_per_epoch * step_seconds + val_seconds
     free = budget * (1 - MARGIN) - spent - test_seconds
     epochs = math.floor(free / epoch) if free > 0 else 0  # every epoch at full size
-    while grow_from and epochs >= 1 and training(epochs + 1) + (epochs + 1) * val_seconds <= free:
-        epochs += 1  # smaller images first make each epoch cheaper: more of them fit
+    # Smaller images first make each epoch cheaper: more of them fit.
+    while grow_from and epochs and training(epochs + 1) + (epochs + 1) * val_seconds <= free:
+        epochs += 1
     if epochs < 1:
         need = (spent + test_seconds + epoch) / (1 - MARGIN)
         raise MnistlabError(

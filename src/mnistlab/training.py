@@ -271,12 +271,12 @@ def _plan_budget(model, x, y, s: Settings, device: str, val_set, test_set, start
     """Time this machine's training steps and evaluation passes, then fit epochs to s.budget."""
     n = len(y)
 
-    def step_at(size: int) -> float:
+    def measured(size: int) -> float:  # seconds per step on size × size images
         return budget.time_steps(model, lambda probe: make_stepper(probe, x, y, s, device), n,
                                  loop.batch_size(s, n), size)  # fmt: skip
 
-    step = step_at(IMAGE_SIDE)
-    small = step_at(s.grow_from) if s.grow_from else 0.0
+    step = measured(IMAGE_SIDE)
+    small = measured(s.grow_from) if s.grow_from else 0.0
     test = budget.time_evaluation(model, test_set.images)
     val = budget.time_evaluation(model, val_set.images) if val_set else 0.0
     spent = time.perf_counter() - started
