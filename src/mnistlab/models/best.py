@@ -35,7 +35,7 @@ seed 0, float32 on that Xeon, each run's time in all: the default layout with `-
 pool, 13 epochs, 93.73% in 13.5 min; both changes, 20 epochs, 94.01% in 14.3 min, and with
 `--budget 15m` 18 epochs, 94.14% in 12.7 min (MNIST: 19 epochs, 99.74%, against 12 epochs
 and 99.75% before). No gain on top of that (2026-12-04, same Xeon and budget, one seed
-each): the stem's max-pool before its batch norm and ReLU, 21 epochs, 94.14%; with
+each): the stem's max-pool before its batch norm and ReLU, 21 epochs, 94.14%; that and
 `--erase 0.25`, 94.24%; `--erase 0.25 --grow-from 12`, 23 epochs, 94.17% (README).
 
 Test-time augmentation lives inside the model (`Averaged`), so evaluation, `predict` and the
