@@ -16,6 +16,23 @@ inflated it by up to ~40% here).
     .venv/bin/python bench/time_to_accuracy.py --reference-max-seconds 0 --json
     OMP_NUM_THREADS=1 .venv/bin/python bench/time_to_accuracy.py --model cnn --seeds 1
 
+Both sides are evaluated at the same relative resolution, 5% of the training time so far (at
+least 0.05 s apart for the model, 5 s for the reference, whose evaluation takes 1-2 s). Until
+2026-12-06 the model's evaluations were at least 0.2 s apart and the reference's 10%: at
+`fast`'s 1.2-1.5 s, 0.2 s overstated it by up to 15% against the reference's 10%. Alternated
+four times on the Zen 4 in float32 (`--reference-max-seconds 0`, medians of 3 seeds): 1.71 /
+1.63 / 1.43 / 1.43 s with 0.2 s, 1.45 / 1.37 / 1.31 / 1.41 s with 0.05 s.
+
+Evidence, AMD EPYC Zen 4 (family 25 model 17), 2026-12-06, the 5% resolution of both sides:
+
+    --precision fp32 (load 0.9 before): fast 1.47 / 1.49 / 1.43 s (189-205 steps,
+    final 99.12-99.18%), reference 122.17 s (2,921 steps): 82.9× wall, 88.7× CPU
+    auto, bf16 (load 1.5 before): fast 1.71 / 1.71 / 1.61 s (160-167 steps, final
+    99.14-99.18%), reference 155.89 s (3,517 steps): 91.2× wall, 95.3× CPU
+
+The same day, earlier, with the old resolution, `--precision fp32`: fast 1.31 / 1.42 / 1.42 s,
+reference 118.77 s (2,716 steps): 83.9× wall, 87.5× CPU.
+
 Evidence, AMD EPYC Zen 4 (family 25 model 17: AVX-512, AVX512-BF16, no AMX), 2026-12-03
 08:13, `--precision fp32` (the AVX2 stand-in), load 1.2 before, recipe fast/fp32 with dense
 128 (models/fast.py):
@@ -277,10 +294,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="model runs, seeds 0..N-1")
     parser.add_argument("--resolution", type=float, default=0.05,
                         help="evaluate when training time grew by this fraction")  # fmt: skip
-    parser.add_argument("--min-interval", type=float, default=0.2,
+    parser.add_argument("--min-interval", type=float, default=0.05,
                         help="...and at least this many seconds apart")  # fmt: skip
-    parser.add_argument("--reference-resolution", type=float, default=0.1,
-                        help="the same for the reference (its evaluations are slow)")  # fmt: skip
+    parser.add_argument("--reference-resolution", type=float, default=0.05,
+                        help="the same for the reference")  # fmt: skip
     parser.add_argument("--reference-min-interval", type=float, default=5.0,
                         help="...and seconds apart (one evaluation takes ~10 s)")  # fmt: skip
     parser.add_argument("--reference-max-seconds", type=float, default=600.0,
