@@ -36,7 +36,10 @@ pool, 13 epochs, 93.73% in 13.5 min; both changes, 20 epochs, 94.01% in 14.3 min
 `--budget 15m` 18 epochs, 94.14% in 12.7 min (MNIST: 19 epochs, 99.74%, against 12 epochs
 and 99.75% before). No gain on top of that (2026-12-04, same Xeon and budget, one seed
 each): the stem's max-pool before its batch norm and ReLU, 21 epochs, 94.14%; that and
-`--erase 0.25`, 94.24%; `--erase 0.25 --grow-from 12`, 23 epochs, 94.17% (README).
+`--erase 0.25`, 94.24%; `--erase 0.25 --grow-from 12`, 23 epochs, 94.17% (README). On an
+AMD EPYC Zen 4 (2026-12-06, `--precision fp32`; 15 minutes there stand for about 30 on an
+AVX2 Zen 3): `--budget 15m` 17 epochs, 94.02%; with `--erase 0` 16 epochs, 94.03%;
+`--budget 30m` 34 epochs, 94.41%: twice the compute still misses 94.5%.
 
 Test-time augmentation lives inside the model (`Averaged`), so evaluation, `predict` and the
 server all use it: on Fashion-MNIST the prediction averages each image, its mirror image and
