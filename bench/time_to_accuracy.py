@@ -17,7 +17,8 @@ inflated it by up to ~40% here).
     OMP_NUM_THREADS=1 .venv/bin/python bench/time_to_accuracy.py --model cnn --seeds 1
 
 Both sides are evaluated at the same relative resolution, 5% of the training time so far (at
-least 0.05 s apart for the model, 5 s for the reference, whose evaluation takes 1-2 s). Until
+least 0.05 s apart for the model, 5 s for the reference, whose evaluation takes 1-2 s at 2
+threads); `--reference-resolution` defaults to `--resolution`, so they stay equal. Until
 2026-12-06 the model's evaluations were at least 0.2 s apart and the reference's 10%: at
 `fast`'s 1.2-1.5 s, 0.2 s overstated it by up to 15% against the reference's 10%. Alternated
 four times on the Zen 4 in float32 (`--reference-max-seconds 0`, medians of 3 seeds): 1.71 /
@@ -263,7 +264,8 @@ def race_reference(seed: int, args) -> Trace:
         net.train()
         return hits / len(yt)
 
-    return race(steps(), accuracy, args.reference_resolution, args.reference_min_interval,
+    resolution = args.reference_resolution or args.resolution  # the model's, unless given
+    return race(steps(), accuracy, resolution, args.reference_min_interval,
                 args.reference_max_seconds, stop_at=args.target, name="reference")  # fmt: skip
 
 
@@ -296,10 +298,10 @@ def main() -> None:
                         help="evaluate when training time grew by this fraction")  # fmt: skip
     parser.add_argument("--min-interval", type=float, default=0.05,
                         help="...and at least this many seconds apart")  # fmt: skip
-    parser.add_argument("--reference-resolution", type=float, default=0.05,
-                        help="the same for the reference")  # fmt: skip
+    parser.add_argument("--reference-resolution", type=float, default=None,
+                        help="the same for the reference (default: --resolution)")  # fmt: skip
     parser.add_argument("--reference-min-interval", type=float, default=5.0,
-                        help="...and seconds apart (one evaluation takes ~10 s)")  # fmt: skip
+                        help="...and seconds apart (an evaluation: 1-2 s, 2 threads)")  # fmt: skip
     parser.add_argument("--reference-max-seconds", type=float, default=600.0,
                         help="stop the reference here (0: no reference)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON document")
