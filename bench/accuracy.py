@@ -49,7 +49,7 @@ import sys
 import time
 from pathlib import Path
 
-from mnistlab.training import TrainConfig, train
+from mnistlab.training.run import TrainConfig, train
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)

@@ -32,10 +32,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from mnistlab.compare import compare_runs, plot_comparison
-from mnistlab.evaluate import evaluate_run
+from mnistlab.evaluation.compare import compare_runs, plot_comparison
+from mnistlab.evaluation.evaluate import evaluate_run
 from mnistlab.runs import default_run_dir
-from mnistlab.training import TrainConfig, train
+from mnistlab.training.run import TrainConfig, train
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)

@@ -47,13 +47,13 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from mnistlab import export
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.images import png_bytes
-from mnistlab.predict import Classifier
+from mnistlab.prediction import export
+from mnistlab.prediction.classifier import Classifier
+from mnistlab.prediction.images import png_bytes
 from mnistlab.serve.live import serving
-from mnistlab.training import TrainConfig, train
+from mnistlab.training.run import TrainConfig, train
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)

@@ -227,7 +227,7 @@ def main() -> None:
     args = parser.parse_args()
     machine.apply_options(args)
 
-    from mnistlab.predict import Classifier
+    from mnistlab.prediction.classifier import Classifier
 
     classifier = Classifier.load(args.run)
     test = load_dataset("mnist", "test")

@@ -56,7 +56,7 @@ import time
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from mnistlab.preprocess import preprocess
+from mnistlab.prediction.preprocess import preprocess
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)

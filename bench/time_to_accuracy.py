@@ -124,12 +124,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mnistlab import loop, precision
+from mnistlab import precision
 from mnistlab.data import load_dataset
 from mnistlab.models import build_model, pixel_stats
-from mnistlab.settings import settle
-from mnistlab.steps import make_stepper
-from mnistlab.training import TrainConfig
+from mnistlab.training import loop
+from mnistlab.training.run import TrainConfig
+from mnistlab.training.settings import settle
+from mnistlab.training.steps import make_stepper
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
@@ -192,7 +193,7 @@ def race(
 
 
 def race_model(name: str, seed: int, args) -> Trace:
-    """A registry model trained by its recipe through mnistlab.loop, as `mnistlab train` does."""
+    """A registry model trained by its recipe through training.loop, as `mnistlab train` does."""
     s = settle(TrainConfig(model=name, seed=seed).run_values(), path=precision.compute_path())
     train = load_dataset("mnist", "train", val_size=s.val_size, seed=seed)
     test = load_dataset("mnist", "test")

@@ -83,7 +83,7 @@ def small_test_split(monkeypatch):
     """
     import mnistlab.data
 
-    train_module = sys.modules["mnistlab.training"]
+    train_module = sys.modules["mnistlab.training.run"]
     load = mnistlab.data.load_dataset
 
     def limit(n: int) -> None:

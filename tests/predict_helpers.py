@@ -19,7 +19,7 @@ def trained_run() -> Path:
     workers of one session share it (the first trains it under a lock, the others wait)."""
     from filelock import FileLock
 
-    from mnistlab.training import TrainConfig, train
+    from mnistlab.training.run import TrainConfig, train
 
     session = os.environ.get("PYTEST_XDIST_TESTRUNUID", f"pid-{os.getpid()}")
     out = Path(tempfile.gettempdir()) / f"mnistlab-predict-{session}" / "run"

@@ -2,8 +2,8 @@
 
 import torch
 
-from mnistlab.augment import Augment, augment, shift_images
 from mnistlab.models.best import translate
+from mnistlab.training.augment import Augment, augment, shift_images
 
 
 def blobs(n: int = 256) -> torch.Tensor:

@@ -8,11 +8,11 @@ import torch
 
 from mnistlab import runs
 from mnistlab.data import load_dataset
-from mnistlab.evaluate import evaluate_run
+from mnistlab.evaluation.evaluate import evaluate_run
+from mnistlab.evaluation.report import write_report
 from mnistlab.models import build_model
 from mnistlab.models.best import translate
-from mnistlab.report import write_report
-from mnistlab.training import TrainConfig, train
+from mnistlab.training.run import TrainConfig, train
 from train_helpers import reloaded, straight_and_resumed, weights
 
 # 2 epochs on 4,096 images, first 2,000 test images, measured on the Zen 5 (2026-12-02):
@@ -97,9 +97,9 @@ def test_best_resumes_to_bit_identical_weights_with_augmentation(tmp_path, small
 
 
 def test_progressive_resizing_feeds_the_schedule_s_sizes_and_the_net_takes_them():
-    from mnistlab import loop
-    from mnistlab.settings import settle
-    from mnistlab.steps import make_stepper
+    from mnistlab.training import loop
+    from mnistlab.training.settings import settle
+    from mnistlab.training.steps import make_stepper
 
     s = settle(dict(model="best", grow_from=16, epochs=4, batch_size=32, shift=2))
     model = build_model("best", widths=(8, 8, 8))

@@ -2,9 +2,10 @@
 
 import pytest
 
-from mnistlab import budget, loop, runs
+from mnistlab import runs
 from mnistlab.errors import MnistlabError
-from mnistlab.training import TrainConfig, train
+from mnistlab.training import budget, loop
+from mnistlab.training.run import TrainConfig, train
 from train_helpers import interrupted, weights
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnistlab import distributed, runs
+from mnistlab import runs
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.models import build_model
 from mnistlab.models.model import PREDICT_BATCH
+from mnistlab.training import distributed
 
 # Each rank trains on its slice of the images one process would (augmented alike), so the
 # figures differ by rounding only: on 2,000 images the seeds alone move the cnn by 2 points.

@@ -7,12 +7,12 @@ import pytest
 import torch.nn as nn
 from PIL import Image
 
-from mnistlab import plots
 from mnistlab.data import load_dataset
-from mnistlab.evaluate import MAX_FILTERS, compute_metrics, first_layer_filters
+from mnistlab.evaluation import plots
+from mnistlab.evaluation.evaluate import MAX_FILTERS, compute_metrics, first_layer_filters
+from mnistlab.evaluation.scores import PROB_FLOOR, loss_and_accuracy
 from mnistlab.models import build_model
 from mnistlab.models.torch_model import TorchModel
-from mnistlab.scores import PROB_FLOOR, loss_and_accuracy
 
 CLASSES = ("a", "b", "c")
 # Six images; class "c" is never predicted (row 5 has a zero for its true class).
@@ -179,6 +179,7 @@ def test_curves_skip_an_all_nan_validation_line():
 
 
 def test_importing_plots_leaves_pyplot_and_its_backend_alone(python):
-    code = "import sys, mnistlab.plots, mnistlab.report; print('matplotlib.pyplot' in sys.modules)"
+    code = "import sys, mnistlab.evaluation.plots, mnistlab.evaluation.report; "
+    code += "print('matplotlib.pyplot' in sys.modules)"
     done = python("-c", code)
     assert done.stdout.strip() == "False", done.stderr

@@ -6,9 +6,9 @@ import shutil
 
 import pytest
 
-from mnistlab.evaluate import evaluate_run
-from mnistlab.report import PLOTS
-from mnistlab.training import TrainConfig, train
+from mnistlab.evaluation.evaluate import evaluate_run
+from mnistlab.evaluation.report import PLOTS
+from mnistlab.training.run import TrainConfig, train
 from test_evaluate import assert_png
 from test_report import assert_whole_in_chromium
 

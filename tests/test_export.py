@@ -10,13 +10,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from mnistlab import export, precision, runs
+from mnistlab import precision, runs
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.images import png_bytes
 from mnistlab.models import build_model
-from mnistlab.predict import Classifier
-from mnistlab.training import TrainConfig, train
+from mnistlab.prediction import export
+from mnistlab.prediction.classifier import Classifier
+from mnistlab.prediction.images import png_bytes
+from mnistlab.training.run import TrainConfig, train
 
 # Every family, briefly trained (so batch norm has running statistics and the classes have
 # margins); `best` on Fashion-MNIST, where its recipe averages mirror images and shifts.
@@ -126,7 +127,7 @@ def test_a_server_worker_on_an_exported_file_never_imports_torch(tmp_path):
     path = export.shared_file(run, tmp_path)
     where = f"{str(run)!r}, runtime='onnx', onnx_file={str(path)!r}"
     probe = ("import sys, numpy as np; from mnistlab.serve.app import create_app; "
-             f"create_app({where}); from mnistlab.predict import Classifier; "
+             f"create_app({where}); from mnistlab.prediction.classifier import Classifier; "
              f"Classifier.load({where}).predict_arrays(np.zeros((2, 28, 28), np.uint8)); "
              "print('torch' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)

@@ -7,7 +7,7 @@ import torch
 from mnistlab import runs
 from mnistlab.data import load_dataset
 from mnistlab.models import build_model
-from mnistlab.training import TrainConfig, train
+from mnistlab.training.run import TrainConfig, train
 from train_helpers import reloaded, straight_and_resumed, weights
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import EpsImagePlugin, IcoImagePlugin, Image, PpmImagePlugin
 
-from mnistlab.images import FORMATS, ImageError, open_image
-from mnistlab.preprocess import preprocess
+from mnistlab.prediction.images import FORMATS, ImageError, open_image
+from mnistlab.prediction.preprocess import preprocess
 from predict_helpers import draw_seven, encode
 
 # A minimal EPS: Pillow parses its header without Ghostscript (only drawing it needs gs).

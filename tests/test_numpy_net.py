@@ -7,14 +7,14 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch.optim.sgd import sgd as torch_sgd
 
-from mnistlab import loop
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
 from mnistlab.models import build_model
 from mnistlab.models import numpy_net as nn
-from mnistlab.settings import settle
-from mnistlab.steps import make_stepper
-from mnistlab.training import TrainConfig, train
+from mnistlab.training import loop
+from mnistlab.training.run import TrainConfig, train
+from mnistlab.training.settings import settle
+from mnistlab.training.steps import make_stepper
 
 ARCHS = [("relu", (5,)), ("sigmoid", (5,)), ("relu", (5, 4)), ("sigmoid", (5, 4))]
 

@@ -8,7 +8,7 @@ import torch
 from mnistlab import precision, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.models import build_model
-from mnistlab.training import TrainConfig, train
+from mnistlab.training.run import TrainConfig, train
 from train_helpers import interrupted
 
 QUICK = dict(model="fast", train_limit=512, epochs=2)

@@ -8,7 +8,7 @@ from PIL import Image
 
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.predict import Classifier, ImageError, Prediction
+from mnistlab.prediction.classifier import Classifier, ImageError, Prediction
 from predict_helpers import canvas_export, draw_seven, encode, trained_run
 
 

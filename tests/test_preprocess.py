@@ -5,8 +5,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
-from mnistlab.framing import distances
-from mnistlab.preprocess import ImageError, PreprocessOptions, preprocess
+from mnistlab.prediction.framing import distances
+from mnistlab.prediction.preprocess import ImageError, PreprocessOptions, preprocess
 from predict_helpers import (
     canvas_export,
     centre_of_mass,

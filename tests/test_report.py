@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from browser import visit
-from mnistlab.evaluate import compute_metrics
-from mnistlab.report import PLOTS, render
+from mnistlab.evaluation.evaluate import compute_metrics
+from mnistlab.evaluation.report import PLOTS, render
 
 CLASSES = tuple("0123456789")
 CONFIG = {

@@ -6,8 +6,8 @@ import statistics
 import pytest
 
 from mnistlab import runs
-from mnistlab.compare import group_row, recipe_key
-from mnistlab.training import TrainConfig, train
+from mnistlab.evaluation.compare import group_row, recipe_key
+from mnistlab.training.run import TrainConfig, train
 
 SMALL = ["--model", "mlp", "--train-limit", "500", "--val-size", "200", "--epochs", "1"]
 

@@ -9,7 +9,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from mnistlab.data import load_dataset
-from mnistlab.predict import Classifier
+from mnistlab.prediction.classifier import Classifier
 from mnistlab.serve.live import chromium_page, serving, stroke
 from predict_helpers import trained_run
 

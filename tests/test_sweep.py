@@ -6,10 +6,11 @@ import shlex
 import optuna
 import pytest
 
-from mnistlab import runs, sweep
-from mnistlab.compare import compare_runs
+from mnistlab import runs
 from mnistlab.errors import MnistlabError
-from mnistlab.sweep import Param, Sweep, check, open_study, parse_param, run_sweep
+from mnistlab.evaluation.compare import compare_runs
+from mnistlab.training import sweep
+from mnistlab.training.sweep import Param, Sweep, check, open_study, parse_param, run_sweep
 from test_evaluate import assert_png
 
 SMALL = ["--model", "mlp", "--train-limit", "500", "--val-size", "200", "--epochs", "1"]

@@ -4,8 +4,8 @@ import io
 
 from rich.console import Console
 
-from mnistlab import tables
-from mnistlab.predict import Prediction
+from mnistlab.cli import tables
+from mnistlab.prediction.classifier import Prediction
 
 CLASSES = tuple("0123456789")
 

@@ -10,8 +10,8 @@ import torch
 from mnistlab import runs
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.settings import lr_at
-from mnistlab.training import TrainConfig, train
+from mnistlab.training.run import TrainConfig, train
+from mnistlab.training.settings import lr_at
 from train_helpers import interrupted, reloaded, straight_and_resumed, weights
 
 QUICK = dict(train_limit=3000, val_size=1000, epochs=2)
@@ -196,8 +196,8 @@ def test_label_smoothing_shapes_the_gradient_but_the_history_gets_plain_cross_en
     from torch.nn import functional as F
 
     from mnistlab.models import build_model
-    from mnistlab.settings import settle
-    from mnistlab.steps import make_stepper
+    from mnistlab.training.settings import settle
+    from mnistlab.training.steps import make_stepper
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (64, 28, 28), dtype=np.uint8)
@@ -219,6 +219,7 @@ def test_label_smoothing_shapes_the_gradient_but_the_history_gets_plain_cross_en
 
 def test_settling_a_run_needs_no_torch(python):
     # Dependencies point one way: the settings (and the budget parser) sit below the steppers.
-    code = "import sys, mnistlab.settings, mnistlab.budget; print('torch' in sys.modules)"
+    code = "import sys, mnistlab.training.settings, mnistlab.training.budget; "
+    code += "print('torch' in sys.modules)"
     done = python("-c", code)
     assert done.stdout.strip() == "False", done.stderr

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mnistlab import runs
-from mnistlab.training import Run, TrainConfig, train
+from mnistlab.training.run import Run, TrainConfig, train
 
 
 class Interrupt(Exception):

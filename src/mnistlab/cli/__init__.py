@@ -1,7 +1,7 @@
 """The `mnistlab` command: thin wrappers that parse flags and call the Python API.
 
 `--json` prints one JSON document on stdout and nothing else there; progress
-and messages go to stderr (tables: mnistlab.tables). A user error prints one line and
+and messages go to stderr (tables: mnistlab.cli.tables). A user error prints one line and
 exits 1. One module per group of commands; importing this package registers them all.
 """
 

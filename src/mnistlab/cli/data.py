@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mnistlab import tables
+from mnistlab.cli import tables
 from mnistlab.cli.common import DataDir, JsonFlag, data_app, err, out, print_json
 from mnistlab.errors import MnistlabError
 
@@ -63,9 +63,9 @@ def data_show(
     """Write a grid of images titled with their labels."""
     import numpy as np
 
-    from mnistlab import plots
     from mnistlab.data import load_dataset
     from mnistlab.data.load import DEFAULT_VAL_SIZE
+    from mnistlab.evaluation import plots
 
     val_size = 0 if split == "train" else DEFAULT_VAL_SIZE
     ds = load_dataset(name, split, val_size=val_size, data_dir=data_dir)

@@ -22,7 +22,7 @@ def export_cmd(
 
     Input `images` float32 (N, 1, 28, 28) in [0, 1], output `probabilities` (N, 10).
     """
-    from mnistlab.export import export_run
+    from mnistlab.prediction.export import export_run
 
     path = export_run(run_dir, to, fmt)
     err.print(f"exported {run_dir} as ONNX ({path.stat().st_size / 1e6:.1f} MB)")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mnistlab import tables
+from mnistlab.cli import tables
 from mnistlab.cli.common import JsonFlag, RunOption, app, err, out, print_json
 from mnistlab.errors import MnistlabError
 
@@ -30,7 +30,7 @@ def predict_cmd(
     A file that cannot be used is reported on stderr and skipped; the others are still
     predicted, and the exit status is 1 at the end.
     """
-    from mnistlab.predict import Classifier, predict_files, save_images
+    from mnistlab.prediction.classifier import Classifier, predict_files, save_images
 
     classifier = Classifier.load(run, runtime=runtime)
     results = predict_files(classifier, images)

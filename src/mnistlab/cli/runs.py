@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mnistlab import tables
+from mnistlab.cli import tables
 from mnistlab.cli.common import JsonFlag, RunDir, app, err, out, print_json
 
 
@@ -21,8 +21,8 @@ def evaluate_cmd(
     json_out: JsonFlag = False,
 ) -> None:
     """Metrics, plots and report.html for a run; never changes its weights or history."""
-    from mnistlab.evaluate import evaluate_run
-    from mnistlab.report import write_report
+    from mnistlab.evaluation.evaluate import evaluate_run
+    from mnistlab.evaluation.report import write_report
 
     metrics = evaluate_run(run_dir, split)
     write_report(run_dir)
@@ -36,7 +36,7 @@ def evaluate_cmd(
 @app.command("report")
 def report_cmd(run_dir: RunDir) -> None:
     """Rebuild RUN_DIR/report.html from the run folder; prints its path."""
-    from mnistlab.report import write_report
+    from mnistlab.evaluation.report import write_report
 
     out.print(str(write_report(run_dir)), markup=False, highlight=False, soft_wrap=True)
 
@@ -51,8 +51,8 @@ def compare_cmd(
 ) -> None:
     """A table of runs, best test accuracy first; runs that differ only by seed are one row
     (mean ± standard deviation; each seed's figures under "per_seed" in --json)."""
-    from mnistlab.compare import compare_runs, plot_comparison
-    from mnistlab.compare import run_dirs as members
+    from mnistlab.evaluation.compare import compare_runs, plot_comparison
+    from mnistlab.evaluation.compare import run_dirs as members
 
     rows = compare_runs(run_dirs)
     if plot is not None:

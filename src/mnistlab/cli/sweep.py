@@ -1,4 +1,4 @@
-"""`mnistlab sweep`: an Optuna search whose trials are `mnistlab train` runs (mnistlab.sweep).
+"""`mnistlab sweep`: an Optuna search whose trials are `mnistlab train` runs (training.sweep).
 
 Its flags are its own (below) and every flag of `mnistlab train` that makes a run, taken from
 that command's declarations (cli/train.py), so help, defaults and checks are written once.
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mnistlab import tables
+from mnistlab.cli import tables
 from mnistlab.cli import train as train_cli
 from mnistlab.cli.common import JsonFlag, app, err, out, print_json
 from mnistlab.errors import MnistlabError
@@ -51,7 +51,8 @@ def _sweep_flags(  # the declarations of the sweep's own flags; sweep_command ta
 
 def sweep_command(**options: Any) -> None:
     """Search hyper-parameters with Optuna: each trial a run folder, scored on validation."""
-    from mnistlab import runs, sweep
+    from mnistlab import runs
+    from mnistlab.training import sweep
 
     config = train_cli.train_config(options)
     run_values = {k: list(v) if isinstance(v, tuple) else v  # as the study's JSON keeps them

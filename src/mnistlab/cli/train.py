@@ -1,4 +1,4 @@
-"""`mnistlab train` and `mnistlab summary`: a run's flags, from mnistlab.settings."""
+"""`mnistlab train` and `mnistlab summary`: a run's flags, from mnistlab.training.settings."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Annotated, Any
 
 import typer
 
-from mnistlab import tables
+from mnistlab.cli import tables
 from mnistlab.cli.common import DataDir, JsonFlag, app, out, print_json
 from mnistlab.errors import MnistlabError
 from mnistlab.models import MODELS
-from mnistlab.settings import COMMON, HELP
+from mnistlab.training.settings import COMMON, HELP
 
 log = logging.getLogger("mnistlab.cli")
 
@@ -31,7 +31,7 @@ RECIPE_KEYS = {  # the settings some model's recipe sets (for a dataset, a compu
 
 
 def _flag(name: str, *decls: str, **kwargs: Any) -> Any:
-    """The option for Settings field `name`: its help is the field's (mnistlab.settings), with
+    """The option for Settings field `name`: its help is the field's (training.settings), with
     the default every model shares, or "per model" where each recipe sets its own."""
     default = COMMON.get(name)
     if name not in COMMON or name in RECIPE_KEYS:
@@ -103,10 +103,10 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
 ) -> None:
     """Train a model; write config, weights, history and test metrics to a run folder."""
     options = dict(locals())  # first, so it holds the flags only
-    from mnistlab.training import train
+    from mnistlab.training.run import train
 
     if nproc > 1:  # the same command in N processes, started by torchrun's own entry point
-        from mnistlab import distributed
+        from mnistlab.training import distributed
 
         argv = distributed.without_nproc(sys.argv[1:])
         return distributed.launch(nproc, argv, model, out_dir if resume else None)
@@ -127,8 +127,8 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
 def train_config(options: dict[str, Any]):
     """The TrainConfig of `train`'s flags (a dict of them by name; `mnistlab sweep` passes its
     own, which are train's)."""
-    from mnistlab import budget as budgets
-    from mnistlab.training import TrainConfig
+    from mnistlab.training import budget as budgets
+    from mnistlab.training.run import TrainConfig
 
     converted = {  # the flags whose text becomes another type, or whose name differs
         "budget": budgets.parse(options["budget"]) if options["budget"] is not None else None,

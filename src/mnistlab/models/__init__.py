@@ -2,7 +2,7 @@
 
 Adding a model is one `MODELS` entry: where its builder lives, its backend, and the
 hyper-parameters `mnistlab train` uses when a flag is not given (the values every model
-shares are mnistlab.settings.COMMON; what each one means is mnistlab.settings.Settings).
+shares are training.settings.COMMON; what each one means is training.settings.Settings).
 Builders and backends are imported on first use, so a NumPy run never imports torch.
 """
 
@@ -30,7 +30,9 @@ class Backend:
     augmentation: bool = True  # --shift, --rotate, --scale, --erase, --flip
     label_smoothing: bool = True
     cpu_only: bool = False
-    data_parallel: bool = True  # several processes, gradients averaged (mnistlab.distributed)
+    data_parallel: bool = (
+        True  # several processes, gradients averaged (mnistlab.training.distributed)
+    )
 
 
 TORCH = Backend("mnistlab.models.torch_model:TorchModel")
@@ -54,7 +56,7 @@ class ModelSpec:
 
 # Each model's recipe: its accuracy and training time per CPU kind are in the README
 # (Performance) and bench/accuracy.py. Times differ by up to 5× between CPU kinds, so a
-# recipe fixes epochs, not seconds; `--budget` fixes seconds instead (mnistlab.budget).
+# recipe fixes epochs, not seconds; `--budget` fixes seconds instead (mnistlab.training.budget).
 MODELS: dict[str, ModelSpec] = {
     "numpy": ModelSpec(
         "mnistlab.models.numpy_net:build",

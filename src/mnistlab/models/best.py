@@ -26,7 +26,7 @@ resolution, as in `fast`: large activations cost more than FLOPs here. Without t
 The float32 recipe (CPUs without bf16 units; `recipe` "best/fp32" in config.json) makes each
 epoch cheaper, since there a budget, not the recipe's 30 epochs, sets the length of a run:
 `widen_after_pool` moves the 64 → 128 convolution to 7×7, and `--grow-from 16` trains on
-16×16 images first, growing to 28×28 by 3/4 of the epochs (mnistlab.loop.grown_size). A
+16×16 images first, growing to 28×28 by 3/4 of the epochs (mnistlab.training.loop.grown_size). A
 float32 step of 256 images on 2 Xeon cores (AMX unused; a throwaway probe): 360 ms for this
 layout at 28×28, 244 ms widened after the pool, and that one 122 ms at 20×20 and 85 ms at
 16×16 (in training), so 20 grown epochs cost about as much as 13 plain ones. Fashion-MNIST,

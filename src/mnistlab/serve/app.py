@@ -34,8 +34,8 @@ from threadpoolctl import threadpool_limits
 
 from mnistlab import __version__, runs
 from mnistlab.errors import MnistlabError
-from mnistlab.images import ACCEPTED, png_bytes
-from mnistlab.predict import Classifier, ImageError
+from mnistlab.prediction.classifier import Classifier, ImageError
+from mnistlab.prediction.images import ACCEPTED, png_bytes
 from mnistlab.serve.batching import MicroBatcher
 from mnistlab.serve.metrics import Metrics, RequestMetrics
 
@@ -225,7 +225,7 @@ UPLOAD_LIMIT = ("Predict one image. The upload must not be empty (400) and at mo
 def _one_thread() -> None:
     """The model and preprocessing threads' initializer, whatever the backend: one
     BLAS/OpenMP thread, and one torch thread when torch is loaded (it is, once a torch
-    model was); never imports it. (OpenCV runs one thread already: mnistlab.framing.)"""
+    model was); never imports it. (OpenCV runs one thread already: mnistlab.prediction.framing.)"""
     threadpool_limits(1)
     torch = sys.modules.get("torch")
     if torch is not None:

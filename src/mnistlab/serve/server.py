@@ -25,8 +25,9 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from mnistlab import export, runs
+from mnistlab import runs
 from mnistlab.errors import MnistlabError
+from mnistlab.prediction import export
 
 ENV = "MNISTLAB_SERVE"  # JSON: run folder and create_app's settings, for the workers
 

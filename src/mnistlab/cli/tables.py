@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from mnistlab.predict import Prediction
+    from mnistlab.prediction.classifier import Prediction
 
 
 def yes(flag: bool) -> str:

@@ -23,7 +23,7 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle")
 AUGMENTS = ("shift", "rotate", "scale", "erase", "flip")
 MIN_GROW_FROM = 8  # pixels: smaller images leave too little for two 2×2 poolings
 RENAMED_OPTIMIZERS = {"momentum": "nesterov"}  # old name → new (accepted, with a warning)
-log = logging.getLogger("mnistlab.settings")
+log = logging.getLogger("mnistlab.training.settings")
 
 
 def _help(text: str) -> Any:
@@ -64,7 +64,9 @@ class Settings:
     # what settle() found out
     precision: str = _help("The compute path the model runs: bf16 or fp32.")
     recipe: str = _help('Which recipe applied: the model name, or "fast/fp32" per path.')
-    budget_plan: dict | None = _help("How --budget was turned into epochs (mnistlab.budget).")
+    budget_plan: dict | None = _help(
+        "How --budget was turned into epochs (mnistlab.training.budget)."
+    )
 
     def to_dict(self) -> dict:
         """As config.json stores it (lists, not tuples)."""

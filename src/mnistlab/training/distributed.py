@@ -4,7 +4,7 @@ torchrun (torch.distributed.run) starts the processes and sets WORLD_SIZE, RANK 
 LOCAL_RANK; `join` opens their process group (gloo on the CPU, nccl on CUDA). Every rank
 loads the data and builds the same model; rank 0 alone reads and writes the run folder and
 shares what it read (`from_lead`), so the other machines need no copy of it. The stepper
-(mnistlab.steps.DataParallelStepper) gives each rank its slice of every global batch, and
+(mnistlab.training.steps.DataParallelStepper) gives each rank its slice of every global batch, and
 validation and test predictions are split over the ranks in whole chunks, then gathered,
 so every figure is the one a single process computes on the whole split.
 

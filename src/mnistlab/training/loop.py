@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mnistlab.data.load import IMAGE_SIDE
-from mnistlab.settings import Settings, lr_at
+from mnistlab.training.settings import Settings, lr_at
 
 GROWN_AT = 0.75  # progressive resizing reaches full size at this fraction of the epochs
 

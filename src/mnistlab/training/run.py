@@ -1,10 +1,10 @@
 """Train any model with one loop, from a TrainConfig to a finished run folder.
 
-Read top to bottom: settle the hyper-parameters (mnistlab.settings), load the data, build the
-model, then per epoch: the steps of mnistlab.loop, validation, an atomic checkpoint. Resuming
+Read top to bottom: settle the hyper-parameters (settings.py), load the data, build the
+model, then per epoch: the steps of loop.py, validation, an atomic checkpoint. Resuming
 loads the last checkpoint; nothing else carries over between epochs, so the run continues bit
 for bit. The test split is scored once, at the end, through Model.predict_proba. Under
-torchrun every process runs this; rank 0 alone reads and writes (mnistlab.distributed).
+torchrun every process runs this; rank 0 alone reads and writes (distributed.py).
 """
 
 from __future__ import annotations
@@ -20,19 +20,20 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mnistlab import budget, distributed, loop, memory, precision, runs
+from mnistlab import memory, precision, runs
 from mnistlab.data import get_spec, load_dataset
 from mnistlab.data.load import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
+from mnistlab.evaluation.scores import loss_and_accuracy
 from mnistlab.models import Model, build_model, get_model_spec, pixel_stats
-from mnistlab.scores import loss_and_accuracy
-from mnistlab.settings import Settings, settle
-from mnistlab.steps import make_stepper
+from mnistlab.training import budget, distributed, loop
+from mnistlab.training.settings import Settings, settle
+from mnistlab.training.steps import make_stepper
 
 
 @dataclass
 class TrainConfig:
-    """What a user asks of a run. The hyper-parameters are mnistlab.settings.Settings' (help
+    """What a user asks of a run. The hyper-parameters are settings.Settings' (help
     there); None means the model's recipe, or, when resuming, the value the run saved."""
 
     dataset: str | None = None
@@ -202,7 +203,7 @@ def _config(s: Settings, device: str, processes: int) -> dict:
 
 def _epoch(model, stepper, s: Settings, n: int, val_set, state: loop.State, run_dir, err,
            log_every: int, world: distributed.World) -> dict:  # fmt: skip
-    """One pass of mnistlab.loop's steps under a progress bar, then validation; updates state."""
+    """One pass of loop.py's steps under a progress bar, then validation; updates state."""
     epoch, t0 = state.epoch + 1, time.perf_counter()
     loss_sum = correct = seen = 0.0
     columns = (TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(),

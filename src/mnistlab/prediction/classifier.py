@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from mnistlab import atomic, export, runs
+from mnistlab import atomic, runs
 from mnistlab.errors import MnistlabError
-from mnistlab.images import ImageError, ImageSource, png_bytes
-from mnistlab.preprocess import PreprocessOptions, preprocess
+from mnistlab.prediction import export
+from mnistlab.prediction.images import ImageError, ImageSource, png_bytes
+from mnistlab.prediction.preprocess import PreprocessOptions, preprocess
 
 if TYPE_CHECKING:
-    from mnistlab.export import OnnxModel
     from mnistlab.models import Model
+    from mnistlab.prediction.export import OnnxModel
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -81,7 +82,7 @@ class Classifier:
     ) -> Classifier:
         """Load a run folder once (config, weights, metrics); MnistlabError if it is not one.
 
-        `runtime="onnx"` predicts through onnxruntime (mnistlab.export.load_onnx_model:
+        `runtime="onnx"` predicts through onnxruntime (mnistlab.prediction.export.load_onnx_model:
         `onnx_file`, default RUN_DIR/model.onnx, when up to date, else an export held in
         memory)."""
         run_dir = Path(run_dir)

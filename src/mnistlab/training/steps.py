@@ -15,13 +15,13 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
-from mnistlab.augment import Augment, augment
-from mnistlab.distributed import World
 from mnistlab.models import Model
 from mnistlab.models.model import NumpyModel
 from mnistlab.models.numpy_net import SGD
 from mnistlab.models.torch_model import TorchModel
-from mnistlab.settings import Settings
+from mnistlab.training.augment import Augment, augment
+from mnistlab.training.distributed import World
+from mnistlab.training.settings import Settings
 
 MOMENTUM = 0.9  # "nesterov": SGD with Nesterov momentum 0.9, for both kinds of network
 
@@ -60,7 +60,7 @@ class TorchStepper:
         self.size = self.x.shape[-1]
 
     def start_epoch(self, seed: int, size: int) -> None:
-        """Train on `size`×`size` images this epoch (progressive resizing: mnistlab.loop)."""
+        """Train on `size`×`size` images this epoch (progressive resizing: loop.py)."""
         # Randomness inside an epoch (augmentation, dropout) is a function of (seed, epoch),
         # so a resumed run needs no saved RNG state to continue exactly.
         torch.manual_seed(seed)

@@ -14,9 +14,9 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from mnistlab.errors import MnistlabError
-from mnistlab.scores import loss_and_accuracy
+from mnistlab.evaluation.scores import loss_and_accuracy
 
-log = logging.getLogger("mnistlab.evaluate")
+log = logging.getLogger("mnistlab.evaluation.evaluate")
 
 MAX_FILTERS = 64  # first-layer units shown; 512 tiny images would be unreadable
 SPLITS = ("test", "val")
@@ -130,7 +130,7 @@ def plots_dir(run_dir: str | os.PathLike, split: str) -> Path:
 
 def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
     """Evaluate a saved run; write metrics.json and plots/. Reads, never rewrites, the weights
-    and the history. The page that shows them is mnistlab.report's, built from the folder.
+    and the history. The page that shows them is report.py's, built from the folder.
 
     Test metrics merge into metrics.json at the top level (ARCHITECTURE.md); validation
     metrics go under the "val" key so they never pass for test figures.
@@ -159,7 +159,7 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
 
 def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, proba, metrics):
     """The split's figures into plots_dir(split); curves and filters (split-free) into plots/."""
-    from mnistlab import plots
+    from mnistlab.evaluation import plots
 
     where = "test" if split == "test" else "validation"
     names = config.get("preprocessing") == "objects"  # Fashion: class names; digits: numbers

@@ -3,7 +3,7 @@
 A sweep is an Optuna study in a database (SQLite in the sweep's folder by default; a
 PostgreSQL URL lets workers on many machines share it). The study stores what it searches and
 what every trial shares (`Sweep`), so a worker that joins needs only the storage and the study's
-name. Each trial trains with mnistlab.training.train into DIR/trial-NNNN, reports every epoch's
+name. Each trial trains with mnistlab.training.run.train into DIR/trial-NNNN, reports every epoch's
 validation accuracy to a median pruner and returns the last one: test figures never steer it.
 """
 
@@ -24,10 +24,11 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import TrialState
 
-from mnistlab import plots, runs
+from mnistlab import runs
 from mnistlab.errors import MnistlabError
-from mnistlab.settings import GIVEN, Settings, settle
-from mnistlab.training import TrainConfig, train
+from mnistlab.evaluation import plots
+from mnistlab.training.run import TrainConfig, train
+from mnistlab.training.settings import GIVEN, Settings, settle
 
 TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 NOT_SEARCHED = ("val_size", "budget")  # the objective's yardstick; --budget sets the epochs
@@ -214,7 +215,8 @@ def run_sweep(out: Path, trials: int, sweep: Sweep | None = None, *, storage: st
 def _run_workers(job: dict, shares: list[int], out: Path, threads: int) -> None:
     """One process per share: N processes on one study, as N machines would join it."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    code = "import json, sys; from mnistlab.sweep import work; work(**json.loads(sys.argv[1]))"
+    code = "import json, sys; from mnistlab.training.sweep import work; "
+    code += "work(**json.loads(sys.argv[1]))"
     procs = [subprocess.Popen([sys.executable, "-c", code,
                                json.dumps({**job, "share": share, "worker": i})], env=env)
              for i, share in enumerate(shares)]  # fmt: skip

@@ -104,7 +104,8 @@ def run_dirs(rows: list[dict]) -> list[Path]:
 
 def plot_comparison(run_dirs: list[str | os.PathLike], path: str | os.PathLike) -> Path:
     """Accuracy curves of every run, one panel each in the given order, saved as PNG."""
-    from mnistlab import plots, runs
+    from mnistlab import runs
+    from mnistlab.evaluation import plots
 
     histories = []
     for d in run_dirs:

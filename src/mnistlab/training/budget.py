@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnistlab import loop
 from mnistlab.data.load import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
+from mnistlab.training import loop
 
 UNITS = {"s": 1, "m": 60, "h": 3600}
 MARGIN = 0.06  # of the budget, kept free: the loop's bookkeeping, checkpoints, a busier
@@ -122,7 +122,7 @@ def plan(
     small_step_seconds: float = 0.0,
 ) -> Plan:
     """As many whole epochs as fit in the budget less its margin; too small a budget → error.
-    With progressive resizing (`grow_from` pixels at first, mnistlab.loop.grown_size), a step
+    With progressive resizing (`grow_from` pixels at first, loop.grown_size), a step
     is priced by its images' pixels between the two sizes measured (`best/fp32` on a Xeon:
     122 ms at 20×20, 244 ms at 28×28, half the pixels)."""
 

@@ -1,7 +1,7 @@
 """Put the ink where MNIST puts it: cropped, strokes as wide as MNIST's, fitted into 20x20
 and centred by its centre of mass in 28x28 (digits), or fitted into 28x28 (clothes).
 
-The last steps of mnistlab.preprocess, kept apart because they are the ones that depend on
+The last steps of preprocess.py, kept apart because they are the ones that depend on
 how the datasets were built, not on how the person's image was made.
 """
 

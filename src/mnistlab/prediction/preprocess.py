@@ -15,8 +15,22 @@ import numpy as np
 from PIL import Image, ImageOps
 from scipy import ndimage
 
-from mnistlab.framing import crop, fit_digit, fit_objects, normalize_stroke, resize, to_uint8
-from mnistlab.images import MAX_PIXELS, MIN_SIDE, ImageError, ImageSource, gray_image, open_image
+from mnistlab.prediction.framing import (
+    crop,
+    fit_digit,
+    fit_objects,
+    normalize_stroke,
+    resize,
+    to_uint8,
+)
+from mnistlab.prediction.images import (
+    MAX_PIXELS,
+    MIN_SIDE,
+    ImageError,
+    ImageSource,
+    gray_image,
+    open_image,
+)
 
 WORK_SIDE = 1000  # the finest resolution any step sees: a JPEG is decoded down to about this
 ANALYSIS_SIDE = 256  # the whole image is cleaned up at 129-256 px to find the ink
