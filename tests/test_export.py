@@ -13,7 +13,7 @@ import pytest
 from mnistlab import precision, runs
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.models import build_model
+from mnistlab.models import build_model, calibration
 from mnistlab.prediction import export
 from mnistlab.prediction.classifier import Classifier
 from mnistlab.prediction.images import png_bytes
@@ -51,7 +51,9 @@ def test_onnxruntime_matches_the_run_on_1000_test_images(
     run = quick_run(tmp_path, model, dataset)
     images = load_dataset(dataset, "test").images[:1000]
     with precision.using("fp32"):  # the file is float32: compare like with like
-        expected = runs.load_model(run).predict_proba(images)
+        raw = runs.load_model(run).predict_proba(images)
+    temperature = runs.load_calibration(run)["temperature"]  # the file holds it
+    expected = calibration.scaled(raw, temperature)
     path = export.export_run(run)
     assert path == run / "model.onnx"
     got = export.OnnxModel(path).predict_proba(images)
@@ -61,6 +63,7 @@ def test_onnxruntime_matches_the_run_on_1000_test_images(
     np.testing.assert_allclose(got.sum(1), 1, atol=1e-5)  # probabilities, softmax included
     meta = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
     assert json.loads(meta["mnistlab.model_args"]) == runs.load_config(run)["model_args"]
+    assert float(meta["mnistlab.temperature"]) == temperature != 1.0
 
 
 def test_the_file_has_a_dynamic_batch_and_names_its_weights(tmp_path):

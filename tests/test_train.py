@@ -26,7 +26,13 @@ def test_short_training_clears_a_floor_and_leaves_a_complete_run_folder(tmp_path
     # 500 test images 0.854 and 0.902. (The floors were 0.88 and 0.85: no room for another CPU.)
     assert run.metrics["accuracy"] >= 0.85
     files = sorted(p.name for p in run.dir.iterdir())
-    assert files == ["config.json", "history.csv", "metrics.json", "model.safetensors"]
+    assert files == [
+        "calibration.json",
+        "config.json",
+        "history.csv",
+        "metrics.json",
+        "model.safetensors",
+    ]
     config = runs.load_config(run.dir)
     assert config["model"] == model and config["preprocessing"] == "digits"
     assert config["classes"] == [str(d) for d in range(10)] and "torch" in config["versions"]

@@ -28,6 +28,8 @@ WEIGHTS = "model.safetensors"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 CHECKPOINT = "checkpoint.safetensors"  # written every epoch, removed once the run has finished
+CALIBRATION = "calibration.json"  # the temperature and the reject rule's threshold and figures
+REJECT = "reject.safetensors"  # the reject rule's arrays (mnistlab.models.reject)
 HISTORY_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
 
@@ -103,6 +105,7 @@ def load_config(run_dir: str | Path) -> dict:
         config["shift"] = config.pop("augment")
     if config.get("optimizer") == "momentum":  # 0.1: "momentum" was SGD with Nesterov
         config["optimizer"] = "nesterov"
+    config.setdefault("calibration_size", 0)  # before 0.2 no run held images out to calibrate
     return config
 
 
@@ -137,6 +140,25 @@ def write_metrics(run_dir: str | Path, metrics: dict) -> None:
     """Merge into metrics.json, so training's and evaluation's fields live side by side."""
     merged = {**(load_metrics(run_dir) or {}), **metrics}
     atomic.write_text(Path(run_dir) / METRICS, json.dumps(merged, indent=2) + "\n")
+
+
+def load_calibration(run_dir: str | Path) -> dict | None:
+    """calibration.json (None for a run calibrated by no one: trained before 0.2)."""
+    path = Path(run_dir) / CALIBRATION
+    return _read_json(path) if path.is_file() else None
+
+
+def write_calibration(run_dir: str | Path, calibration: dict) -> None:
+    atomic.write_text(Path(run_dir) / CALIBRATION, json.dumps(calibration, indent=2) + "\n")
+
+
+def save_reject(run_dir: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    _save(Path(run_dir) / REJECT, arrays)
+
+
+def load_reject(run_dir: str | Path) -> dict[str, np.ndarray] | None:
+    path = Path(run_dir) / REJECT
+    return _load(path)[0] if path.is_file() else None
 
 
 # ── weights ─────────────────────────────────────────────────────────────────

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from mnistlab.cli import data, export, predict, runs, sweep, train  # noqa: F401  (each registers its commands)
+from mnistlab.cli import calibrate, data, export, predict, runs, sweep, train  # noqa: F401  (each registers its commands)
 from mnistlab.cli.common import app, err
 from mnistlab.errors import MnistlabError
 

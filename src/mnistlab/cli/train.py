@@ -67,6 +67,7 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
         str | None, typer.Option(help="One run per seed, e.g. 0-4 or 0,1,2 (in OUT/seed-N).")
     ] = None,
     val_size: Annotated[int | None, _flag("val_size")] = None,
+    calibration_size: Annotated[int | None, _flag("calibration_size")] = None,
     patience: Annotated[int | None, _flag("patience")] = None,
     train_limit: Annotated[int | None, _flag("train_limit")] = None,
     budget: Annotated[

@@ -15,6 +15,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation.scores import loss_and_accuracy
+from mnistlab.models import calibration
 
 log = logging.getLogger("mnistlab.evaluation.evaluate")
 
@@ -149,6 +150,10 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
     metrics = compute_metrics(ds.labels, proba, ds.classes)
     metrics["split"] = split
     metrics["images"] = len(ds)
+    calibrated = runs.load_calibration(run_dir)
+    if calibrated is not None:  # the temperature changes no answer: accuracy stays
+        temperature = float(calibrated["temperature"])
+        metrics["calibration"] = calibration.summary(proba, ds.labels, temperature)
     try:
         runs.write_metrics(run_dir, metrics if split == "test" else {"val": metrics})
         write_plots(run_dir, split, config, history, model, ds, proba, metrics)
@@ -159,8 +164,11 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
 
 def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, proba, metrics):
     """The split's figures into plots_dir(split); curves and filters (split-free) into plots/."""
-    from mnistlab.evaluation import plots
+    from mnistlab import runs
+    from mnistlab.evaluation import honesty, plots
 
+    calibrated = runs.load_calibration(run_dir)
+    scaled = calibration.scaled(proba, calibrated["temperature"]) if calibrated else None
     where = "test" if split == "test" else "validation"
     names = config.get("preprocessing") == "objects"  # Fashion: class names; digits: numbers
     images, labels, classes = ds.images, ds.labels, ds.classes
@@ -178,6 +186,7 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
         out / "correct.png": lambda: plots.correct_predictions(
             images, labels, proba, classes, names
         ),
+        out / "calibration.png": lambda: honesty.calibration_figure(proba, scaled, labels, where),
         base / "curves.png": lambda: plots.curves(history),
         base / "filters.png": lambda: plots.filters(*first_layer_filters(model)),
     }

@@ -42,12 +42,20 @@ PLOTS = (
     ),
     ("correct.png", "Correct predictions", "A random sample of right predictions."),
     (
+        "calibration.png",
+        "How far the confidence can be trusted",
+        "Left: accuracy against confidence in 15 bins, before and after the run's temperature "
+        "(calibration.json); on the diagonal, 90% sure means right 9 times in 10. Right: the "
+        "calibrated confidence of the right and the wrong answers.",
+    ),
+    (
         "filters.png",
         "What the first layer learned",
         "First-layer weights; red pixels push a unit up, blue pixels push it down.",
     ),
 )
-SPLIT_PLOTS = {"confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "correct.png"}
+SPLIT_PLOTS = {"confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "correct.png",
+               "calibration.png"}  # fmt: skip
 
 CSS = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif;

@@ -6,6 +6,7 @@ config.json), so a run predicts correctly on its own.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from PIL import Image
 
 from mnistlab import atomic, runs
 from mnistlab.errors import MnistlabError
+from mnistlab.models import calibration
 from mnistlab.prediction import export
 from mnistlab.prediction.images import ImageError, ImageSource, png_bytes
 from mnistlab.prediction.preprocess import PreprocessOptions, preprocess
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from mnistlab.models import Model
     from mnistlab.prediction.export import OnnxModel
 
+log = logging.getLogger("mnistlab.prediction")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 __all__ = [
@@ -62,11 +65,18 @@ class Prediction:
 class Classifier:
     """A trained run ready to predict images as a person would hand them over.
 
-    Thread-safe: preprocessing runs in parallel, the model one batch at a time.
+    The probabilities are calibrated with the run's temperature (calibration.json; 1 for a
+    run trained before calibration, said once in the log). Thread-safe: preprocessing runs in
+    parallel, the model one batch at a time.
     """
 
     def __init__(
-        self, model: Model | OnnxModel, config: dict, metrics: dict | None, run_dir: Path
+        self,
+        model: Model | OnnxModel,
+        config: dict,
+        metrics: dict | None,
+        run_dir: Path,
+        calibrated: dict | None = None,
     ) -> None:
         self.model = model
         self.config = config
@@ -74,6 +84,14 @@ class Classifier:
         self.run_dir = Path(run_dir)
         self.classes: tuple[str, ...] = tuple(config["classes"])
         self.options = PreprocessOptions(preprocessing=config.get("preprocessing", "digits"))
+        self.calibration = calibrated
+        if calibrated is None:
+            log.info("%s has no calibration (trained before it): probabilities as the model gives "
+                     "them (temperature 1), and only images without ink are refused; `mnistlab "
+                     "calibrate %s` fits both", self.run_dir, self.run_dir)  # fmt: skip
+        self.temperature = float(calibrated["temperature"]) if calibrated else 1.0
+        # An exported graph holds the temperature already (prediction.export).
+        self._scale = 1.0 if getattr(model, "calibrated", False) else self.temperature
         self._lock = threading.Lock()
 
     @classmethod
@@ -93,7 +111,8 @@ class Classifier:
         config = runs.load_config(run_dir)
         model = (export.load_onnx_model(run_dir, path=onnx_file) if runtime == "onnx"
                  else runs.load_model(run_dir))  # fmt: skip
-        return cls(model, config, runs.load_metrics(run_dir), run_dir)
+        return cls(model, config, runs.load_metrics(run_dir), run_dir,
+                   runs.load_calibration(run_dir))  # fmt: skip
 
     def preprocess(
         self, image: ImageSource, options: PreprocessOptions | None = None
@@ -125,12 +144,18 @@ class Classifier:
 
     def predict_arrays(self, arrays: np.ndarray) -> list[Prediction]:
         """Predict model-ready (N, 28, 28) images."""
+        return [self.prediction(row) for row in self.outputs(arrays)]
+
+    def outputs(self, arrays: np.ndarray) -> np.ndarray:
+        """One row per model-ready (N, 28, 28) image, which `prediction` turns into its
+        answer: the calibrated class probabilities. The server batches this call."""
         with self._lock:
             proba = self.model.predict_proba(arrays)
-        return [self.prediction(p) for p in proba]
+        return calibration.scaled(proba, self._scale)
 
-    def prediction(self, proba: np.ndarray) -> Prediction:
-        """The Prediction for one row of class probabilities."""
+    def prediction(self, row: np.ndarray) -> Prediction:
+        """The Prediction for one row of `outputs`."""
+        proba = row[: len(self.classes)]
         label = int(proba.argmax())
         return Prediction(label, self.classes[label], [float(v) for v in proba])
 

@@ -49,7 +49,7 @@ def check_runtime(runtime: str) -> None:
 ONNX_FILE = "model.onnx"
 INPUT, OUTPUT = "images", "probabilities"
 OPSET = 20  # what torch 2.13's exporter writes; onnxruntime ≥ 1.17 runs it
-EXPORT_VERSION = "1"  # bump when the graph changes, so older files count as out of date
+EXPORT_VERSION = "2"  # bump when the graph changes, so older files count as out of date
 log = logging.getLogger(__name__)
 
 
@@ -72,7 +72,13 @@ def onnx_bytes(run_dir: str | Path) -> bytes:
     onnx = _require("onnx")
     config, model = runs.load_config(run_dir), runs.load_model(run_dir)
     proto = _numpy_proto(model.net) if isinstance(model, NumpyModel) else _torch_proto(model)
-    onnx.helper.set_model_props(proto, _metadata(Path(run_dir), config, model))
+    calibrated = runs.load_calibration(run_dir)
+    if calibrated is not None:
+        _add_temperature(proto, float(calibrated["temperature"]))
+    metadata = _metadata(Path(run_dir), config, model)
+    if calibrated is not None:
+        metadata["mnistlab.temperature"] = repr(float(calibrated["temperature"]))
+    onnx.helper.set_model_props(proto, metadata)
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
 
@@ -87,8 +93,44 @@ def _metadata(run_dir: Path, config: dict, model: Model) -> dict[str, str]:
         "mnistlab.classes": json.dumps(list(config["classes"])),
         "mnistlab.parameters": str(model.num_parameters()),
         "mnistlab.weights_sha256": runs.weights_sha256(run_dir),
+        "mnistlab.calibration_sha256": calibration_sha256(run_dir),
         "mnistlab.output": "probabilities",
     }
+
+
+def calibration_sha256(run_dir: Path) -> str:
+    """The digest of the run's calibration files ("none" without them): an export holds the
+    temperature, so a run calibrated again needs a new one."""
+    import hashlib
+
+    digest, found = hashlib.sha256(), False
+    for name in (runs.CALIBRATION, runs.REJECT):
+        path = Path(run_dir) / name
+        if path.is_file():
+            digest.update(path.read_bytes())
+            found = True
+    return digest.hexdigest() if found else "none"
+
+
+def _add_temperature(proto: onnx.ModelProto, temperature: float) -> None:
+    """Calibrate the graph's output in place: probabilities = softmax(log(max(p, 1e-38)) / T),
+    as mnistlab.models.calibration.scaled computes it."""
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    raw = "uncalibrated_probabilities"
+    for node in graph.node:
+        node.output[:] = [raw if name == OUTPUT else name for name in node.output]
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array(1e-38, np.float32), "probability_floor"),
+        numpy_helper.from_array(np.array(temperature, np.float32), "temperature"),
+    ])  # fmt: skip
+    graph.node.extend([
+        helper.make_node("Max", [raw, "probability_floor"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["log_probabilities"]),
+        helper.make_node("Div", ["log_probabilities", "temperature"], ["scaled_logits"]),
+        helper.make_node("Softmax", ["scaled_logits"], [OUTPUT], axis=1),
+    ])  # fmt: skip
 
 
 def _torch_proto(model: Model) -> onnx.ModelProto:
@@ -175,6 +217,7 @@ class OnnxModel:
             raise MnistlabError(f"onnxruntime cannot load the model: {e}") from None
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         self.name = self.metadata.get("mnistlab.model", "onnx")
+        self.calibrated = "mnistlab.temperature" in self.metadata  # the graph scales already
 
     def predict_proba(self, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """Class probabilities float32 (N, 10) for uint8 0..255 or float [0, 1] (N, 28, 28)."""
@@ -238,6 +281,7 @@ def _up_to_date(metadata: dict[str, str], run_dir: Path) -> bool:
         and metadata.get("mnistlab.model") == config["model"]
         and metadata.get("mnistlab.model_args") == json.dumps(args, sort_keys=True)
         and metadata.get("mnistlab.weights_sha256") == runs.weights_sha256(run_dir)
+        and metadata.get("mnistlab.calibration_sha256") == calibration_sha256(run_dir)
     )
 
 

@@ -123,7 +123,7 @@ def create_app(
             ) as prep,
         ):
             app.state.prepare_pool = prep
-            batcher = MicroBatcher(classifier.model.predict_proba, pool, batch_window,
+            batcher = MicroBatcher(classifier.outputs, pool, batch_window,
                                    max_batch, metrics.batch.observe)  # fmt: skip
             batcher.start()
             app.state.batcher, app.state.ready = batcher, False
@@ -196,8 +196,8 @@ def _predict_route(app: FastAPI, classifier: Classifier, identity: dict, max_upl
             raise HTTPException(413, too_large(max_upload_bytes))
         loop = asyncio.get_running_loop()
         image, preview = await loop.run_in_executor(request.app.state.prepare_pool, prepare, data)
-        proba = await request.app.state.batcher.submit(image)
-        p = classifier.prediction(proba)
+        row = await request.app.state.batcher.submit(image)
+        p = classifier.prediction(row)
         return PredictionOut(label=p.label, name=p.name, probabilities=p.probabilities,
                              preprocessed=preview, **identity)  # fmt: skip
 

@@ -25,7 +25,7 @@ from mnistlab.data import get_spec, load_dataset
 from mnistlab.data.load import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation.scores import loss_and_accuracy
-from mnistlab.models import Model, build_model, get_model_spec, pixel_stats
+from mnistlab.models import Model, build_model, calibration, get_model_spec, pixel_stats
 from mnistlab.training import budget, distributed, loop
 from mnistlab.training.settings import Settings, settle
 from mnistlab.training.steps import make_stepper
@@ -38,6 +38,7 @@ class TrainConfig:
 
     dataset: str | None = None
     val_size: int | None = None
+    calibration_size: int | None = None
     train_limit: int | None = None
     model: str | None = None
     hidden: tuple[int, ...] | None = None  # builder arguments of the numpy model
@@ -129,7 +130,8 @@ def _settled(config: TrainConfig, run_dir: Path | None, processes: int):
 
 def _train(config: TrainConfig, run_dir, saved, s: Settings, device: str, on_epoch_end,
            world: distributed.World, started: float) -> Run:  # fmt: skip
-    load = dict(name=s.dataset, val_size=s.val_size, seed=s.seed, data_dir=config.data_dir)
+    held_out = s.val_size or s.calibration_size  # validation, else a calibration split
+    load = dict(name=s.dataset, val_size=held_out, seed=s.seed, data_dir=config.data_dir)
     train_set, test_set = load_dataset(split="train", **load), load_dataset(split="test", **load)
     val_set = load_dataset(split="val", **load) if s.val_size else None
     x, y = train_set.images[: s.train_limit or None], train_set.labels[: s.train_limit or None]
@@ -179,7 +181,8 @@ def _train(config: TrainConfig, run_dir, saved, s: Settings, device: str, on_epo
         if created and world.lead and not runs.has_checkpoint(run_dir):
             runs.remove_empty_run_dir(run_dir)  # no epoch finished: leave nothing behind
         raise
-    return _finish(model, test_set, state, run_dir, cfg, err, world)
+    calibration_set = val_set or (load_dataset(split="val", **load) if held_out else None)
+    return _finish(model, test_set, state, run_dir, cfg, err, world, calibration_set)
 
 
 def _new_run_dir(run_dir: Path | None, s: Settings, n: int, processes: int) -> tuple[Path, bool]:
@@ -236,14 +239,23 @@ def _epoch(model, stepper, s: Settings, n: int, val_set, state: loop.State, run_
 
 
 def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict, err,
-            world: distributed.World) -> Run:  # fmt: skip
-    """Score the test split, save the weights and metrics (last: metrics.json means finished)."""
+            world: distributed.World, calibration_set) -> Run:  # fmt: skip
+    """Score the test split, fit the temperature on the held-out split, save the weights,
+    calibration and metrics (last: metrics.json means finished)."""
     proba = world.predict_proba(model, test_set.images)
     test_loss, test_acc = loss_and_accuracy(test_set.labels, proba)
     seconds = sum(r["seconds"] for r in state.history)
     metrics = dict(accuracy=test_acc, loss=test_loss, train_seconds=seconds, epochs=state.epoch)
+    fitted = None
+    if calibration_set is not None:  # one temperature (models/calibration.py), after training
+        held_out = world.predict_proba(model, calibration_set.images)
+        where = "val" if cfg["val_size"] else "calibration"
+        fitted = calibration.fitted(held_out, calibration_set.labels, where)
+        metrics["calibration"] = calibration.summary(proba, test_set.labels, fitted["temperature"])
     if not world.lead:
         return Run(run_dir, cfg, model, state.history, metrics)
+    if fitted is not None:
+        runs.write_calibration(run_dir, fitted)
     runs.save_model(run_dir, model)
     runs.write_history(run_dir, state.history)
     runs.write_metrics(run_dir, metrics)

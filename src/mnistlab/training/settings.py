@@ -37,6 +37,10 @@ class Settings:
     # data
     dataset: str = _help("mnist or fashion-mnist.")
     val_size: int = _help("Training images held out for validation (0: none).")
+    calibration_size: int = _help(
+        "With --val-size 0: training images held out to calibrate the probabilities and the "
+        "reject rule (the validation split does it otherwise)."
+    )
     train_limit: int = _help("Train on the first N training images only (0: all).")
     # model
     model: str = _help(", ".join(MODEL_NAMES) + "; `mnistlab summary` shows the layers.")
@@ -80,6 +84,7 @@ GIVEN = tuple(f.name for f in fields(Settings) if f.name not in ("precision", "r
 COMMON: dict = dict(
     dataset="mnist",
     val_size=DEFAULT_VAL_SIZE,
+    calibration_size=2000,  # one temperature and a 1% quantile: 2,000 images pin them down
     train_limit=0,
     model="cnn",
     weight_decay=0.0,
@@ -184,7 +189,7 @@ def validate(s: Settings) -> None:
     choice("optimizer", OPTIMIZERS)
     choice("schedule", SCHEDULES)
     non_negative = ("weight_decay", "shift", "rotate", "scale", "erase", "patience",
-                    "train_limit", "seed", "val_size", "budget")  # fmt: skip
+                    "train_limit", "seed", "val_size", "calibration_size", "budget")  # fmt: skip
     for key in non_negative:
         value = getattr(s, key)
         check(value >= 0, f"{key.replace('_', ' ')} must be 0 or more, got {value}")

@@ -1,0 +1,101 @@
+"""Calibrated probabilities: the temperature, NLL and ECE, and every path that applies them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+
+from mnistlab import runs
+from mnistlab.data import load_dataset
+from mnistlab.evaluation.scores import loss_and_accuracy
+from mnistlab.models import calibration
+from mnistlab.prediction.classifier import Classifier
+from predict_helpers import trained_run
+
+
+def test_ece_of_a_worked_example():
+    # Two answers at 0.95 (one right, one wrong) share the top bin: |0.5 - 0.95| = 0.45, half
+    # the images. Two right answers at 0.6 share another: |1 - 0.6| = 0.4, the other half.
+    proba = np.array([[0.95, 0.05], [0.95, 0.05], [0.4, 0.6], [0.6, 0.4]])
+    labels = np.array([0, 1, 1, 0])
+    assert calibration.ece(proba, labels) == pytest.approx(0.5 * 0.45 + 0.5 * 0.4)
+    table = calibration.reliability(proba, labels)
+    assert sum(table["counts"]) == 4 and table["counts"][14] == 2
+    assert table["accuracy"][14] == 0.5 and table["confidence"][0] is None
+    assert calibration.ece(np.eye(3), np.arange(3)) == 0.0  # sure and right
+
+
+def test_the_nll_is_the_loss_of_evaluation_scores():
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.ones(10) * 0.3, 500).astype(np.float32)
+    labels = rng.integers(0, 10, 500)
+    assert calibration.nll(proba, labels) == pytest.approx(loss_and_accuracy(labels, proba)[0])
+
+
+def _overconfident(n: int, true_t: float, seed: int):
+    """Labels drawn from softmax(z / true_t) while the model says softmax(z)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 3, (n, 10))
+    truth = np.exp(z / true_t) / np.exp(z / true_t).sum(1, keepdims=True)
+    labels = np.array([rng.choice(10, p=p) for p in truth])
+    said = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    return said.astype(np.float32), labels
+
+
+def test_the_fitted_temperature_lowers_the_nll_and_ece_on_images_it_never_saw():
+    fit_proba, fit_labels = _overconfident(4000, 2.0, seed=1)
+    t = calibration.fit_temperature(fit_proba, fit_labels)
+    assert t == pytest.approx(2.0, rel=0.1)
+    proba, labels = _overconfident(4000, 2.0, seed=2)  # held out
+    after = calibration.scaled(proba, t)
+    assert calibration.nll(after, labels) < calibration.nll(proba, labels) - 0.05
+    assert calibration.ece(after, labels) < calibration.ece(proba, labels) / 3
+    assert (after.argmax(1) == proba.argmax(1)).all()  # the answers stay
+    np.testing.assert_allclose(after.sum(1), 1, atol=1e-5)
+    assert calibration.scaled(proba, 1.0) is not None
+    np.testing.assert_array_equal(calibration.scaled(proba, 1.0), proba)
+
+
+@pytest.mark.slow
+def test_a_trained_run_is_calibrated_on_its_held_out_split_and_the_test_split_gains():
+    run = trained_run()  # val_size 0: a calibration split of 2,000 images was held out
+    fitted = runs.load_calibration(run)
+    assert fitted["fitted_on"] == "calibration" and fitted["images"] == 2000
+    test = runs.load_metrics(run)["calibration"]  # the test split, never used for the fit
+    assert set(test) == {"temperature", "nll", "ece", "nll_before", "ece_before", "bins"}
+    assert test["nll"] < test["nll_before"] and test["bins"] == 15
+    assert test["ece"] <= 0.02
+    classifier = Classifier.load(run)
+    images = load_dataset("mnist", "test").images[:200]
+    raw = runs.load_model(run).predict_proba(images)
+    got = np.array([p.probabilities for p in classifier.predict(images, preprocessed=True)])
+    np.testing.assert_allclose(got, calibration.scaled(raw, fitted["temperature"]), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_run_without_calibration_still_predicts_with_temperature_1(tmp_path, caplog, cli_here):
+    run = tmp_path / "old"
+    shutil.copytree(trained_run(), run, ignore=shutil.ignore_patterns("*.onnx"))
+    (run / "calibration.json").unlink()
+    config = runs.load_config(run)
+    del config["calibration_size"]  # as written before calibration splits existed
+    runs.write_config(run, config)
+    assert runs.load_config(run)["calibration_size"] == 0
+    images = load_dataset("mnist", "test").images[:50]
+    with caplog.at_level(logging.INFO, logger="mnistlab.prediction"):
+        classifier = Classifier.load(run)
+    assert classifier.temperature == 1.0
+    assert sum("no calibration" in r.message for r in caplog.records) == 1
+    got = [p.probabilities for p in classifier.predict(images, preprocessed=True)]
+    np.testing.assert_allclose(got, runs.load_model(run).predict_proba(images), atol=1e-6)
+    # `mnistlab calibrate` fits it; with nothing held out, on the test split, and says so.
+    with caplog.at_level(logging.WARNING, logger="mnistlab.prediction.calibrate"):
+        done = cli_here("calibrate", run, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["calibration"]["fitted_on"] == "test"
+    assert any("held no images out" in r.message for r in caplog.records)
+    assert Classifier.load(run).temperature == runs.load_calibration(run)["temperature"] != 1.0
