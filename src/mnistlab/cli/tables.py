@@ -116,11 +116,14 @@ def _mean(value: float | None, std: float | None, percent: bool) -> str:
 def predictions(
     console: Console, results: Sequence[Prediction], classes: Sequence[str], top_k: int
 ) -> None:
-    """`mnistlab predict`: one row per image; the top-k column only when k > 1."""
-    table = Table("file", "prediction", "probability", *([f"top {top_k}"] if top_k > 1 else []))
+    """`mnistlab predict`: one row per image; the top-k column only when k > 1. "answer" says
+    whether the reader accepts the image as one of its classes, or why not."""
+    table = Table("file", "prediction", "probability", "answer",
+                  *([f"top {top_k}"] if top_k > 1 else []))  # fmt: skip
     for p in results:
         others = ", ".join(f"{classes[i]} {q:.1%}" for i, q in p.top_k(top_k))
-        row = [p.file or "", p.name, f"{p.probabilities[p.label]:.1%}"]
+        answer = "accepted" if p.accepted else f"refused: {p.reason}"
+        row = [p.file or "", p.name, f"{p.probabilities[p.label]:.1%}", answer]
         table.add_row(*row, *([others] if top_k > 1 else []))
     wide(console).print(table)
 

@@ -116,6 +116,11 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
         limit_threads(threads)
     runs = _seeds(config, seeds) if seeds is not None else [{}]  # per run: what differs
     trained = [train(dataclasses.replace(config, **changes)) for changes in runs]
+    if os.environ.get("RANK", "0") == "0":  # the reject rule (prediction/calibrate.py)
+        from mnistlab.prediction.calibrate import calibrate_run
+
+        for run in trained:
+            calibrate_run(run.dir, config.data_dir)
     documents = [{
         "run": str(run.dir), "dataset": run.config["dataset"], "model": run.config["model"],
         "epochs": len(run.history), "test_accuracy": run.metrics["accuracy"],

@@ -39,6 +39,27 @@ class Model(ABC):
         with self._inference():
             return in_batches(self._proba, as_unit_float(images), batch_size)
 
+    def predict_features(
+        self, images: np.ndarray, batch_size: int = PREDICT_BATCH
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """predict_proba's probabilities, with the penultimate layer's activations (N, D) and
+        the logits (N, 10) of the image as it is (no test-time views), from the same pass:
+        what the reject rule (mnistlab.models.reject) reads. All float32."""
+        x = as_unit_float(images)
+        parts: list[list[np.ndarray]] = [[], [], []]
+        with self._inference():
+            # An empty batch still gets the right widths: one blank image's, none of its rows.
+            for i in range(0, max(len(x), 1), batch_size):
+                chunk = x[i : i + batch_size] if len(x) else np.zeros((1, 28, 28), np.float32)
+                for part, a in zip(parts, self._proba_features(chunk), strict=True):
+                    part.append(np.asarray(a, np.float32)[: len(x)])
+        proba, features, logits = (np.concatenate(part) for part in parts)
+        return proba, features, logits
+
+    @abstractmethod
+    def _proba_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(probabilities, penultimate activations, logits) for float images in [0, 1]."""
+
     @classmethod
     @abstractmethod
     def build(cls, name: str, builder: Callable, seed: int, model_args: dict) -> Model:
@@ -96,6 +117,12 @@ class NumpyModel(Model):
 
     def _proba(self, x: np.ndarray) -> np.ndarray:
         return self.net.predict_proba(x.reshape(len(x), -1))
+
+    def _proba_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        outs = self.net._forward(x.reshape(len(x), -1))
+        logits = outs[-1]
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True), outs[-2], logits
 
     def num_parameters(self) -> int:
         return self.net.num_parameters()

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mnistlab import precision
 from mnistlab.errors import MnistlabError
 from mnistlab.models.model import Model
 
@@ -40,6 +41,27 @@ class TorchModel(Model):
     def _proba(self, x: np.ndarray) -> np.ndarray:
         xb = torch.from_numpy(x).to(self.device).unsqueeze(1)
         return torch.softmax(self.net(xb).float(), dim=1).cpu().numpy()
+
+    def _proba_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The layers up to the last Linear give the features, the rest the logits, under the
+        autocast the network's own forward uses (mnistlab.models.fast.Bf16Sequential), so
+        the probabilities are its forward's; a network that averages views in eval mode
+        (`best`'s test-time augmentation) gives its averaged probabilities."""
+        xb = torch.from_numpy(x).to(self.device).unsqueeze(1)
+        layers = list(self.net)
+        last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Linear))
+        bf16 = getattr(self.net, "bf16", False) and precision.compute_path(xb.device.type) == "bf16"
+        with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=bf16):
+            h = xb
+            for layer in layers[:last]:
+                h = layer(h)
+            logits = h
+            for layer in layers[last:]:
+                logits = layer(logits)
+        h, logits = h.float(), logits.float()
+        averaged = getattr(self.net, "flip_tta", False) or getattr(self.net, "shift_tta", False)
+        proba = torch.softmax(self.net(xb).float() if averaged else logits, dim=1)
+        return proba.cpu().numpy(), h.cpu().numpy(), logits.cpu().numpy()
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())

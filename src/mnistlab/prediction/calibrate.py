@@ -12,10 +12,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mnistlab import runs
+import numpy as np
+
+from mnistlab import atomic, runs
 from mnistlab.data import Dataset, load_dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.models import calibration
+from mnistlab.models import calibration, reject
+from mnistlab.models.reject import RejectRule
+from mnistlab.prediction.images import ImageError
+from mnistlab.prediction.preprocess import PreprocessOptions, preprocess
 
 log = logging.getLogger("mnistlab.prediction.calibrate")
 
@@ -33,8 +38,11 @@ def held_out(config: dict, data_dir: str | None = None) -> tuple[Dataset, str]:
         raise MnistlabError(f"cannot calibrate: dataset {name!r} is not available ({e})") from None
 
 
-def calibrate_run(run_dir: str | Path, data_dir: str | None = None) -> dict:
-    """Fit and write the run's calibration; returns calibration.json's content."""
+def calibrate_run(run_dir: str | Path, data_dir: str | None = None, made_up: int | None = None
+                  ) -> dict:  # fmt: skip
+    """Fit and write the run's calibration: the temperature, then the reject rule, learnt
+    from `made_up` generated non-digits (default OUTLIERS); returns calibration.json's
+    content."""
     run_dir = Path(run_dir)
     config, model = runs.load_config(run_dir), runs.load_model(run_dir)
     images, where = held_out(config, data_dir)
@@ -43,10 +51,139 @@ def calibrate_run(run_dir: str | Path, data_dir: str | None = None) -> dict:
                     "val_size 0): fitting on the test split, whose figures then flatter the fit",
                     run_dir)  # fmt: skip
     fitted = calibration.fitted(model.predict_proba(images.images), images.labels, where)
+    rule, fitted["reject"] = fit_reject(model, config, images, fitted["temperature"], where,
+                                        data_dir, made_up=made_up or OUTLIERS)  # fmt: skip
+    runs.save_reject(run_dir, rule.arrays)
     runs.write_calibration(run_dir, fitted)
     test = images if where == "test" else load_dataset(config["dataset"], "test", data_dir=data_dir)
     proba = model.predict_proba(test.images)
     if runs.load_metrics(run_dir) is not None:
         summary = calibration.summary(proba, test.labels, fitted["temperature"])
         runs.write_metrics(run_dir, {"calibration": summary})
+    log.info("reject rule: refuses scores above %.2f (keeps %.1f%% of the %s images) and "
+             "calibrated top probabilities below %.2f", rule.threshold,
+             100 * fitted["reject"]["accepted_held_out"], where, rule.unsure)  # fmt: skip
     return fitted
+
+
+# ── the reject rule (mnistlab.models.reject) ──────────────────────────────────
+
+GENERATOR = "1"  # bump when data/outliers.py draws differently: the cached images are redone
+OUTLIERS = 3000  # made-up non-digits the rule learns from, before 2 shifted copies of each
+DIGITS = 10000  # training images for the class means, the covariance and the MLP
+ACCEPT = 0.99  # the share of held-out images of the classes the rule accepts
+UNSURE = 0.5  # a calibrated top probability below this: more likely wrong than right
+OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
+
+
+def outlier_images(preprocessing: str, dataset: str, n: int = OUTLIERS, seed: int = 0,
+                   data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Made-up images that are none of the classes, as the model sees them (uint8 (N, 28, 28))
+    and their kinds. Preprocessing them takes a while (~15 ms each), so they are kept in the
+    cache, by preprocessing, generator version, count and seed."""
+    from mnistlab.data import outliers
+    from mnistlab.data.sources import cache_root
+
+    other_name = OTHER.get(dataset)
+    path = cache_root() / "outliers" / f"{dataset}-{preprocessing}-g{GENERATOR}-{n}-{seed}.npz"
+    if path.is_file():
+        with np.load(path) as saved:
+            return saved["images"], saved["kinds"]
+    try:
+        other = load_dataset(other_name, "train", val_size=0, data_dir=data_dir).images
+    except (MnistlabError, KeyError):
+        log.info("%s is not available: the reject rule learns without it", other_name)
+        other = None
+    log.info("drawing %d non-%s images for the reject rule (once; kept in %s)", n, dataset,
+             path.parent)  # fmt: skip
+    made = outliers.generate(n, seed=seed, other=other)
+    options = PreprocessOptions(preprocessing=preprocessing)
+    images, kinds = [], []
+    for item in made:
+        try:
+            images.append(preprocess(item.image, options))
+            kinds.append(item.kind)
+        except ImageError:  # blank to the preprocessing: refused before any model sees it
+            continue
+    images, kinds = np.stack(images), np.array(kinds)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, images=images, kinds=kinds)
+    return images, kinds
+
+
+def fit_reject(model, config: dict, held: Dataset, temperature: float, where: str,
+               data_dir: str | None = None, accept: float = ACCEPT,
+               made_up: int = OUTLIERS):  # fmt: skip
+    """(RejectRule, what calibration.json says of it): the rule learns from training images
+    against made-up ones, and its threshold keeps `accept` of the held-out images."""
+    size = 0 if where == "test" else len(held)
+    train = load_dataset(config["dataset"], "train", val_size=size, seed=int(config.get("seed", 0)),
+                         data_dir=data_dir)  # fmt: skip
+    pick = np.random.default_rng(0).permutation(len(train))[:DIGITS]
+    digits, labels = train.images[pick], train.labels[pick]
+    strange, kinds = outlier_images(config.get("preprocessing", "digits"), config["dataset"],
+                                    made_up, data_dir=data_dir)  # fmt: skip
+    strange = np.concatenate([strange, *(_shifted(strange, seed) for seed in (1, 2))])
+    proba, features, logits = model.predict_features(digits)
+    arrays = reject.whitening(features, labels, len(config["classes"]))
+    rule = RejectRule(arrays, threshold=np.inf, unsure=UNSURE)
+
+    def inputs(images):
+        p, f, z = model.predict_features(images)
+        return rule.inputs(images, calibration.scaled(p, temperature), f, z)
+
+    arrays |= {"input_mean": np.float32(0), "input_std": np.float32(1)}
+    x_digits, x_strange = inputs(digits), inputs(strange)
+    both = np.concatenate([x_digits, x_strange])
+    arrays |= {"input_mean": both.mean(0), "input_std": both.std(0) + np.float32(1e-3)}
+    x_digits, x_strange = inputs(digits), inputs(strange)
+    arrays |= _train_mlp(x_digits, x_strange)
+    held_scores = rule.score(held.images, *_calibrated(model, held.images, temperature))
+    rule.threshold = float(np.quantile(held_scores, accept))
+    own = reject.mlp_score(arrays, x_strange[: len(kinds)]) > rule.threshold
+    report = {
+        "threshold": rule.threshold,
+        "unsure_below": rule.unsure,
+        "accepted_held_out": float(np.mean(held_scores <= rule.threshold)),
+        "held_out": where,
+        "flagged_made_up": {k: float(own[kinds == k].mean()) for k in np.unique(kinds)},
+        "made_up": int(len(kinds)),
+        "generator": GENERATOR,
+    }
+    return rule, report
+
+
+def _calibrated(model, images, temperature):
+    proba, features, logits = model.predict_features(images)
+    return calibration.scaled(proba, temperature), features, logits
+
+
+def _shifted(images: np.ndarray, seed: int) -> np.ndarray:
+    """Each image moved by up to 2 pixels (what fills in is background)."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros_like(images)
+    for i, (dy, dx) in enumerate(rng.integers(-2, 3, (len(images), 2))):
+        out[i] = np.roll(images[i], (dy, dx), (0, 1))
+    return out
+
+
+def _train_mlp(x_digits: np.ndarray, x_strange: np.ndarray, epochs: int = 12) -> dict:
+    """A 64-unit ReLU MLP, digits (0) against the rest (1), balanced batches, by hand."""
+    from mnistlab.models.numpy_net import SGD, NumpyNet
+
+    net = NumpyNet(hidden=(64,), activation="relu", n_in=x_digits.shape[1], n_out=2, seed=0)
+    net.buffers["input_mean"][...], net.buffers["input_std"][...] = 0, 1
+    optimizer = SGD(net.params, lr=0.02, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    rng = np.random.default_rng(0)
+    half = 128
+    steps = max(len(x_digits), len(x_strange)) // half
+    for _ in range(epochs):
+        a, b = rng.permutation(len(x_digits)), rng.permutation(len(x_strange))
+        for i in range(steps):
+            ia = a[(i * half) % len(a) : (i * half) % len(a) + half]
+            ib = b[(i * half) % len(b) : (i * half) % len(b) + half]
+            x = np.concatenate([x_digits[ia], x_strange[ib]])
+            y = np.r_[np.zeros(len(ia), np.int64), np.ones(len(ib), np.int64)]
+            optimizer.step(net.loss_and_grads(x, y)[1])
+    return {k: v.copy() for k, v in net.params.items()}

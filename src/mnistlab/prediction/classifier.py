@@ -19,9 +19,10 @@ from PIL import Image
 from mnistlab import atomic, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.models import calibration
+from mnistlab.models.reject import TOO_LITTLE_INK, RejectRule
 from mnistlab.prediction import export
 from mnistlab.prediction.images import ImageError, ImageSource, png_bytes
-from mnistlab.prediction.preprocess import PreprocessOptions, preprocess
+from mnistlab.prediction.preprocess import Ink, PreprocessOptions, prepare, preprocess
 
 if TYPE_CHECKING:
     from mnistlab.models import Model
@@ -44,12 +45,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Prediction:
-    """One image's answer: the top class and every class's probability."""
+    """One image's answer: the top class, every class's (calibrated) probability, and whether
+    the reader accepts the image as one of its classes; `reason` says why not ("too little
+    ink...", "not like any training image", "unsure between 4 and 9")."""
 
     label: int
     name: str
     probabilities: list[float]
     file: str | None = None
+    accepted: bool = True
+    reason: str | None = None
 
     def top_k(self, k: int = 3) -> list[tuple[int, float]]:
         """The k most likely (label, probability) pairs, most likely first."""
@@ -57,9 +62,10 @@ class Prediction:
         return [(int(i), self.probabilities[i]) for i in order]
 
     def to_dict(self) -> dict:
-        """The `predict --json` object: file, label, name, probabilities."""
+        """The `predict --json` object: file, label, name, probabilities, accepted, reason."""
         return {"file": self.file, "label": self.label, "name": self.name,
-                "probabilities": self.probabilities}  # fmt: skip
+                "probabilities": self.probabilities, "accepted": self.accepted,
+                "reason": self.reason}  # fmt: skip
 
 
 class Classifier:
@@ -77,6 +83,7 @@ class Classifier:
         metrics: dict | None,
         run_dir: Path,
         calibrated: dict | None = None,
+        reject_arrays: dict | None = None,
     ) -> None:
         self.model = model
         self.config = config
@@ -92,6 +99,10 @@ class Classifier:
         self.temperature = float(calibrated["temperature"]) if calibrated else 1.0
         # An exported graph holds the temperature already (prediction.export).
         self._scale = 1.0 if getattr(model, "calibrated", False) else self.temperature
+        self.rule: RejectRule | None = None
+        if reject_arrays is not None and calibrated and "reject" in calibrated:
+            found = calibrated["reject"]
+            self.rule = RejectRule(reject_arrays, found["threshold"], found["unsure_below"])
         self._lock = threading.Lock()
 
     @classmethod
@@ -112,13 +123,17 @@ class Classifier:
         model = (export.load_onnx_model(run_dir, path=onnx_file) if runtime == "onnx"
                  else runs.load_model(run_dir))  # fmt: skip
         return cls(model, config, runs.load_metrics(run_dir), run_dir,
-                   runs.load_calibration(run_dir))  # fmt: skip
+                   runs.load_calibration(run_dir), runs.load_reject(run_dir))  # fmt: skip
 
     def preprocess(
         self, image: ImageSource, options: PreprocessOptions | None = None
     ) -> np.ndarray:
         """What the model will see: uint8 (28, 28), light ink on black."""
         return preprocess(image, options or self.options)
+
+    def prepare(self, image: ImageSource) -> tuple[np.ndarray, Ink]:
+        """preprocess's image and what it found of the ink (for the "too little ink" rule)."""
+        return prepare(image, self.options)
 
     def predict(
         self, images: ImageSource | Sequence[ImageSource], preprocessed: bool = False
@@ -131,15 +146,15 @@ class Classifier:
         """
         single = _is_single(images)
         batch = [images] if single else list(images)
+        inks: list[Ink | None] = [None] * len(batch)
         if preprocessed:
             arrays = [_check_ready(a) for a in batch]
         else:
-            arrays = [self.preprocess(image) for image in batch]
-        predictions = self.predict_arrays(np.stack(arrays) if arrays else np.zeros((0, 28, 28)))
-        predictions = [
-            Prediction(p.label, p.name, p.probabilities, _file_name(image))
-            for p, image in zip(predictions, batch, strict=True)
-        ]
+            prepared = [self.prepare(image) for image in batch]
+            arrays, inks = [a for a, _ in prepared], [ink for _, ink in prepared]
+        rows = self.outputs(np.stack(arrays) if arrays else np.zeros((0, 28, 28)))
+        predictions = [self.prediction(row, ink, _file_name(image))
+                       for row, ink, image in zip(rows, inks, batch, strict=True)]  # fmt: skip
         return predictions[0] if single else predictions
 
     def predict_arrays(self, arrays: np.ndarray) -> list[Prediction]:
@@ -148,16 +163,32 @@ class Classifier:
 
     def outputs(self, arrays: np.ndarray) -> np.ndarray:
         """One row per model-ready (N, 28, 28) image, which `prediction` turns into its
-        answer: the calibrated class probabilities. The server batches this call."""
+        answer: the calibrated class probabilities, then the reject rule's score (NaN without
+        one). The server batches this call."""
         with self._lock:
-            proba = self.model.predict_proba(arrays)
-        return calibration.scaled(proba, self._scale)
+            if self.rule is not None and hasattr(self.model, "predict_scored"):
+                proba, score = self.model.predict_scored(arrays)  # an export computes both
+            elif self.rule is not None and hasattr(self.model, "predict_features"):
+                proba, features, logits = self.model.predict_features(arrays)
+                proba = calibration.scaled(proba, self._scale)
+                score = self.rule.score(arrays, proba, features, logits)
+            else:
+                proba = calibration.scaled(self.model.predict_proba(arrays), self._scale)
+                score = np.full(len(proba), np.nan, np.float32)
+        return np.concatenate([proba, score[:, None]], axis=1)
 
-    def prediction(self, row: np.ndarray) -> Prediction:
-        """The Prediction for one row of `outputs`."""
+    def prediction(self, row: np.ndarray, ink: Ink | None = None, file: str | None = None
+                   ) -> Prediction:  # fmt: skip
+        """The Prediction for one row of `outputs` (and what preprocessing found of its ink)."""
         proba = row[: len(self.classes)]
         label = int(proba.argmax())
-        return Prediction(label, self.classes[label], [float(v) for v in proba])
+        reason = None
+        if ink is not None and ink.too_little:
+            reason = TOO_LITTLE_INK
+        elif self.rule is not None:
+            reason = self.rule.reason(proba, float(row[len(self.classes)]), self.classes)
+        return Prediction(label, self.classes[label], [float(v) for v in proba], file,
+                          accepted=reason is None, reason=reason)  # fmt: skip
 
     def describe(self) -> dict:
         """Dataset, model, classes, test accuracy and size, for people and the web page."""
@@ -201,18 +232,18 @@ class FileResults:
 
 def predict_files(classifier: Classifier, paths: Iterable[str | Path]) -> FileResults:
     """Predict image files and folders (recursive), collecting bad files instead of stopping."""
-    files, images, errors = [], [], []
+    files, images, inks, errors = [], [], [], []
     for path in find_images(paths):
         try:
-            images.append(classifier.preprocess(path))
+            image, ink = classifier.prepare(path)
+            images.append(image)
+            inks.append(ink)
             files.append(str(path))
         except MnistlabError as e:
             errors.append(str(e))
-    predictions = classifier.predict_arrays(np.stack(images)) if images else []
-    predictions = [
-        Prediction(p.label, p.name, p.probabilities, f)
-        for p, f in zip(predictions, files, strict=True)
-    ]
+    rows = classifier.outputs(np.stack(images)) if images else []
+    predictions = [classifier.prediction(row, ink, f)
+                   for row, ink, f in zip(rows, inks, files, strict=True)]  # fmt: skip
     return FileResults(predictions, images, errors)
 
 

@@ -47,7 +47,7 @@ def check_runtime(runtime: str) -> None:
 
 
 ONNX_FILE = "model.onnx"
-INPUT, OUTPUT = "images", "probabilities"
+INPUT, OUTPUT, SCORE = "images", "probabilities", "reject_score"
 OPSET = 20  # what torch 2.13's exporter writes; onnxruntime ≥ 1.17 runs it
 EXPORT_VERSION = "2"  # bump when the graph changes, so older files count as out of date
 log = logging.getLogger(__name__)
@@ -71,13 +71,23 @@ def onnx_bytes(run_dir: str | Path) -> bytes:
     """The run's model as a serialized, checked ONNX model, with mnistlab metadata."""
     onnx = _require("onnx")
     config, model = runs.load_config(run_dir), runs.load_model(run_dir)
-    proto = _numpy_proto(model.net) if isinstance(model, NumpyModel) else _torch_proto(model)
-    calibrated = runs.load_calibration(run_dir)
-    if calibrated is not None:
-        _add_temperature(proto, float(calibrated["temperature"]))
+    calibrated, arrays = runs.load_calibration(run_dir), runs.load_reject(run_dir)
+    scored = calibrated is not None and arrays is not None and "reject" in calibrated
+    if isinstance(model, NumpyModel):
+        proto = _numpy_proto(model.net)
+    else:
+        proto = _torch_proto(model, features=scored)
     metadata = _metadata(Path(run_dir), config, model)
     if calibrated is not None:
+        _add_temperature(proto, float(calibrated["temperature"]))
         metadata["mnistlab.temperature"] = repr(float(calibrated["temperature"]))
+    if scored:
+        from mnistlab.prediction import export_reject
+
+        penultimate = _penultimate(model) if isinstance(model, NumpyModel) else "features"
+        export_reject.add_score(proto, arrays, penultimate, "logits", OUTPUT, INPUT, SCORE)
+        metadata["mnistlab.reject_threshold"] = repr(float(calibrated["reject"]["threshold"]))
+        metadata["mnistlab.unsure_below"] = repr(float(calibrated["reject"]["unsure_below"]))
     onnx.helper.set_model_props(proto, metadata)
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
@@ -133,8 +143,14 @@ def _add_temperature(proto: onnx.ModelProto, temperature: float) -> None:
     ])  # fmt: skip
 
 
-def _torch_proto(model: Model) -> onnx.ModelProto:
-    """Trace the network in eval mode and float32, softmax appended, batch axis dynamic."""
+def _penultimate(model: NumpyModel) -> str:
+    return f"h{model.net.n_layers - 1}"
+
+
+def _torch_proto(model: Model, features: bool = False) -> onnx.ModelProto:
+    """Trace the network in eval mode and float32, softmax appended, batch axis dynamic;
+    with `features`, the penultimate activations and the logits are outputs too (as
+    Model.predict_features computes them), for the reject score."""
     import torch
 
     _require("onnxscript")  # what torch's exporter builds the graph with
@@ -143,9 +159,19 @@ def _torch_proto(model: Model) -> onnx.ModelProto:
         def __init__(self, net: torch.nn.Module) -> None:
             super().__init__()
             self.net = net
+            layers = list(net)
+            last = max(i for i, m in enumerate(layers) if isinstance(m, torch.nn.Linear))
+            self.body = torch.nn.Sequential(*layers[:last])
+            self.head = torch.nn.Sequential(*layers[last:])
+            self.averaged = getattr(net, "flip_tta", False) or getattr(net, "shift_tta", False)
 
-        def forward(self, images: torch.Tensor) -> torch.Tensor:
-            return torch.softmax(self.net(images).float(), dim=1)
+        def forward(self, images: torch.Tensor):
+            if not features:
+                return torch.softmax(self.net(images).float(), dim=1)
+            h = self.body(images).float()
+            logits = self.head(h).float()
+            proba = torch.softmax(self.net(images).float() if self.averaged else logits, dim=1)
+            return proba, h, logits
 
     wrapper = Probabilities(copy.deepcopy(model.net).cpu()).eval()  # the caller's stays as is
     example = (torch.rand(2, 1, 28, 28),)
@@ -157,7 +183,8 @@ def _torch_proto(model: Model) -> onnx.ModelProto:
             warnings.simplefilter("ignore")  # the exporter's own deprecation notes
             program = torch.onnx.export(
                 wrapper, example, None, dynamo=True, opset_version=OPSET, verbose=False,
-                input_names=[INPUT], output_names=[OUTPUT],
+                input_names=[INPUT],
+                output_names=[OUTPUT, "features", "logits"] if features else [OUTPUT],
                 dynamic_shapes=({0: torch.export.Dim("batch")},),
             )  # fmt: skip
     finally:
@@ -218,6 +245,7 @@ class OnnxModel:
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         self.name = self.metadata.get("mnistlab.model", "onnx")
         self.calibrated = "mnistlab.temperature" in self.metadata  # the graph scales already
+        self.scored = SCORE in {o.name for o in self.session.get_outputs()}
 
     def predict_proba(self, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """Class probabilities float32 (N, 10) for uint8 0..255 or float [0, 1] (N, 28, 28)."""
@@ -226,6 +254,14 @@ class OnnxModel:
             return self.session.run([OUTPUT], {INPUT: x[:, None]})[0]
 
         return in_batches(proba, as_unit_float(images), batch_size)
+
+    def predict_scored(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(calibrated probabilities, reject scores) from a file that computes both."""
+        x = as_unit_float(images)
+        if not len(x):
+            return np.zeros((0, 10), np.float32), np.zeros(0, np.float32)
+        proba, score = self.session.run([OUTPUT, SCORE], {INPUT: x[:, None]})
+        return proba.astype(np.float32), score.astype(np.float32)
 
     def num_parameters(self) -> int:
         """The trained model's parameter count (the graph may have folded some together)."""

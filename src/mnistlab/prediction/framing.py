@@ -24,13 +24,14 @@ def crop(ink: np.ndarray) -> np.ndarray:
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def normalize_stroke(ink: np.ndarray) -> np.ndarray:
+def normalize_stroke(ink: np.ndarray, measured: dict | None = None) -> np.ndarray:
     """Grow thin strokes or thin thick ones to MNIST's stroke width for this digit size.
 
     Widths come from the distance transform (a stroke of width w has mean inner
     distance w/4), measured at 200 px, the size the MNIST figure was measured at.
     Growing and thinning are distance thresholds, so they cost O(N). Strokes already
-    within MNIST's usual range are left alone.
+    within MNIST's usual range are left alone. `measured["stroke"]` receives the width found,
+    as a share of the ink's longest side (a dot: ~0.7; MNIST: 0.135).
     """
     work = resize(ink, STROKE_SIDE / max(ink.shape))
     mask = work > 0.5
@@ -39,6 +40,8 @@ def normalize_stroke(ink: np.ndarray) -> np.ndarray:
     inside = distances(np.pad(mask, 1))[1:-1, 1:-1]
     width = 4 * float(inside[mask].mean())
     target = MNIST_STROKE * max(work.shape)
+    if measured is not None:
+        measured["stroke"] = width / max(work.shape)
     if width < 0.75 * target:
         radius = (target - width) / (2 * (1 - MNIST_STROKE))  # the box grows too
         pad = int(np.ceil(radius)) + 1

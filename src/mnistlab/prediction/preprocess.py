@@ -55,6 +55,27 @@ class PreprocessOptions:
     min_side: int = MIN_SIDE  # smaller images cannot hold a digit
 
 
+@dataclass(frozen=True)
+class Ink:
+    """What preprocessing found besides the image, for the reject rule: how big the drawing
+    is against the image (longest sides), and how wide its strokes are against its own size
+    (digits only; None for objects)."""
+
+    extent: float
+    stroke: float | None
+
+    @property
+    def too_little(self) -> bool:
+        """A dot or a short flick rather than a drawing: blob-like strokes (a digit's are at
+        most ~0.3 of its height even with a marker), or thick ones on a small patch."""
+        if self.stroke is None:
+            return False
+        return self.stroke >= TOO_THICK or (self.stroke >= THICK and self.extent <= SMALL)
+
+
+TOO_THICK, THICK, SMALL = 0.45, 0.25, 0.2
+
+
 def preprocess(source: ImageSource, options: PreprocessOptions | None = None) -> np.ndarray:
     """The 28x28 uint8 image (light ink on black) that the model will see.
 
@@ -62,6 +83,13 @@ def preprocess(source: ImageSource, options: PreprocessOptions | None = None) ->
     at a reduced scale, the clean-up runs on a 129-256 px copy, and only the digit's region
     is redone from the finer copy, with the same background, lighting and thresholds.
     """
+    return prepare(source, options)[0]
+
+
+def prepare(
+    source: ImageSource, options: PreprocessOptions | None = None
+) -> tuple[np.ndarray, Ink]:
+    """preprocess's image, and what it found of the ink (Ink)."""
     options = options or PreprocessOptions()
     image = open_image(source, options.max_pixels, options.min_side, WORK_SIDE)
     if options.exif_orientation:
@@ -74,14 +102,18 @@ def preprocess(source: ImageSource, options: PreprocessOptions | None = None) ->
     if flat is not None:
         gray = gray * alpha + flat * (1 - alpha)
     ink, how = _ink(gray, options)
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    extent = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) / max(ink.shape)
     if options.crop:
         ink = crop(_detail(image, k, ink, how, flat) if k > 1 else ink)
     if options.preprocessing == "objects":
-        return to_uint8(fit_objects(ink))
+        return to_uint8(fit_objects(ink)), Ink(float(extent), None)
+    measured: dict = {}
     if options.normalize_stroke:
-        ink = normalize_stroke(ink)
+        ink = normalize_stroke(ink, measured)
         ink = crop(ink) if options.crop else ink
-    return to_uint8(fit_digit(ink, options.center_of_mass))
+    found = Ink(float(extent), measured.get("stroke"))
+    return to_uint8(fit_digit(ink, options.center_of_mass)), found
 
 
 def _arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

@@ -74,7 +74,17 @@ class ModelInfo(BaseModel):
 class PredictionOut(BaseModel):
     label: int
     name: str
-    probabilities: list[float] = Field(description="one per class, summing to 1")
+    probabilities: list[float] = Field(
+        description="one per class, summing to 1, calibrated (the run's temperature)"
+    )
+    accepted: bool = Field(
+        True, description="whether the reader takes the image for one of its classes"
+    )
+    reason: str | None = Field(
+        None,
+        description='why not, when not accepted: "too little ink: a dot or a short stroke", '
+        '"not like any training image" or "unsure between 4 and 9"',
+    )
     preprocessed: str = Field(description="the 28x28 image the model saw, as a PNG data URL")
     run: str = Field(description="the run folder's name: which model answered")
     weights_sha256: str = Field(description="sha256 of the weights that answered")
@@ -182,9 +192,9 @@ def _status_routes(app: FastAPI, metrics: Metrics, info: ModelInfo) -> None:
 def _predict_route(app: FastAPI, classifier: Classifier, identity: dict, max_upload_bytes: int):
     """POST /api/predict: read the upload, preprocess it off the event loop, batch the model."""
 
-    def prepare(data: bytes) -> tuple[np.ndarray, str]:
-        image = classifier.preprocess(data)
-        return image, png_url(image)
+    def prepare(data: bytes):
+        image, ink = classifier.prepare(data)
+        return image, ink, png_url(image)
 
     @app.post("/api/predict", responses=ERRORS, description=UPLOAD_LIMIT.format(max_upload_bytes))
     async def predict(
@@ -195,11 +205,13 @@ def _predict_route(app: FastAPI, classifier: Classifier, identity: dict, max_upl
         if len(data) > max_upload_bytes:
             raise HTTPException(413, too_large(max_upload_bytes))
         loop = asyncio.get_running_loop()
-        image, preview = await loop.run_in_executor(request.app.state.prepare_pool, prepare, data)
+        prepared = await loop.run_in_executor(request.app.state.prepare_pool, prepare, data)
+        image, ink, preview = prepared
         row = await request.app.state.batcher.submit(image)
-        p = classifier.prediction(row)
+        p = classifier.prediction(row, ink)
         return PredictionOut(label=p.label, name=p.name, probabilities=p.probabilities,
-                             preprocessed=preview, **identity)  # fmt: skip
+                             accepted=p.accepted, reason=p.reason, preprocessed=preview,
+                             **identity)  # fmt: skip
 
 
 def _upload_not_empty(app: FastAPI) -> None:

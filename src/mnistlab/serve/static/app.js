@@ -11,6 +11,7 @@ const DEBOUNCE_MS = 200;
 const LINE_WIDTH = canvas.width / 15; // a marker, as thick relative to the digit as MNIST's strokes
 
 let classes = [];
+let digits = true; // the run reads digits (MNIST); false: clothes
 let strokes = []; // each stroke: [[x, y], ...] in canvas pixels
 let current = null;
 let upload = null; // a File, shown instead of the drawing
@@ -28,6 +29,7 @@ async function loadModel() {
     const acc = info.test_accuracy == null ? "not evaluated" : `${(info.test_accuracy * 100).toFixed(1)}% test accuracy`;
     $("model").innerHTML = "";
     $("model").append(strong(info.model), ` · ${info.dataset} · ${acc}`);
+    digits = info.preprocessing !== "objects";
     if (info.preprocessing === "objects") {
       $("title").textContent = "Draw or upload a piece of clothing";
       $("hint").textContent = "Photos of one item on a plain background work best. Drop an image anywhere.";
@@ -216,10 +218,17 @@ async function predictNow() {
 function showPrediction(p) {
   $("error").hidden = true;
   const label = $("label");
-  label.textContent = p.name;
-  label.className = "top-label" + (p.name.length > 2 ? " long" : "");
-  $("name").textContent = p.name === String(p.label) ? `It's a ${p.name}` : p.name;
-  $("confidence").textContent = `${(p.probabilities[p.label] * 100).toFixed(1)}% sure`;
+  const refused = p.accepted === false; // older servers send no "accepted": an answer
+  label.textContent = refused ? "?" : p.name;
+  label.className = "top-label" + (p.name.length > 2 && !refused ? " long" : "") + (refused ? " refused" : "");
+  if (refused) {
+    $("name").textContent = digits ? "This doesn't look like a digit" : "This doesn't look like one of the classes";
+    $("confidence").textContent = p.reason ? `${p.reason[0].toUpperCase()}${p.reason.slice(1)}.` : "";
+  } else {
+    $("name").textContent = p.name === String(p.label) ? `It's a ${p.name}` : p.name;
+    $("confidence").textContent = `${(p.probabilities[p.label] * 100).toFixed(1)}% sure`;
+  }
+  $("bars").classList.toggle("refused", refused);
   $("seen").src = p.preprocessed;
   $("seen").hidden = false;
   $("seen-empty").hidden = true;
@@ -238,6 +247,7 @@ function showIdle() {
 }
 
 function showNoPrediction(name, hint) {
+  $("bars").classList.remove("refused");
   $("label").textContent = "?";
   $("label").className = "top-label idle";
   $("name").textContent = name;

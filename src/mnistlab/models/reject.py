@@ -1,0 +1,97 @@
+"""The reject rule: does an image look like one of the classes the run learned, or not?
+
+The top probability alone tells letters from digits poorly (Hendrycks & Gimpel 2017), so the
+rule reads more of the model: its penultimate activations, whitened with the training
+images' shared covariance (the space of a Mahalanobis distance, Lee et al. 2018), the
+distance to the nearest class mean there, the energy of the logits (Liu et al. 2020), the
+calibrated top probability and its margin, and the image itself at 14x14. A small MLP,
+trained by hand (mnistlab.models.numpy_net) on training digits against made-up non-digits
+(mnistlab.data.outliers, preprocessed like people's images; prediction/calibrate.py fits it),
+turns them into one score: the log-odds that the image is not one of the classes. Images
+scoring above the threshold, which keeps a set share of held-out digits (99%), are refused.
+Every model family gives these inputs, so the rule fits every run, old ones included.
+
+The arrays live in RUN_DIR/reject.safetensors, the threshold in calibration.json; the ONNX
+export computes the same score in its graph (prediction/export.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NOT_LIKE = "not like any training image"
+TOO_LITTLE_INK = "too little ink: a dot or a short stroke"
+POOL = 2  # the image enters the MLP average-pooled 2x2: 14x14
+SCALARS = 4  # log distance, energy / 10, top probability, margin
+
+
+@dataclass
+class RejectRule:
+    arrays: dict[str, np.ndarray]  # feature_mean, whiten, class_means, input_mean/std, W1..b2
+    threshold: float  # scores above it are refused
+    unsure: float  # a calibrated top probability below it: "unsure between a and b"
+
+    def inputs(self, images: np.ndarray, proba: np.ndarray, features: np.ndarray,
+               logits: np.ndarray) -> np.ndarray:  # fmt: skip
+        """The MLP's input per image, standardized: whitened features, the scalars, pixels."""
+        a = self.arrays
+        z = (features - a["feature_mean"]) @ a["whiten"]
+        d = z.shape[1]
+        distance = ((z[:, None, :] - a["class_means"][None]) ** 2).sum(-1).min(1) / d
+        top2 = np.sort(proba, axis=1)[:, -2:]
+        energy = -_logsumexp(logits)
+        scalars = np.stack([np.log(distance + 1e-6), energy / 10, top2[:, 1],
+                            top2[:, 1] - top2[:, 0]], axis=1)  # fmt: skip
+        x = np.concatenate([z / np.sqrt(d), scalars, pooled(images)], axis=1)
+        return ((x - a["input_mean"]) / a["input_std"]).astype(np.float32)
+
+    def score(self, images, proba, features, logits) -> np.ndarray:
+        """The log-odds that each image is not one of the classes (float32 (N,))."""
+        return mlp_score(self.arrays, self.inputs(images, proba, features, logits))
+
+    def reason(self, proba: np.ndarray, score: float, classes) -> str | None:
+        """Why one answer is refused, or None when it is accepted."""
+        if score > self.threshold:
+            return NOT_LIKE
+        order = np.argsort(proba)[::-1]
+        if proba[order[0]] < self.unsure:
+            return f"unsure between {classes[order[0]]} and {classes[order[1]]}"
+        return None
+
+
+def pooled(images: np.ndarray) -> np.ndarray:
+    """(N, 28, 28) uint8 or [0, 1] images as (N, 196) 2x2 means in [0, 1]."""
+    x = np.asarray(images, np.float32)
+    x = x / 255 if np.asarray(images).dtype == np.uint8 else x
+    n, side = len(x), 28 // POOL
+    return x.reshape(n, side, POOL, side, POOL).mean(axis=(2, 4)).reshape(n, -1)
+
+
+def mlp_score(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """ReLU hidden layer, two outputs (digit, not): their difference, the log-odds."""
+    h = np.maximum(x @ arrays["W1"] + arrays["b1"], 0)
+    out = h @ arrays["W2"] + arrays["b2"]
+    return (out[:, 1] - out[:, 0]).astype(np.float32)
+
+
+def whitening(features: np.ndarray, labels: np.ndarray, classes: int) -> dict[str, np.ndarray]:
+    """Mean, whitening matrix (the Cholesky factor of the shrunk shared within-class
+    precision) and whitened class means of training features."""
+    features = features.astype(np.float64)
+    mean = features.mean(axis=0)
+    class_means = np.stack([features[labels == c].mean(axis=0) for c in range(classes)])
+    within = features - class_means[labels]
+    cov = within.T @ within / len(features)
+    d = cov.shape[0]
+    # Dead ReLU units have no variance: a little of the average variance keeps it invertible.
+    cov += 0.01 * max(np.trace(cov) / d, 1e-12) * np.eye(d)
+    whiten = np.linalg.cholesky(np.linalg.inv(cov))
+    return {"feature_mean": mean.astype(np.float32), "whiten": whiten.astype(np.float32),
+            "class_means": ((class_means - mean) @ whiten).astype(np.float32)}  # fmt: skip
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    m = x.max(axis=1)
+    return m + np.log(np.exp(x - m[:, None]).sum(axis=1))
