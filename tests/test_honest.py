@@ -1,0 +1,124 @@
+"""Honest answers: the reader accepts digits and refuses what is not one, on every path."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from mnistlab import runs
+from mnistlab.data import load_dataset, outliers
+from mnistlab.models.reject import NOT_LIKE, TOO_LITTLE_INK
+from mnistlab.prediction import export
+from mnistlab.prediction.calibrate import calibrate_run
+from mnistlab.prediction.classifier import Classifier
+from predict_helpers import draw_seven, encode, trained_run
+
+# Fonts the generator never draws from (bench/nondigits.py's), from Debian's
+# fonts-dkg-handwriting and fonts-urw-base35 (the Makefile's setup installs them).
+UNSEEN_FONTS = ("dkg.ttf", "Z003-MediumItalic.otf", "NimbusSans-Regular.otf")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The session's small CNN, copied and calibrated with its reject rule (3,000 made-up
+    non-digits, drawn once per machine and kept in the cache)."""
+    run = tmp_path_factory.mktemp("honest") / "run"
+    shutil.copytree(trained_run(), run, ignore=shutil.ignore_patterns("*.onnx"))
+    calibrate_run(run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def classifier(run):
+    return Classifier.load(run)
+
+
+def letter(char: str, font: str) -> Image.Image:
+    """A big letter in dark ink on white paper, off-centre, as a scan would give it."""
+    (path,) = outliers.find_fonts((font,)) or pytest.skip(f"font {font} is not installed")
+    image = Image.new("L", (400, 360), 245)
+    ImageDraw.Draw(image).text((90, 40), char, fill=20, font=ImageFont.truetype(str(path), 220))
+    return image
+
+
+@pytest.mark.slow
+def test_letters_in_fonts_the_generator_never_used_are_refused(classifier):
+    assert not set(UNSEEN_FONTS) & set(outliers.FONTS)
+    answers = [classifier.predict(letter(c, f)) for f in UNSEEN_FONTS for c in "KWMHX"]
+    refused = [p for p in answers if not p.accepted]
+    assert len(refused) >= 0.8 * len(answers), [(p.name, p.reason) for p in answers]
+    assert all(p.reason in (NOT_LIKE,) or p.reason.startswith("unsure") for p in refused)
+
+
+@pytest.mark.slow
+def test_digits_are_accepted_and_a_dot_is_too_little_ink(classifier):
+    seven = classifier.predict(draw_seven())
+    assert (seven.label, seven.accepted, seven.reason) == (7, True, None)
+    test = load_dataset("mnist", "test")
+    answers = classifier.predict(test.images[:500], preprocessed=True)
+    right = np.array([p.label for p in answers]) == test.labels[:500]
+    accepted = np.array([p.accepted for p in answers])
+    assert accepted[right].mean() >= 0.97  # the threshold keeps 99% of held-out digits
+    dot = Image.new("L", (560, 560), 255)
+    ImageDraw.Draw(dot).ellipse((300, 200, 337, 237), fill=10)  # one click of the page's pen
+    answer = classifier.predict(dot)
+    assert (answer.accepted, answer.reason) == (False, TOO_LITTLE_INK)
+
+
+@pytest.mark.slow
+def test_calibration_json_states_the_rule_and_old_runs_have_none(run, classifier, tmp_path):
+    rule = runs.load_calibration(run)["reject"]
+    assert rule["accepted_held_out"] == pytest.approx(0.99, abs=0.002)
+    assert rule["unsure_below"] == 0.5 and np.isfinite(rule["threshold"])
+    assert classifier.rule is not None and (run / "reject.safetensors").is_file()
+    old = tmp_path / "old"
+    shutil.copytree(run, old, ignore=shutil.ignore_patterns("calibration.json", "reject.*"))
+    scribble = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(scribble).line([(30, 40), (260, 250), (40, 260), (250, 30)], fill=0, width=20)
+    answer = Classifier.load(old).predict(scribble)
+    assert answer.accepted and answer.reason is None  # no rule but the ink's
+
+
+@pytest.mark.slow
+def test_the_onnx_file_gives_the_same_probabilities_and_reject_score(run, classifier):
+    path = export.export_run(run)
+    onnx = Classifier.load(run, runtime="onnx", onnx_file=path)
+    assert onnx.model.scored and float(onnx.model.metadata["mnistlab.reject_threshold"]) == (
+        classifier.rule.threshold
+    )
+    images = load_dataset("mnist", "test").images[:100]
+    strange = np.stack([classifier.preprocess(letter("W", "DejaVuSans.ttf"))] * 2)
+    both = np.concatenate([images, strange])
+    np.testing.assert_allclose(onnx.outputs(both), classifier.outputs(both), atol=2e-3)
+
+
+@pytest.mark.slow
+def test_rest_answer_and_predict_json_carry_accepted_and_reason(run, tmp_path, cli_here):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from fastapi.testclient import TestClient
+
+        from mnistlab.serve import create_app
+    files = {"seven.png": encode(draw_seven()), "w.png": encode(letter("W", "DejaVuSans.ttf"))}
+    with TestClient(create_app(run)) as client:
+        answers = {
+            name: client.post("/api/predict", files={"file": (name, data, "image/png")}).json()
+            for name, data in files.items()
+        }
+        schema = client.get("/openapi.json").json()["components"]["schemas"]["PredictionOut"]
+    assert answers["seven.png"]["accepted"] is True and answers["seven.png"]["reason"] is None
+    assert answers["w.png"]["accepted"] is False and answers["w.png"]["reason"]
+    assert {"accepted", "reason"} <= set(schema["properties"])
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    done = cli_here("predict", "--run", run, tmp_path / "seven.png", tmp_path / "w.png", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {r["file"].split("/")[-1]: r for r in json.loads(done.stdout)}
+    assert rows["seven.png"]["accepted"] and not rows["w.png"]["accepted"]
+    table = cli_here("predict", "--run", run, tmp_path / "w.png")
+    assert "refused" in table.stdout
