@@ -1,0 +1,144 @@
+"""Does the reader refuse what is not a digit, and keep the digits? Issue 29's targets as flags.
+
+Per kind of held-out non-digit (bench/nondigits.py: other fonts, seeds and doodles than the
+generator the reject rule learns from), the share refused (an image the preprocessing finds
+blank counts as refused); then the share of real digits accepted and right on the MNIST test
+set and on bench/predict_robustness.py's styles. Each image goes through the file path
+(encoded, decoded, preprocessed). Exits 1 when a target is missed; appends a JSON record to
+bench/results/honest.jsonl.
+
+    .venv/bin/python bench/honest.py RUN_DIR [--per-kind 60] [--per-style 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(__file__))
+import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+import nondigits  # noqa: E402
+import predict_robustness  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "honest.jsonl"
+
+
+def png(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def refused(classifier, files: list[bytes]) -> np.ndarray:
+    from mnistlab.errors import MnistlabError
+
+    out = []
+    for data in files:
+        try:
+            out.append(not classifier.predict(data).accepted)
+        except MnistlabError:  # blank to the preprocessing: refused before the model
+            out.append(True)
+    return np.array(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="a trained, calibrated MNIST run folder")
+    parser.add_argument("--per-kind", type=int, default=60, help="held-out non-digits per kind")
+    parser.add_argument("--per-style", type=int, default=40, help="digits per robustness style")
+    parser.add_argument("--min-flagged", type=float, default=0.90)
+    parser.add_argument("--min-kind", type=float, default=0.75)
+    parser.add_argument("--min-near-empty", type=float, default=1.0)
+    parser.add_argument("--min-robust", type=float, default=0.98, help="accepted and right")
+    parser.add_argument("--min-test-accepted", type=float, default=0.985)
+    parser.add_argument("--min-test-accuracy", type=float, default=0.995)
+    machine.add_options(parser)
+    args = parser.parse_args()
+    machine.apply_options(args)
+
+    from mnistlab.data import load_dataset
+    from mnistlab.prediction.classifier import Classifier
+
+    classifier = Classifier.load(args.run)
+    info = machine.machine()
+    print(machine.line(info))
+    results: dict = {"flagged": {}}
+    made = nondigits.generate(args.per_kind)
+    everything = []
+    for kind, images in made.items():
+        flags = refused(classifier, [png(im) for im in images])
+        everything.append(flags)
+        results["flagged"][kind] = float(flags.mean())
+        print(f"{kind:28s} flagged {flags.mean():7.1%}  ({len(flags)})")
+    results["flagged_all"] = float(np.concatenate(everything).mean())
+    print(f"{'all non-digits':28s} flagged {results['flagged_all']:7.1%}")
+    test = load_dataset("mnist", "test")
+    answers = classifier.predict(test.images, preprocessed=True)
+    accepted = np.array([p.accepted for p in answers])
+    right = np.array([p.label for p in answers]) == test.labels
+    results["test_accepted"] = float(accepted.mean())
+    results["test_accuracy_accepted"] = float(right[accepted].mean())
+    print(f"MNIST test: {accepted.mean():.2%} accepted, {right[accepted].mean():.2%} of them right")
+    pick = np.random.default_rng(0).choice(len(test), args.per_style, replace=False)
+    kept = []
+    for name, style in predict_robustness.STYLES.items():
+        rng = np.random.default_rng(0)
+        files = [style(d, rng) for d in test.images[pick]]
+        got = classifier.predict(files)
+        ok = np.array(
+            [p.accepted and p.label == y for p, y in zip(got, test.labels[pick], strict=True)]
+        )
+        kept.append(ok)
+        print(f"  {name:30s} accepted and right {ok.mean():7.1%}")
+    results["robust_accepted_right"] = float(np.concatenate(kept).mean())
+    print(f"robustness set: {results['robust_accepted_right']:.1%} accepted and right")
+    missed = [
+        name for name, ok in [
+            ("flagged", results["flagged_all"] >= args.min_flagged),
+            ("every kind", min(results["flagged"].values()) >= args.min_kind),
+            ("near-empty", results["flagged"].get("near-empty", 1) >= args.min_near_empty),
+            ("robust", results["robust_accepted_right"] >= args.min_robust),
+            ("test accepted", results["test_accepted"] >= args.min_test_accepted),
+            ("test accuracy", results["test_accuracy_accepted"] >= args.min_test_accuracy),
+        ] if not ok
+    ]  # fmt: skip
+    results["missed"] = missed
+    record(args, info, results)
+    if missed:
+        print(f"missed: {', '.join(missed)}")
+        raise SystemExit(1)
+
+
+def record(args: argparse.Namespace, info: dict, results: dict) -> None:
+    """One JSON line, the bench records' schema (bench/records.py, where it exists)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    entry = {
+        "bench": "honest",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": commit,
+        "command": " ".join(sys.argv),
+        "args": {k: v for k, v in vars(args).items()},
+        "machine": {**info, "line": machine.line(info), "kind": info["cpu"]},
+        "results": results,
+        "carried_over": None,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+if __name__ == "__main__":
+    main()
