@@ -32,12 +32,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def commit() -> str | None:
-    """The short commit of the checkout, "+dirty" when tracked files (records aside) changed;
-    None outside git."""
+    """The short commit of the checkout, "+dirty" when tracked files changed (other than the
+    records and the page rendered from them); None outside git."""
     try:
         sha = _git("rev-parse", "--short", "HEAD")
         changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                       ":(exclude)bench/results")  # fmt: skip
+                       ":(exclude)bench/results", ":(exclude)docs/benchmarks.md")  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return None
     return sha + ("+dirty" if changed else "")

@@ -75,13 +75,13 @@ def what(bench: str) -> str:
     return (ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or "").split("\n")[0]
 
 
-def stamp(record: dict) -> str:
+def stamp(record: dict, with_machine: bool = True) -> str:
     """Date, commit, machine line, and where a carried-over figure came from."""
     date = record.get("date") or "–"
     date = date.replace("T", " ")[:16] + (" UTC" if "T" in date else "")
-    parts = [date, f"commit `{record.get('commit') or '–'}`"]
+    parts = [date, f"commit {record.get('commit') or '–'}"]
     line = (record.get("machine") or {}).get("line")
-    parts += [f"`{line}`"] if line else []
+    parts += [f"`{line}`"] if line and with_machine else []
     if record.get("carried_over"):
         parts.append(f"carried over from {record['carried_over']}")
     return ", ".join(parts) + "."
@@ -145,7 +145,7 @@ def readme_table(records: list[dict]) -> str:
     races = [r for r in ours if r.get("bench") == "time_to_accuracy"
              and (r.get("results") or {}).get("model", "fast") == "fast"]  # fmt: skip
     races = [r for r in newest(races, key) if (r.get("results") or {}).get("speedup")]
-    lines.append("")
+    lines += [""] if races else []
     for record in races:
         res = record["results"]
         ref = (res.get("reference") or {}).get("seconds_to_target")
@@ -155,7 +155,7 @@ def readme_table(records: list[dict]) -> str:
                      f"{fmt(ref, '.1f')} s; `{record.get('command')}`).")  # fmt: skip
     used = sorted({id(r): r for _, r in rows.values()}.values(), key=lambda r: r.get("date") or "")
     used += races
-    lines += ["", "```"] + [f"{r.get('command')}  # {stamp(r)}" for r in used] + ["```"]
+    lines += ["", "```"] + [f"{r.get('command')}  # {stamp(r, False)}" for r in used] + ["```"]
     return "\n".join(lines) + "\n"
 
 
