@@ -88,7 +88,7 @@ def main() -> int:
             )
     targets, missed = check(results, args.min_accuracy)
     doc = {"machine": machine.machine(), "results": results,
-           "targets": {"min_accuracy": targets}, "met": not missed}  # fmt: skip
+           "targets": {"min_accuracy": targets} if targets else {}, "met": not missed}  # fmt: skip
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:

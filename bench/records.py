@@ -1,11 +1,12 @@
 """Benchmark records: one JSON line per invocation in bench/results/<bench>.jsonl.
 
 A record keeps a figure with what it depends on: the date (UTC), the commit ("+dirty" when
-tracked files had changes), the exact command and its parsed arguments, the machine (with
-its `machine.line` and `machine.kind`), and `results`, the document the script's `--json`
-prints less its machine. `bench/summary.py` renders every record into docs/benchmarks.md, so
-prose cites a record instead of copying a figure. Each record is appended with one write in
-append mode, and the files merge as a union (.gitattributes): records are never rewritten.
+tracked files had changes), the command (as run from the repository root with the project's
+.venv, whichever interpreter ran it) and its parsed arguments, the machine (with its
+`machine.line` and `machine.kind`), and `results`, the document the script's `--json` prints
+less its machine. `bench/summary.py` renders every record into docs/benchmarks.md, so prose
+cites a record instead of copying a figure. Each record is appended with one write in append
+mode, and the files merge as a union (.gitattributes): records are never rewritten.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -126,37 +127,40 @@ def readme_table(records: list[dict]) -> str:
     """The README's results: REFERENCE_KIND's newest accuracy per model and dataset, the
     time-to-99% speed-up of `fast` per command, and the commands under them."""
     ours = [r for r in records if kind(r) == REFERENCE_KIND]
-    rows: dict[tuple[str, str], tuple[dict, dict]] = {}
-    for record in sorted((r for r in ours if r.get("bench") == "accuracy"),
-                         key=lambda r: r.get("date") or ""):  # fmt: skip
-        for row in (record.get("results") or {}).get("results") or []:
-            rows[(row.get("model"), row.get("dataset"))] = (row, record)
-    datasets = list(dict.fromkeys(dataset for _, dataset in rows))
-    order = sorted(rows, key=lambda k: datasets.index(k[1]))
+    rows = newest_rows([r for r in ours if r.get("bench") == "accuracy"])
     lines = [f"Each model with its defaults, seed 0, on the {REFERENCE_KIND} CPU kind (every",
              "figure and the other kinds: [docs/benchmarks.md](docs/benchmarks.md)):", "",
              "| model | dataset | epochs | test accuracy | training s |",
              "|---|---|---|---|---|"]  # fmt: skip
-    for model, dataset in order:
-        row = rows[(model, dataset)][0]
-        lines.append(f"| `{model}` | {dataset} | {fmt(row.get('epochs'))} | "
-                     f"{fmt(row.get('test_accuracy'), '.2%')} | "
+    for row, _ in rows:
+        lines.append(f"| `{row.get('model')}` | {row.get('dataset')} | {fmt(row.get('epochs'))} "
+                     f"| {fmt(row.get('test_accuracy'), '.2%')} | "
                      f"{fmt(row.get('train_seconds'), '.1f')} |")  # fmt: skip
     races = [r for r in ours if r.get("bench") == "time_to_accuracy"
              and (r.get("results") or {}).get("model", "fast") == "fast"]  # fmt: skip
     races = [r for r in newest(races, key) if (r.get("results") or {}).get("speedup")]
     lines += [""] if races else []
     for record in races:
-        res = record["results"]
+        res, path = record["results"], (record.get("machine") or {}).get("precision")
         ref = (res.get("reference") or {}).get("seconds_to_target")
         lines.append(f"`fast` reaches {fmt(res.get('target'), '.0%')} MNIST test accuracy "
-                     f"**{fmt(res['speedup'], '.1f')}×** sooner than the PyTorch MNIST example "
+                     f"**{fmt(res['speedup'], '.1f')}×** sooner than the PyTorch MNIST example"
+                     f"{f' in {path}' if path else ''} "
                      f"({fmt(res.get('median_seconds_to_target'), '.2f')} s against "
-                     f"{fmt(ref, '.1f')} s; `{record.get('command')}`).")  # fmt: skip
-    used = sorted({id(r): r for _, r in rows.values()}.values(), key=lambda r: r.get("date") or "")
-    used += races
-    lines += ["", "```"] + [f"{r.get('command')}  # {stamp(r, False)}" for r in used] + ["```"]
-    return "\n".join(lines) + "\n"
+                     f"{fmt(ref, '.1f')} s).")  # fmt: skip
+    used = sorted({id(r): r for _, r in rows}.values(), key=lambda r: r.get("date") or "")
+    commands = [f"{r.get('command')}  # {stamp(r, False).rstrip('.')}" for r in used + races]
+    return "\n".join(lines + ["", "```", *commands, "```"]) + "\n"
+
+
+def newest_rows(records: list[dict]) -> list[tuple[dict, dict]]:
+    """The newest accuracy row per model and dataset, with its record, dataset by dataset."""
+    rows: dict[tuple[str, str], tuple[dict, dict]] = {}
+    for record in sorted(records, key=lambda r: r.get("date") or ""):
+        for row in (record.get("results") or {}).get("results") or []:
+            rows[(row.get("model"), row.get("dataset"))] = (row, record)
+    datasets = list(dict.fromkeys(dataset for _, dataset in rows))
+    return [rows[k] for k in sorted(rows, key=lambda k: datasets.index(k[1]))]
 
 
 def with_table(readme: str, table: str) -> str:
@@ -181,13 +185,13 @@ def main(argv: list[str] | None = None) -> int:
              if not p.exists() or p.read_text(encoding="utf-8") != text]  # fmt: skip
     if args.check:
         for path in stale:
-            print(f"{path.relative_to(ROOT)} is out of date with bench/results/: run {COMMAND}",
-                  file=sys.stderr)  # fmt: skip
+            print(f"{os.path.relpath(path, ROOT)} is out of date with bench/results/: run "
+                  f"{COMMAND}", file=sys.stderr)  # fmt: skip
         return 1 if stale else 0
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(wanted[path], encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)}")
+        print(f"wrote {os.path.relpath(path, ROOT)}")
     return 0
 
 
