@@ -155,6 +155,26 @@ def test_time_to_accuracy_checks_every_seed_and_the_speedup(bench):
                                                      "(final 98.50%)"])  # fmt: skip
 
 
+def test_accuracy_checks_only_the_runs_that_have_a_target(bench):
+    accuracy = bench("accuracy")
+    targets = accuracy.parse_targets("numpy:mnist=0.975,cnn:mnist=0.988")
+    rows = [{"model": m, "dataset": "mnist", "test_accuracy": a}
+            for m, a in (("numpy", 0.9803), ("cnn", 0.9871), ("fast", 0.5))]  # fmt: skip
+    assert accuracy.check(rows, targets) == (targets, ["cnn on mnist 98.71% < 98.80%"])
+
+
+def test_serve_load_wants_every_request_answered_and_one_fast_configuration(bench):
+    check = bench("serve_load").check
+    one = {"workers": 1, "batching": False, "rps": 320.0, "p99": 102.0, "non2xx": 0,
+           "healthy": True}  # fmt: skip
+    two = one | {"workers": 2, "rps": 600.0, "p99": 63.0}
+    assert check([one, two], 500, 150) == ({"min_rps": 500, "max_p99_ms": 150}, [])
+    assert check([one, two | {"p99": 180.0, "non2xx": 3}], 500, 150)[1] == [
+        "2 worker(s), batching off: 3 non-2xx, healthy after: True",
+        "500 req/s at p99 ≤ 150 ms: best 600 req/s at p99 180 ms",
+    ]
+
+
 def test_a_bench_below_its_target_exits_1_with_one_line():
     """The quickest benchmark end to end, held to an impossible target."""
     cmd = [sys.executable, "bench/preprocess_speed.py", "--repeats", "1", "--max-canvas-ms",
