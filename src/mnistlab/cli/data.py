@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mnistlab.cli import tables
-from mnistlab.cli.common import DataDir, JsonFlag, data_app, err, out, print_json
+from mnistlab.cli.common import DataDir, JsonFlag, console, data_app, out, print_json
 from mnistlab.errors import MnistlabError
 
 
@@ -32,7 +32,7 @@ def data_fetch(name: str, data_dir: DataDir = None) -> None:
 
     data = load_official(name, data_dir)
     for file, origin in data.origins.items():
-        err.print(f"{name}/{file}: verified, from {origin}")
+        console.print(f"{name}/{file}: verified, from {origin}")
 
 
 @data_app.command("info")
@@ -76,4 +76,4 @@ def data_show(
         plots.save(fig, out_path)
     except OSError as e:
         raise MnistlabError(f"cannot write {out_path}: {e.strerror}") from None
-    err.print(f"wrote {out_path}")
+    console.print(f"wrote {out_path}")

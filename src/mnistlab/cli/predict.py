@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mnistlab.cli import tables
-from mnistlab.cli.common import JsonFlag, RunOption, app, err, out, print_json
+from mnistlab.cli.common import JsonFlag, RunOption, app, console, out, print_json
 from mnistlab.errors import MnistlabError
 
 
@@ -35,7 +35,7 @@ def predict_cmd(
     classifier = Classifier.load(run, runtime=runtime)
     results = predict_files(classifier, images)
     for line in results.errors:
-        err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
     if save_preprocessed is not None:
         save_images(save_preprocessed, results.predictions, results.images)
     if json_out:
@@ -80,6 +80,6 @@ def serve_cmd(
     from mnistlab.serve import server
 
     workers = workers or server.default_workers()
-    err.print(f"serving {run} on http://{host}:{port}/ with {workers} worker(s) "
+    console.print(f"serving {run} on http://{host}:{port}/ with {workers} worker(s) "
               "(API docs: /docs, metrics: /metrics); Ctrl+C stops")  # fmt: skip
     server.run(run, host, port, workers, batch_window_ms / 1000, max_batch, runtime, access_log)

@@ -15,7 +15,7 @@ import typer
 
 from mnistlab.cli import tables
 from mnistlab.cli import train as train_cli
-from mnistlab.cli.common import JsonFlag, app, err, out, print_json
+from mnistlab.cli.common import JsonFlag, app, console, out, print_json
 from mnistlab.errors import MnistlabError
 
 HOW = ("device", "precision", "data_dir", "log_every")  # this machine's, not the study's
@@ -86,7 +86,7 @@ def sweep_command(**options: Any) -> None:
                     "best": best and {**best, "command": command}})  # fmt: skip
         return
     tables.sweep(out, rows, [p.name for p in stored.params])
-    err.print(f"plot: {folder / 'sweep.png'}")
+    console.print(f"plot: {folder / 'sweep.png'}")
     if best is None:
         raise MnistlabError(f"no trial finished; see the logs in {folder / 'logs'}")
     out.print(f"best: trial {best['trial']}, val_acc {best['val_acc']:.2%}; to train it:")

@@ -171,7 +171,7 @@ def _seeds(config, text: str) -> list[dict]:
         raise MnistlabError("--seeds makes one run per seed: drop --seed and --resume (resume "
                             "one seed's run with --out DIR/seed-N --resume)")  # fmt: skip
     try:
-        seeds = [s for part in text.split(",") for s in _seed_range(part)]
+        seeds = [seed for part in text.split(",") for seed in _seed_range(part)]
     except ValueError:
         raise MnistlabError(
             f"--seeds takes a range like 0-4 or a list like 0,1,2, got {text!r}"
@@ -179,7 +179,8 @@ def _seeds(config, text: str) -> list[dict]:
     if len(set(seeds)) != len(seeds) or not seeds:
         raise MnistlabError(f"--seeds names each seed once, got {text!r}")
     out = config.out
-    return [{"seed": s, "out": str(Path(out) / f"seed-{s}") if out else None} for s in seeds]
+    return [{"seed": seed, "out": str(Path(out) / f"seed-{seed}") if out else None}
+            for seed in seeds]  # fmt: skip
 
 
 def _seed_range(part: str) -> range:
