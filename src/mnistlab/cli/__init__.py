@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from mnistlab.cli import data, export, predict, runs, sweep, train  # noqa: F401  (each registers its commands)
+# Each import registers its module's commands; --help lists them in that order (not sorted).
+from mnistlab.cli import data, export, predict, serve, runs, sweep, train  # noqa: F401  # isort: skip
 from mnistlab.cli.common import app, console
 from mnistlab.errors import MnistlabError
 
