@@ -27,7 +27,7 @@ PRUNE = "Stop a trial below the median of the finished ones at the same epoch (d
 OUT = "Sweep folder: study.db, trial-NNNN/, logs/, sweep.png (default runs/sweeps/...)."
 
 
-def _sweep_flags(  # the declarations of the sweep's own flags; sweep_command takes them
+def _sweep_flags(  # the declarations of the sweep's own flags; sweep_cmd takes them
     param: Annotated[
         list[str] | None,
         typer.Option(
@@ -46,10 +46,10 @@ def _sweep_flags(  # the declarations of the sweep's own flags; sweep_command ta
     resume: Annotated[bool, typer.Option("--resume", help="Continue the study of --out.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Declarations only: sweep_command's signature is these and train's run flags."""
+    """Declarations only: sweep_cmd's signature is these and train's run flags."""
 
 
-def sweep_command(**options: Any) -> None:
+def sweep_cmd(**options: Any) -> None:
     """Search hyper-parameters with Optuna: each trial a run folder, scored on validation."""
     from mnistlab import runs
     from mnistlab.training import sweep
@@ -97,6 +97,6 @@ _parameters = [
     *inspect.signature(_sweep_flags, eval_str=True).parameters.values(),
     *train_cli.train_options(),
 ]
-sweep_command.__signature__ = inspect.Signature(_parameters)  # type: ignore[attr-defined]
-sweep_command.__annotations__ = {p.name: p.annotation for p in _parameters}
-app.command("sweep")(sweep_command)
+sweep_cmd.__signature__ = inspect.Signature(_parameters)  # type: ignore[attr-defined]
+sweep_cmd.__annotations__ = {p.name: p.annotation for p in _parameters}
+app.command("sweep")(sweep_cmd)

@@ -44,7 +44,7 @@ def _flag(name: str, *decls: str, **kwargs: Any) -> Any:
 
 
 @app.command("train")
-def train_command(  # long only by its flags, one a line; the body is 20 lines
+def train_cmd(  # long only by its flags, one a line; the body is 20 lines
     dataset: Annotated[str | None, _flag("dataset")] = None,
     model: Annotated[str | None, _flag("model")] = None,
     epochs: Annotated[int | None, _flag("epochs")] = None,
@@ -145,7 +145,7 @@ def train_options() -> list[inspect.Parameter]:
     """`train`'s flags as parameters, declarations and help included, for commands that pass
     them through (`mnistlab sweep`); the flags that only make one run are left out."""
     own = ("out_dir", "resume", "json_out", "seeds", "nproc")
-    parameters = inspect.signature(train_command, eval_str=True).parameters.values()
+    parameters = inspect.signature(train_cmd, eval_str=True).parameters.values()
     return [p for p in parameters if p.name not in own]
 
 
@@ -227,7 +227,7 @@ def limit_threads(threads: int) -> None:
 
 
 @app.command("summary")
-def summary_command(
+def summary_cmd(
     model: Annotated[str, typer.Option(help=HELP["model"])] = "cnn",
     dataset: Annotated[
         str, typer.Option(help="Its pixel statistics fill the Normalize layer.")
