@@ -36,6 +36,7 @@ class TrainConfig:
     """What a user asks of a run. The hyper-parameters are settings.Settings' (help
     there); None means the model's recipe, or, when resuming, the value the run saved."""
 
+    # Settings' fields, typed as there or None, and the numpy builder's (tests/test_settings.py)
     dataset: str | None = None
     val_size: int | None = None
     train_limit: int | None = None

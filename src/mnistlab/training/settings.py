@@ -34,6 +34,8 @@ def _help(text: str) -> Any:
 class Settings:
     """Every hyper-parameter of a run, settled; what config.json records beside the model."""
 
+    # A field added here is added to TrainConfig (training/run.py) and `mnistlab train`'s
+    # flags (cli/train.py) too: tests/test_settings.py names the field until the three agree.
     # data
     dataset: str = _help("mnist or fashion-mnist.")
     val_size: int = _help("Training images held out for validation (0: none).")
