@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import sys
 
-from mnistlab.cli import data, export, predict, runs, sweep, train  # noqa: F401  (each registers its commands)
-from mnistlab.cli.common import app, err
+# Each import registers its module's commands; --help lists them in that order (not sorted).
+from mnistlab.cli import data, export, predict, serve, runs, sweep, train  # noqa: F401  # isort: skip
+from mnistlab.cli.common import app, console
 from mnistlab.errors import MnistlabError
 
 
@@ -21,8 +22,8 @@ def main() -> None:
     try:
         app()
     except MnistlabError as e:
-        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
-        err.print("interrupted")
+        console.print("interrupted")
         raise SystemExit(130) from None

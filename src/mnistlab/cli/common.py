@@ -20,7 +20,7 @@ data_app = typer.Typer(help="Datasets: list, fetch, inspect, show.", no_args_is_
 app.add_typer(data_app, name="data")
 
 out = Console()
-err = Console(stderr=True)
+console = Console(stderr=True)
 
 DataDir = Annotated[
     Path | None,

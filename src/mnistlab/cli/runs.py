@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mnistlab.cli import tables
-from mnistlab.cli.common import JsonFlag, RunDir, app, err, out, print_json
+from mnistlab.cli.common import JsonFlag, RunDir, app, console, out, print_json
 
 
 @app.command("evaluate")
@@ -30,7 +30,7 @@ def evaluate_cmd(
         print_json(metrics)
     else:
         tables.evaluation(out, split, metrics)
-    err.print(f"report: {run_dir / 'report.html'}")
+    console.print(f"report: {run_dir / 'report.html'}")
 
 
 @app.command("report")
@@ -56,7 +56,7 @@ def compare_cmd(
 
     rows = compare_runs(run_dirs)
     if plot is not None:
-        err.print(f"wrote {plot_comparison(members(rows), plot)}")
+        console.print(f"wrote {plot_comparison(members(rows), plot)}")
     if json_out:
         print_json(rows)
         return
