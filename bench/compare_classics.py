@@ -89,14 +89,14 @@ def main() -> int:
     records.add_options(parser)
     args = parser.parse_args()
     machine.apply_options(args)
-    err = Console(stderr=True)
+    console = Console(stderr=True)
     start, dirs = time.perf_counter(), {}
     for model, settings in SETTINGS.items():
         config = dict(settings)
         if args.quick:
             config |= {**QUICK, "epochs": QUICK_EPOCHS[model]}
         out = default_run_dir(DATASET, f"classic-{model}", args.runs)
-        err.print(f"[bold]{model}[/]: training into {out}")
+        console.print(f"[bold]{model}[/]: training into {out}")
         dirs[model] = train(TrainConfig(dataset=DATASET, model=model, out=str(out), **config)).dir
         evaluate_run(dirs[model])
     rows = compare_runs(list(dirs.values()))
@@ -112,7 +112,7 @@ def main() -> int:
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
     else:
         print_table(info, results)
-    err.print(f"runs: {', '.join(map(str, dirs.values()))}; validation curves: {curves}")
+    console.print(f"runs: {', '.join(map(str, dirs.values()))}; validation curves: {curves}")
     return records.finish(__file__, args, document, info, missed)
 
 

@@ -59,7 +59,7 @@ COLUMNS = ("run", "model", "dataset", "params", "batch img/s", "API p50 ms", "AP
            "HTTP p50 ms", "HTTP p99 ms", "accuracy")  # fmt: skip
 RUNTIME_COLUMNS = ("run", "runtime", "threads", "batch img/s", "p50 ms", "p99 ms",
                    "max |Δp| vs torch", "accuracy")  # fmt: skip
-err = Console(stderr=True)
+console = Console(stderr=True)
 
 
 def throughput(clf: Classifier, images: np.ndarray, labels: np.ndarray, repeats: int) -> dict:
@@ -102,14 +102,14 @@ def bench_run(clf: Classifier, args: argparse.Namespace, work: Path) -> dict:
         "dataset": clf.config["dataset"],
         "parameters": clf.model.num_parameters(),
     }
-    err.print(f"{run}: batch of {len(test.labels):,} test images")
+    console.print(f"{run}: batch of {len(test.labels):,} test images")
     row |= throughput(clf, test.images, test.labels, args.repeats)
     picks = np.arange(WARMUPS + args.n) % len(test.labels)
     pngs, labels = [png_bytes(image) for image in test.images[picks]], test.labels[picks[WARMUPS:]]
-    err.print(f"{run}: {args.n} single images through the Python API")
+    console.print(f"{run}: {args.n} single images through the Python API")
     api = latency(lambda png: clf.predict(png).label, pngs, labels)
     row |= {f"api_{k}": v for k, v in api.items()}
-    err.print(f"{run}: {args.n} single images through POST /api/predict")
+    console.print(f"{run}: {args.n} single images through POST /api/predict")
     env = {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {})}
     with (
         (work / "serve.log").open("w") as log,
@@ -139,7 +139,7 @@ def runtime_rows(clf: Classifier, args: argparse.Namespace) -> list[dict]:
         torch.set_num_threads(threads)
         models = {"torch": clf.model, "onnx": export.OnnxModel(data, threads=threads)}
         for runtime, model in models.items():
-            err.print(f"{clf.run_dir}: {runtime}, {threads} thread(s)")
+            console.print(f"{clf.run_dir}: {runtime}, {threads} thread(s)")
             proba = model.predict_proba(images)  # warm-up, and the answer compared
             reference = proba if reference is None else reference
             seconds = []
@@ -213,7 +213,7 @@ def main() -> int:
         work = Path(tmp)
         runs = args.runs
         if not runs:
-            err.print("no RUN_DIR: training `fast` on MNIST first")
+            console.print("no RUN_DIR: training `fast` on MNIST first")
             runs = [train(TrainConfig(model="fast", dataset="mnist", out=str(work / "fast"))).dir]
         classifiers = [Classifier.load(run) for run in runs]  # every folder checked first
         rows = [] if args.runtimes_only else [bench_run(clf, args, work) for clf in classifiers]
@@ -231,5 +231,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except MnistlabError as e:
-        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         raise SystemExit(1) from None

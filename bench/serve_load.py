@@ -136,8 +136,8 @@ def main() -> int:
     records.add_options(parser)
     args = parser.parse_args()
     info = machine.machine()
-    err = Console(stderr=True)
-    err.print(machine.line(info))
+    console = Console(stderr=True)
+    console.print(machine.line(info))
     batching = {"on": [True], "off": [False], "both": [False, True]}[args.batching]
     with tempfile.TemporaryDirectory() as tmp:
         body, script = Path(tmp) / "body", Path(tmp) / "post.lua"
@@ -146,7 +146,7 @@ def main() -> int:
         try:
             rows = [load(args.run, w, b, args, script) for w in args.workers for b in batching]
         except (MnistlabError, FileNotFoundError, subprocess.CalledProcessError) as e:
-            err.print(f"error: {e}")
+            console.print(f"error: {e}")
             return 1
     targets, missed = check(rows, args.min_rps, args.max_p99_ms)
     document = {"machine": info, "rows": rows, "targets": targets, "met": not missed}

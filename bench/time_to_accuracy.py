@@ -105,20 +105,22 @@ def race(
 
 def race_model(name: str, seed: int, args) -> Trace:
     """A registry model trained by its recipe through training.loop, as `mnistlab train` does."""
-    s = settle(TrainConfig(model=name, seed=seed).run_values(), path=precision.compute_path())
-    train = load_dataset("mnist", "train", val_size=s.val_size, seed=seed)
+    given = TrainConfig(model=name, seed=seed).run_values()
+    settings = settle(given, path=precision.compute_path())
+    train = load_dataset("mnist", "train", val_size=settings.val_size, seed=seed)
     test = load_dataset("mnist", "test")
-    x, y = train.images[: s.train_limit or None], train.labels[: s.train_limit or None]
+    limit = settings.train_limit or None
+    x, y = train.images[:limit], train.labels[:limit]
     start, start_cpu = time.perf_counter(), time.process_time()
-    model = build_model(name, seed=seed, **s.model_args, **pixel_stats(x))
+    model = build_model(name, seed=seed, **settings.model_args, **pixel_stats(x))
     model.init_from_data(x)  # counted: a data-dependent init is part of training
     init = (time.perf_counter() - start, time.process_time() - start_cpu)
-    stepper = make_stepper(model, x, y, s, "cpu")
-    per_epoch = loop.steps_per_epoch(s, len(y))
+    stepper = make_stepper(model, x, y, settings, "cpu")
+    per_epoch = loop.steps_per_epoch(settings, len(y))
 
     def steps() -> Iterator[loop.Step]:
-        for epoch in range(1, s.epochs + 1):
-            yield from loop.epoch_steps(stepper, s, len(y), epoch, (epoch - 1) * per_epoch)
+        for epoch in range(1, settings.epochs + 1):
+            yield from loop.epoch_steps(stepper, settings, len(y), epoch, (epoch - 1) * per_epoch)
 
     def accuracy() -> float:
         return float((model.predict_proba(test.images).argmax(1) == test.labels).mean())
