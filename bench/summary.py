@@ -153,18 +153,16 @@ def readme_table(records: list[dict]) -> str:
                      f"| {fmt(row.get('test_accuracy'), '.2%')} | "
                      f"{fmt(row.get('train_seconds'), '.1f')} | {ratio} |")  # fmt: skip
     used = sorted({id(r): r for _, r in rows}.values(), key=lambda r: r.get("date") or "")
-    commands = [f"{r.get('command')}  # {_when(r)}" for r in used + sorted(races, key=key)]
-    return "\n".join(lines + ["", "```", *commands, "```"]) + "\n"
+    commands = [r.get("command", "–") for r in used + sorted(races, key=key)]
+    lines += ["", "Measured by:", "", "```", *commands, "```"]
+    if any(r.get("carried_over") for r in used + races):
+        lines += ["", "Some of these figures were carried over from earlier write-ups; their "
+                      "records say when, where and on which CPU."]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def _order(model: str | None) -> int:
     return MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER)
-
-
-def _when(record: dict) -> str:
-    """A command's date, and whether its figures were carried over from earlier prose."""
-    date = (record.get("date") or "–")[:10]
-    return f"{date}, carried over" if record.get("carried_over") else date
 
 
 def newest_rows(records: list[dict]) -> list[tuple[dict, dict]]:
