@@ -46,7 +46,7 @@ bench-serve: setup
 compare-classics: setup
 	$(PY) bench/compare_classics.py --runs $(RUNS)
 
-# The quick benchmarks: time to 99% for `fast` against the reference in one run (~6 min),
+# The quick benchmarks: time to 99% for `fast` against the reference in one run (minutes),
 # and inference speed (batch, Python API, HTTP) of a `fast` run trained on the spot. Each
 # appends a record to bench/results/; both run, and `make bench` fails if either missed a target.
 bench: setup

@@ -22,9 +22,9 @@ mnistlab evaluate "$run"  # per-class table, plots, report.html; its last line i
 
 cat <<NEXT
 
-Next, in a new shell (source .venv/bin/activate puts mnistlab on the PATH):
-  source .venv/bin/activate
-  mnistlab predict --run $run my-digit.png        # your own image: a photo, scan or drawing
-  mnistlab serve --run $run                       # the draw-a-digit page on http://127.0.0.1:8000
-  mnistlab compare $RUNS/*/                       # every run folder side by side
+Next, in a new shell:
+  source .venv/bin/activate                  # puts mnistlab on the PATH
+  mnistlab predict --run $run my-digit.png   # your own photo, scan or drawing
+  mnistlab serve --run $run                  # the draw-a-digit page: http://127.0.0.1:8000
+  mnistlab compare $RUNS/*/                  # every run folder side by side
 NEXT
