@@ -20,11 +20,10 @@ rm -rf "$run"
 mnistlab train --dataset mnist --model fast --epochs 3 --val-size 5000 --out "$run"
 mnistlab evaluate "$run"  # per-class table, plots, report.html; its last line is the report's path
 
-cat <<NEXT
-
-Next, in a new shell:
-  source .venv/bin/activate                  # puts mnistlab on the PATH
-  mnistlab predict --run $run my-digit.png   # your own photo, scan or drawing
-  mnistlab serve --run $run                  # the draw-a-digit page: http://127.0.0.1:8000
-  mnistlab compare $RUNS/*/                  # every run folder side by side
-NEXT
+echo
+echo "Next, in a new shell:"
+printf '  %-52s # %s\n' \
+  "source .venv/bin/activate" "puts mnistlab on the PATH" \
+  "mnistlab predict --run $run my-digit.png" "your own photo, scan or drawing" \
+  "mnistlab serve --run $run" "the draw-a-digit page: http://127.0.0.1:8000" \
+  "mnistlab compare $RUNS/*/" "every run folder side by side"
