@@ -22,7 +22,7 @@ mnistlab evaluate "$run"  # per-class table, plots, report.html; its last line i
 
 echo
 echo "Next, in a new shell:"
-printf '  %-52s # %s\n' \
+printf '  %-58s # %s\n' \
   "source .venv/bin/activate" "puts mnistlab on the PATH" \
   "mnistlab predict --run $run my-digit.png" "your own photo, scan or drawing" \
   "mnistlab serve --run $run" "the draw-a-digit page: http://127.0.0.1:8000" \
