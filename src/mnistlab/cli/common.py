@@ -61,6 +61,7 @@ def options(
     if verbose:
         show_everything()
 
+
 DataDir = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Folder holding the IDX files (also MNISTLAB_DATA_DIR)."),
