@@ -181,8 +181,8 @@ def predict_files(classifier: Classifier, paths: Iterable[str | Path]) -> FileRe
         try:
             images.append(classifier.preprocess(path))
             files.append(str(path))
-        except MnistlabError as e:
-            errors.append(str(e))
+        except MnistlabError as e:  # each error names its file, once
+            errors.append(str(e) if str(path) in str(e) else f"{path}: {e}")
     predictions = classifier.predict_arrays(np.stack(images)) if images else []
     predictions = [
         Prediction(p.label, p.name, p.probabilities, f)
