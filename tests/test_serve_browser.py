@@ -74,5 +74,13 @@ def test_upload_a_png(page, tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
     page.set_input_files("#file", str(tmp_path / "notes.png"))
     expect(page.locator("#error")).to_contain_text("not an image")
+    expect(page.locator("#uploaded")).to_be_hidden()  # no broken image left on the pad
+    expect(page.locator("#placeholder")).to_be_visible()
     # Chromium logs the 4xx, and nothing else: no JS error.
     assert page.errors and all("status of 415" in e for e in page.errors), page.errors
+
+
+def test_numbers_take_the_article_they_are_spoken_with(page):
+    names = ["0", "1", "7", "8", "11", "18", "80", "110", "11000"]
+    got = page.evaluate(f"{names}.map(withArticle)")
+    assert got == ["a 0", "a 1", "a 7", "an 8", "an 11", "an 18", "an 80", "a 110", "an 11000"]
