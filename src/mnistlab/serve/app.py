@@ -27,6 +27,7 @@ from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from threadpoolctl import threadpool_limits
@@ -133,7 +134,7 @@ def create_app(
             yield
             await batcher.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI and ReDoc from the package's files, not a CDN
         title="mnistlab",
         version=__version__,
         description=f"Predict images with the run `{classifier.run_dir}`. The page is at /.",
