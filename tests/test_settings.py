@@ -316,8 +316,8 @@ BUILDER_ARGS = {"hidden", "activation"}  # TrainConfig fields and flags that go 
 TEXT_FLAGS = {"betas": "0.9,0.999", "budget": "30m"}  # flags whose text train_config converts
 OWN_HELP = {"budget"}  # a wall time (30m), where the field holds seconds
 NOT_SETTINGS = {  # train's flags that set no hyper-parameter: how, where, how many runs
-    "seeds", "nproc", "threads", "device", "precision", "out_dir", "resume", "log_every",
-    "data_dir", "json_out",
+    "seeds", "nproc", "threads", "device", "precision", "out_dir", "resume", "from_run",
+    "log_every", "data_dir", "json_out",
     "augment",  # 0.1's --shift (test_the_old_augment_flag_is_shift_with_a_warning)
 }  # fmt: skip
 

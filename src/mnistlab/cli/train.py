@@ -95,6 +95,16 @@ def train_cmd(  # long only by its flags, one a line; the body is 20 lines
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")
     ] = False,
+    from_run: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help=(
+                "Start a new run (--out) from this finished run's weights: its model, a fresh "
+                "schedule, the recipe's settings and yours; the run itself is left as it is."
+            ),
+        ),
+    ] = None,  # fmt: skip
     log_every: Annotated[
         int, typer.Option(min=0, help="Also print batch loss and accuracy every N steps.")
     ] = 0,
@@ -135,6 +145,7 @@ def train_config(options: dict[str, Any]):
         "hidden": _numbers(options["hidden"], int, "--hidden", "512 or 256,128"),
         "betas": _numbers(options["betas"], float, "--betas", "0.9,0.999"),
         "out": str(options["out_dir"]) if options.get("out_dir") else None,
+        "from_run": str(options["from_run"]) if options.get("from_run") else None,
         "data_dir": str(options["data_dir"]) if options["data_dir"] else None,
         "shift": _renamed("--augment", options["augment"], "--shift", options["shift"]),
     }
@@ -144,7 +155,7 @@ def train_config(options: dict[str, Any]):
 def train_options() -> list[inspect.Parameter]:
     """`train`'s flags as parameters, declarations and help included, for commands that pass
     them through (`mnistlab sweep`); the flags that only make one run are left out."""
-    own = ("out_dir", "resume", "json_out", "seeds", "nproc")
+    own = ("out_dir", "resume", "from_run", "json_out", "seeds", "nproc")
     parameters = inspect.signature(train_cmd, eval_str=True).parameters.values()
     return [p for p in parameters if p.name not in own]
 

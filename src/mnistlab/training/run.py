@@ -65,6 +65,7 @@ class TrainConfig:
     precision: str | None = None  # auto, bf16 or fp32 (default MNISTLAB_PRECISION, else auto)
     out: str | None = None  # the run folder (default runs/<dataset>-<model>-<timestamp>)
     resume: bool = False  # continue the run in `out` from its last finished epoch
+    from_run: str | None = None  # a new run starting from this finished run's weights
     log_every: int = 0  # also print the batch loss and accuracy every N steps (0: off)
     data_dir: str | None = None  # folder holding the IDX files (default: the cache)
 
@@ -73,7 +74,7 @@ class TrainConfig:
         return {k: getattr(self, k) for k in RUN_FIELDS}
 
 
-HOW_FIELDS = ("device", "precision", "out", "resume", "log_every", "data_dir")
+HOW_FIELDS = ("device", "precision", "out", "resume", "from_run", "log_every", "data_dir")
 RUN_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name not in HOW_FIELDS)
 
 
@@ -109,6 +110,8 @@ def _settled(config: TrainConfig, run_dir: Path | None, processes: int):
     """(the saved config when resuming, the precision mode, the Settings), or a MnistlabError:
     everything checked before any data is loaded or any file written."""
     saved = None
+    if config.resume and config.from_run:
+        raise MnistlabError("--from starts a new run and --resume continues one: give one")
     if config.resume:
         if run_dir is None:
             raise MnistlabError("--resume needs --out RUN_DIR, the run folder to continue")
@@ -118,14 +121,33 @@ def _settled(config: TrainConfig, run_dir: Path | None, processes: int):
             raise MnistlabError(f"{run_dir} has no checkpoint to resume from ({done})")
     if config.budget and config.epochs:
         raise MnistlabError("give --epochs or --budget, not both: the budget sets the epochs")
-    name = config.model or (saved or {}).get("model", "cnn")
+    source = _source(config) if config.from_run else {}
+    name = config.model or (saved or source).get("model", "cnn")
     spec = get_model_spec(name)
     distributed.check_run(name, processes, bool(config.budget), saved, run_dir)
     device = distributed.World().device(config.device, spec.backend.cpu_only)
     mode = _precision_mode(config.precision, saved)
+    given = config.run_values()
+    if source:  # its model, and its dataset unless another is asked
+        given |= {"model": name, "dataset": config.dataset or source["dataset"]}
     with precision.using(mode):
-        settings = settle(config.run_values(), saved, precision.compute_path(_device_type(device)))
+        settings = settle(given, saved, precision.compute_path(_device_type(device)))
+    if source:  # its network, whatever this machine's recipe would build
+        settings = dataclasses.replace(settings, model_args=source["model_args"])
     return saved, mode, settings
+
+
+def _source(config: TrainConfig) -> dict:
+    """The config.json of the run that --from starts from, checked: finished, same model."""
+    source = runs.load_config(config.from_run)
+    runs.weights_path(config.from_run)  # finished, or a one-line error
+    if config.model and config.model != source["model"]:
+        raise MnistlabError(f"--from {config.from_run} holds a {source['model']} model, not a "
+                            f"{config.model}: drop --model (the weights decide it)")  # fmt: skip
+    if config.hidden is not None or config.activation is not None:
+        raise MnistlabError("--from keeps the network of the run it starts from: drop --hidden "
+                            "and --activation")  # fmt: skip
+    return source
 
 
 def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str, on_epoch_end,
@@ -137,11 +159,14 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
     limit = settings.train_limit or None
     x, y = train_set.images[:limit], train_set.labels[:limit]
 
-    if not saved:
+    if not saved and not config.from_run:  # --from keeps its source's normalization too
         model_args = {**settings.model_args, **pixel_stats(x)}
         settings = dataclasses.replace(settings, model_args=model_args)
     model = build_model(settings.model, seed=settings.seed, **settings.model_args)
-    if not saved:
+    if not saved and config.from_run:  # rank 0 reads the weights and shares them
+        weights = world.from_lead(lambda: runs.load_model(config.from_run).arrays())
+        model.load_arrays(weights, config.from_run)
+    elif not saved:
         model.init_from_data(x)
     stepper = make_stepper(model, x, y, settings, device, world)
     if settings.budget and not saved:
@@ -159,6 +184,9 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
         state = loop.State(**saved_state)
     else:
         cfg, state = _config(settings, device, world.size), loop.State()
+        if config.from_run:  # which weights it started from, whatever becomes of that folder
+            origin = world.from_lead(lambda: runs.weights_sha256(config.from_run))
+            cfg["from"] = {"run": str(config.from_run), "weights_sha256": origin}
         run_dir, created = world.from_lead(
             lambda: _new_run_dir(run_dir, settings, len(y), world.size)
         )
