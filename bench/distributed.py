@@ -6,20 +6,10 @@ of the repeats) and test accuracy.
     .venv/bin/python bench/distributed.py [--model cnn] [--train-limit 4000] [--epochs 2]
                                           [--repeats 3] [--json]
 
-Measured 2026-12-02 on the project's shared AMD EPYC Zen 5 (2 cores, AVX-512), the defaults
-(cnn, 4,000 images, 2 epochs), median of 3; seconds per epoch, each run's in brackets:
-
-    load average    1 process × 2 threads   2 processes × 1 thread   1 process × 1 thread
-    1.4 → 2.1       3.53 (9.33, 3.53, 1.01)  1.86 (1.61, 1.86, 2.38)  1.46 (1.53, 1.38, 1.46)
-    9.4 → 7.0      18.85 (21.9, 16.4, 18.8)  3.66 (2.92, 4.29, 3.66)  3.52 (3.52, 3.80, 3.44)
-
-Test accuracy 0.8948 in every run: the same run, up to rounding. It does not pay here: two
-processes are never faster than one process with one thread (each still augments the whole
-batch and waits for the gradient all-reduce every step; which costs more is not measured),
-and two threads win only
-when the machine is quiet (1.01 s); on 2 cores that other jobs keep busy, threads that wait
-for each other at every parallel region are many times slower. Data-parallel training is
-for more cores, more machines or GPUs than this one.
+Two processes each augment the whole batch and wait for the gradient all-reduce every step,
+and two threads wait for each other at every parallel region when other jobs share the
+cores: which layout wins depends on the machine. No targets. Each invocation appends a
+record to bench/results/distributed.jsonl; the figures are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -37,6 +27,7 @@ from mnistlab import runs
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+import records  # noqa: E402
 
 LAYOUTS = {"1 process × 2 threads": ["--threads", "2"],
            "2 processes × 1 thread": ["--nproc", "2", "--threads", "1"],
@@ -52,13 +43,14 @@ def one_run(flags: list[str], out: Path) -> dict:
     return {"epoch_seconds": statistics.mean(seconds), "accuracy": accuracy}
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--train-limit", type=int, default=4000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    records.add_options(parser)
     args = parser.parse_args()
     recipe = ["--model", args.model, "--train-limit", str(args.train_limit), "--val-size",
               "1000", "--epochs", str(args.epochs)]  # fmt: skip
@@ -74,16 +66,17 @@ def main() -> None:
                 "accuracy": statistics.median(t["accuracy"] for t in tries),
             })  # fmt: skip
     load_after = os.getloadavg()
+    document = {"machine": info, "load_after": load_after, "recipe": recipe, "rows": rows}
     if args.json:
-        print(json.dumps({"machine": info, "load_after": load_after, "recipe": recipe,
-                          "rows": rows}, indent=2))  # fmt: skip
-        return
-    print(machine.line(info) + f" (after: {load_after[0]:.1f})")
-    print(f"# {' '.join(recipe)}, median of {args.repeats}")
-    for row in rows:
-        print(f"{row['layout']:<24} {row['epoch_seconds']:6.2f} s/epoch (runs "
-              f"{row['epoch_seconds_all']})  test accuracy {row['accuracy']:.4f}")  # fmt: skip
+        print(json.dumps(document, indent=2))
+    else:
+        print(machine.line(info) + f" (after: {load_after[0]:.1f})")
+        print(f"# {' '.join(recipe)}, median of {args.repeats}")
+        for row in rows:
+            print(f"{row['layout']:<24} {row['epoch_seconds']:6.2f} s/epoch (runs "
+                  f"{row['epoch_seconds_all']})  test accuracy {row['accuracy']:.4f}")  # fmt: skip
+    return records.finish(__file__, args, document, info)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

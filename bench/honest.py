@@ -4,8 +4,8 @@ Per kind of held-out non-digit (bench/nondigits.py: other fonts, seeds and doodl
 generator the reject rule learns from), the share refused (an image the preprocessing finds
 blank counts as refused); then the share of real digits accepted and right on the MNIST test
 set and on bench/predict_robustness.py's styles. Each image goes through the file path
-(encoded, decoded, preprocessed). Exits 1 when a target is missed; appends a JSON record to
-bench/results/honest.jsonl.
+(encoded, decoded, preprocessed). Exits 1 when a target is missed; appends a record to
+bench/results/honest.jsonl (bench/records.py).
 
     .venv/bin/python bench/honest.py RUN_DIR [--per-kind 60] [--per-style 40]
 """
@@ -13,13 +13,9 @@ bench/results/honest.jsonl.
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
-import json
 import os
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -28,8 +24,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
 import nondigits  # noqa: E402
 import predict_robustness  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results" / "honest.jsonl"
+import records  # noqa: E402
 
 
 def png(image: np.ndarray) -> bytes:
@@ -50,7 +45,7 @@ def refused(classifier, files: list[bytes]) -> np.ndarray:
     return np.array(out)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a trained, calibrated MNIST run folder")
     parser.add_argument("--per-kind", type=int, default=60, help="held-out non-digits per kind")
@@ -62,6 +57,7 @@ def main() -> None:
     parser.add_argument("--min-test-accepted", type=float, default=0.985)
     parser.add_argument("--min-test-accuracy", type=float, default=0.995)
     machine.add_options(parser)
+    records.add_options(parser)
     args = parser.parse_args()
     machine.apply_options(args)
 
@@ -112,33 +108,8 @@ def main() -> None:
         ] if not ok
     ]  # fmt: skip
     results["missed"] = missed
-    record(args, info, results)
-    if missed:
-        print(f"missed: {', '.join(missed)}")
-        raise SystemExit(1)
-
-
-def record(args: argparse.Namespace, info: dict, results: dict) -> None:
-    """One JSON line, the bench records' schema (bench/records.py, where it exists)."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, check=True).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    entry = {
-        "bench": "honest",
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": commit,
-        "command": " ".join(sys.argv),
-        "args": {k: v for k, v in vars(args).items()},
-        "machine": {**info, "line": machine.line(info), "kind": info["cpu"]},
-        "results": results,
-        "carried_over": None,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(entry) + "\n")
+    return records.finish(__file__, args, results, info, missed)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

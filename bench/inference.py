@@ -20,13 +20,8 @@ difference from PyTorch's answer. --runtimes-only skips (1)-(3).
     .venv/bin/python bench/inference.py                       # fast, trained on the spot
     .venv/bin/python bench/inference.py runs/mnist-best runs/fashion-best --threads 1 --json
 
-Measured (2 idle Xeon cores with AMX, torch 2.13.0+cpu, 2 threads, 2026-11-21; the README's
-Performance section has the same table):
-
-    run                          batch img/s   API p50 / p99 ms   HTTP p50 / p99 ms
-    fast, MNIST                       65,275         3.8 / 6.7         10.2 / 16.0
-    best, MNIST                        3,947         5.3 / 10.4        12.2 / 18.6
-    best, Fashion-MNIST (10 passes)      429        14.7 / 26.2        23.3 / 33.0
+No targets. Each invocation appends a record to bench/results/inference.jsonl; the figures
+are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -57,13 +52,14 @@ from mnistlab.training.run import TrainConfig, train
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+import records  # noqa: E402
 
 WARMUPS = 5  # untimed single-image calls before each latency series
 COLUMNS = ("run", "model", "dataset", "params", "batch img/s", "API p50 ms", "API p99 ms",
            "HTTP p50 ms", "HTTP p99 ms", "accuracy")  # fmt: skip
 RUNTIME_COLUMNS = ("run", "runtime", "threads", "batch img/s", "p50 ms", "p99 ms",
                    "max |Δp| vs torch", "accuracy")  # fmt: skip
-err = Console(stderr=True)
+console = Console(stderr=True)
 
 
 def throughput(clf: Classifier, images: np.ndarray, labels: np.ndarray, repeats: int) -> dict:
@@ -106,14 +102,14 @@ def bench_run(clf: Classifier, args: argparse.Namespace, work: Path) -> dict:
         "dataset": clf.config["dataset"],
         "parameters": clf.model.num_parameters(),
     }
-    err.print(f"{run}: batch of {len(test.labels):,} test images")
+    console.print(f"{run}: batch of {len(test.labels):,} test images")
     row |= throughput(clf, test.images, test.labels, args.repeats)
     picks = np.arange(WARMUPS + args.n) % len(test.labels)
     pngs, labels = [png_bytes(image) for image in test.images[picks]], test.labels[picks[WARMUPS:]]
-    err.print(f"{run}: {args.n} single images through the Python API")
+    console.print(f"{run}: {args.n} single images through the Python API")
     api = latency(lambda png: clf.predict(png).label, pngs, labels)
     row |= {f"api_{k}": v for k, v in api.items()}
-    err.print(f"{run}: {args.n} single images through POST /api/predict")
+    console.print(f"{run}: {args.n} single images through POST /api/predict")
     env = {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {})}
     with (
         (work / "serve.log").open("w") as log,
@@ -143,7 +139,7 @@ def runtime_rows(clf: Classifier, args: argparse.Namespace) -> list[dict]:
         torch.set_num_threads(threads)
         models = {"torch": clf.model, "onnx": export.OnnxModel(data, threads=threads)}
         for runtime, model in models.items():
-            err.print(f"{clf.run_dir}: {runtime}, {threads} thread(s)")
+            console.print(f"{clf.run_dir}: {runtime}, {threads} thread(s)")
             proba = model.predict_proba(images)  # warm-up, and the answer compared
             reference = proba if reference is None else reference
             seconds = []
@@ -195,7 +191,7 @@ def print_tables(info: dict, rows: list[dict], runtimes: list[dict]) -> None:
     out.print(table)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR",
                         help="trained run folders (default: train `fast` now)")  # fmt: skip
@@ -209,6 +205,7 @@ def main() -> None:
     parser.add_argument("--runtimes-only", action="store_true",
                         help="only the PyTorch vs onnxruntime comparison")  # fmt: skip
     machine.add_options(parser)
+    records.add_options(parser)
     args = parser.parse_args()
     machine.apply_options(args)
     info = machine.machine()
@@ -216,22 +213,23 @@ def main() -> None:
         work = Path(tmp)
         runs = args.runs
         if not runs:
-            err.print("no RUN_DIR: training `fast` on MNIST first")
+            console.print("no RUN_DIR: training `fast` on MNIST first")
             runs = [train(TrainConfig(model="fast", dataset="mnist", out=str(work / "fast"))).dir]
         classifiers = [Classifier.load(run) for run in runs]  # every folder checked first
         rows = [] if args.runtimes_only else [bench_run(clf, args, work) for clf in classifiers]
         runtimes = [row for clf in classifiers for row in runtime_rows(clf, args)]
     info["load_average_after"] = os.getloadavg()
+    document = {"machine": info, "results": rows, "runtimes": runtimes}
     if args.json:
-        document = {"machine": info, "results": rows, "runtimes": runtimes}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
-        return
-    print_tables(info, rows, runtimes)
+    else:
+        print_tables(info, rows, runtimes)
+    return records.finish(__file__, args, document, info)
 
 
 if __name__ == "__main__":
     try:
-        main()
+        sys.exit(main())
     except MnistlabError as e:
-        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         raise SystemExit(1) from None

@@ -2,7 +2,10 @@
 
 Every benchmark takes `--precision auto|bf16|fp32` (add_options/apply_options) and prints
 `line(machine())` first: the CPU, the instruction sets that decide the speed (AVX2, AVX-512,
-AVX512-BF16, AMX-BF16), cores, threads and the compute path the models ran on.
+AVX512-BF16, AMX-BF16), cores, threads and the compute path the models ran on. Its records
+(bench/records.py) also keep `kind(info)`, the short name under which docs/benchmarks.md
+groups the figures. torch is imported only to measure, so that `line` and `kind` are cheap
+to import (the records' tests).
 """
 
 from __future__ import annotations
@@ -12,22 +15,26 @@ import os
 import platform
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from mnistlab import precision
 
-FLAGS = ("avx2", "avx512_f", "avx512_bf16", "amx_bf16")  # torch.cpu.get_capabilities() names
+# torch.cpu.get_capabilities() names and how the machine line writes them, slowest first
+FLAG_NAMES = {"avx2": "AVX2", "avx512_f": "AVX-512", "avx512_bf16": "AVX512-BF16",
+              "amx_bf16": "AMX-BF16"}  # fmt: skip
 
 
 def cpu_flags() -> dict[str, bool]:
+    import torch
+
     caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
-    return {flag: bool(caps.get(flag)) for flag in FLAGS}
+    return {flag: bool(caps.get(flag)) for flag in FLAG_NAMES}
 
 
 def machine() -> dict:
     """What the figures depend on: CPU, flags, cores, threads, compute path, library versions,
     GPU if any, and the load average (1, 5, 15 minutes), since other jobs slow a run down."""
+    import numpy as np
+    import torch
+
     cpu = platform.processor() or "unknown"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -55,15 +62,29 @@ def machine() -> dict:
 
 def line(info: dict) -> str:
     """The machine line every benchmark prints above its table."""
-    names = {"avx2": "AVX2", "avx512_f": "AVX-512", "avx512_bf16": "AVX512-BF16",
-             "amx_bf16": "AMX-BF16"}  # fmt: skip
-    flags = " ".join(names[f] for f, on in info["flags"].items() if on) or "no AVX2"
+    flags = " ".join(FLAG_NAMES[f] for f, on in info["flags"].items() if on) or "no AVX2"
     gpu = f", GPU {info['gpu']}" if info["gpu"] else ""
     return (
         f"# {info['cpu']} ({flags}), {info['cores']} cores, {info['torch_threads']} torch "
         f"threads{gpu}, precision {info['precision_detail']}, torch {info['torch']}, "
         f"load average {info['load_average'][0]:.1f}"
     )
+
+
+def kind(info: dict) -> str:
+    """The CPU kind, one short name per family whose figures compare: what decides them is
+    the best bf16 path (AMX, AVX512-BF16, or float32 on AVX2). Any other CPU is named by its
+    vendor and its best instruction set, e.g. "Intel (AVX-512)" or "ARM (no AVX2)"."""
+    cpu, flags = info.get("cpu") or "", info.get("flags") or {}
+    if flags.get("amx_bf16"):  # Intel's alone
+        return "Intel Xeon (AMX)"
+    if "EPYC" in cpu and flags.get("avx512_bf16"):
+        return "AMD EPYC Zen 4/5 (AVX-512 BF16)"
+    if "EPYC" in cpu and flags.get("avx2") and not flags.get("avx512_f"):
+        return "AMD EPYC Zen 1-3 (AVX2)"
+    vendor = next((v for v in ("Intel", "AMD") if v in cpu), (cpu.split() or ["unknown"])[0])
+    best = next((name for flag, name in reversed(FLAG_NAMES.items()) if flags.get(flag)), None)
+    return f"{vendor} ({best or 'no AVX2'})"
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +94,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_options(args: argparse.Namespace) -> None:
+    import torch
+
     if args.precision:
         precision.use(args.precision)
         os.environ[precision.ENV] = args.precision  # and in any server the benchmark starts

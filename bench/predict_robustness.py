@@ -7,31 +7,17 @@ a dark board, photos with an EXIF rotation tag, and tiny images. Each image goes
 through the real file path (encode, decode, preprocess, predict); the accuracy per
 style is compared with the same model on the raw 28x28 test arrays.
 
-    .venv/bin/python bench/predict_robustness.py --run RUN_DIR [--n 300]
+    .venv/bin/python bench/predict_robustness.py --run RUN_DIR [--n 300] [--json]
 
-Evidence (2 cores of an AMD EPYC Zen 5, AVX-512, shared with other jobs, torch 2.13 CPU; 300
-test digits per style, seed 0; run: `mnistlab train --model cnn --epochs 3 --threads 1`,
-98.2% test accuracy). With the faster preprocessing of issue 12 (JPEGs decoded at a reduced
-scale, clean-up on a 129-256 px copy, the digit's region redone finely); before it in
-brackets, same run and digits:
-
-    raw 28x28 test arrays      99.0%           page on a dark table, JPEG    98.3% (98.3)
-    canvas, transparent PNG    98.0% (98.0)    lined notebook paper, JPEG    98.3% (98.3)
-    canvas, white PNG          98.0% (98.0)    small digit in a page, WebP   98.0% (98.0)
-    thin pen scan, JPEG        98.3% (98.3)    chalk on dark board, BMP      98.3% (98.3)
-    thick marker, PNG          95.3% (95.3)    tiny 32x32 inverted, GIF      97.0% (97.0)
-    phone photo, JPEG          98.3% (98.0)    photo + EXIF rotation         98.3% (98.3)
-
-For contrast, the tutorials' "resize to 28x28, invert if light" gives 79% on white
-canvas PNGs and 12-16% on transparent canvases, thin pen scans and small digits
-(150 digits each, same model). Thick marker loses most: loops fill in (an "8" becomes
-a blob), which no preprocessing can undo.
+No targets. Each invocation appends a record to bench/results/predict_robustness.jsonl; the
+figures are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import sys
 import time
@@ -45,6 +31,7 @@ from mnistlab.data import load_dataset
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+import records  # noqa: E402
 
 Style = Callable[[np.ndarray, np.random.Generator], bytes]
 
@@ -218,12 +205,14 @@ STYLES: dict[str, Style] = {
 }
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a trained MNIST run folder")
     parser.add_argument("--n", type=int, default=300, help="test digits per style")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
     machine.add_options(parser)
+    records.add_options(parser)
     args = parser.parse_args()
     machine.apply_options(args)
 
@@ -234,8 +223,12 @@ def main() -> None:
     pick = np.random.default_rng(args.seed).choice(len(test), args.n, replace=False)
     digits, labels = test.images[pick], test.labels[pick]
     raw = [p.label for p in classifier.predict(digits, preprocessed=True)]
-    print(machine.line(machine.machine()))
-    print(f"{'raw 28x28 test arrays':32s} {np.mean(np.array(raw) == labels):7.1%}")
+    info = machine.machine()
+    document = {"machine": info, "run": args.run, "n": args.n,
+                "raw_accuracy": float(np.mean(np.array(raw) == labels)), "results": []}  # fmt: skip
+    if not args.json:
+        print(machine.line(info))
+        print(f"{'raw 28x28 test arrays':32s} {document['raw_accuracy']:7.1%}")
     for name, style in STYLES.items():
         rng = np.random.default_rng(args.seed)
         start = time.perf_counter()
@@ -244,9 +237,15 @@ def main() -> None:
         start = time.perf_counter()
         got = [p.label for p in classifier.predict(files)]
         took = (time.perf_counter() - start) / len(files) * 1000
-        acc = np.mean(np.array(got) == labels)
-        print(f"{name:32s} {acc:7.1%}   ({took:.0f} ms/image, made in {made:.0f} s)")
+        acc = float(np.mean(np.array(got) == labels))
+        document["results"].append({"style": name, "accuracy": acc, "ms_per_image": took,
+                                    "made_seconds": made})  # fmt: skip
+        if not args.json:
+            print(f"{name:32s} {acc:7.1%}   ({took:.0f} ms/image, made in {made:.0f} s)")
+    if args.json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    return records.finish(__file__, args, document, info)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

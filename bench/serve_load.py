@@ -10,12 +10,14 @@ p50/p95/p99 latency (wrk's own histogram, through a small Lua `done` hook), non-
 answers, socket errors, and the server's memory (RSS of the supervisor and its workers,
 after the load). wrk runs one thread, so most of the two cores go to the server.
 
-    .venv/bin/python bench/serve_load.py --run RUN_DIR              # the README's table
+    .venv/bin/python bench/serve_load.py --run RUN_DIR              # 1 and 2 workers
     .venv/bin/python bench/serve_load.py --run RUN_DIR --workers 2 --batching on --seconds 30
     make bench-serve RUN=RUN_DIR
 
-Evidence: see the README's "Serving under load" section (it holds this script's table,
-with the machine line it printed).
+Targets (the serving issue's): every configuration answers every request (no non-2xx) and
+is healthy after, and at least one serves `--min-rps` (500) requests/s at a p99 latency of
+`--max-p99-ms` (150) or less; it exits 1 naming what was missed. Each invocation appends a
+record to bench/results/serve_load.jsonl; the figures are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from mnistlab.serve.live import server_process, worker_pids
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+import records  # noqa: E402
 from preprocess_speed import canvas_png  # noqa: E402  (the same canvas as that benchmark)
 
 BOUNDARY = "mnistlab-load"
@@ -103,6 +106,19 @@ def load(run: Path, workers: int, batching: bool, args, script: Path) -> dict:
                 **result)  # fmt: skip
 
 
+def check(rows: list[dict], min_rps: float, max_p99_ms: float) -> tuple[dict, list[str]]:
+    """The targets, and one phrase per miss: a configuration that failed requests or health,
+    or no configuration as fast as `min_rps` within `max_p99_ms`."""
+    missed = [f"{r['workers']} worker(s), batching {'on' if r['batching'] else 'off'}: "
+              f"{r['non2xx']} non-2xx, healthy after: {r['healthy']}"
+              for r in rows if r["non2xx"] or not r["healthy"]]  # fmt: skip
+    if not any(r["rps"] >= min_rps and r["p99"] <= max_p99_ms for r in rows):
+        best = max(rows, key=lambda r: r["rps"])
+        missed.append(f"{min_rps:g} req/s at p99 ≤ {max_p99_ms:g} ms: best {best['rps']:.0f} "
+                      f"req/s at p99 {best['p99']:.0f} ms")  # fmt: skip
+    return {"min_rps": min_rps, "max_p99_ms": max_p99_ms}, missed
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True, help="a run folder to serve")
@@ -112,11 +128,16 @@ def main() -> int:
     parser.add_argument("--runtime", choices=("torch", "onnx"), help="default: the server's")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--min-rps", type=float, default=500.0,
+                        help="requests/s one configuration must serve (target)")  # fmt: skip
+    parser.add_argument("--max-p99-ms", type=float, default=150.0,
+                        help="...at this p99 latency or less (target)")  # fmt: skip
     parser.add_argument("--json", action="store_true")
+    records.add_options(parser)
     args = parser.parse_args()
     info = machine.machine()
-    err = Console(stderr=True)
-    err.print(machine.line(info))
+    console = Console(stderr=True)
+    console.print(machine.line(info))
     batching = {"on": [True], "off": [False], "both": [False, True]}[args.batching]
     with tempfile.TemporaryDirectory() as tmp:
         body, script = Path(tmp) / "body", Path(tmp) / "post.lua"
@@ -125,11 +146,18 @@ def main() -> int:
         try:
             rows = [load(args.run, w, b, args, script) for w in args.workers for b in batching]
         except (MnistlabError, FileNotFoundError, subprocess.CalledProcessError) as e:
-            err.print(f"error: {e}")
+            console.print(f"error: {e}")
             return 1
+    targets, missed = check(rows, args.min_rps, args.max_p99_ms)
+    document = {"machine": info, "rows": rows, "targets": targets, "met": not missed}
     if args.json:
-        print(json.dumps({"machine": info, "rows": rows}, indent=2))
-        return 0
+        print(json.dumps(document, indent=2))
+    else:
+        print_table(rows, args)
+    return records.finish(__file__, args, document, info, missed)
+
+
+def print_table(rows: list[dict], args: argparse.Namespace) -> None:
     table = Table("workers", "batching", "req/s", "CPU ms/req", "p50 ms", "p95 ms", "p99 ms",
                   "non-2xx", "socket err", "memory MB", "healthy after",
                   title=f"{args.run.name} ({args.runtime or 'default'} runtime): wrk, "
@@ -142,7 +170,6 @@ def main() -> int:
                       str(r["socket_errors"]), f"{r['memory_mb']:.0f}",
                       "yes" if r["healthy"] else "NO")  # fmt: skip
     Console(width=200).print(table)
-    return 0
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ dataset (mean probabilities), as a table or, with --json, one JSON document.
 
     .venv/bin/python bench/tta.py runs/best-mnist runs/best-fashion [--json]
 
-Measured: see the README's Performance section.
+No targets. Each invocation appends a record to bench/results/tta.jsonl; the figures are in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from mnistlab.errors import MnistlabError
 
 sys.path.insert(0, os.path.dirname(__file__))
 import machine  # noqa: E402  (bench/ is a folder of scripts, not a package)
+import records  # noqa: E402
 
 VARIANTS = {"plain": (False, False), "flip": (True, False), "shift": (False, True),
             "flip+shift": (True, True)}  # name: (flip_tta, shift_tta)  # fmt: skip
@@ -54,11 +56,12 @@ def evaluate(run_dir: str) -> tuple[dict, dict[str, np.ndarray]]:
     return row, outputs
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="trained run folders")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     machine.add_options(parser)
+    records.add_options(parser)
     args = parser.parse_args()
     machine.apply_options(args)
     try:
@@ -74,18 +77,23 @@ def main() -> None:
         for dataset, outs in by_dataset.items()
         if len(outs) > 1
     }
+    doc = {"machine": machine.machine(), "results": results, "ensembles": ensembles}
     if args.json:
-        doc = {"machine": machine.machine(), "results": results, "ensembles": ensembles}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-        return
-    print(machine.line(machine.machine()))
+    else:
+        print_table(doc, {dataset: len(outs) for dataset, outs in by_dataset.items()})
+    return records.finish(__file__, args, doc, doc["machine"])
+
+
+def print_table(doc: dict, runs_per_dataset: dict[str, int]) -> None:
+    print(machine.line(doc["machine"]))
     print(f"{'run':32}{'dataset':15}" + "".join(f"{v:>12}" for v in VARIANTS) + "  default")
-    for r in results:
+    for r in doc["results"]:
         cells = "".join(f"{r[v]:>12.2%}" if v in r else f"{'-':>12}" for v in VARIANTS)
         print(f"{r['run'][-32:]:32}{r['dataset']:15}{cells}  {r['saved_default']}")
-    for dataset, acc in ensembles.items():
-        print(f"ensemble of {len(by_dataset[dataset])} {dataset} runs: {acc:.2%}")
+    for dataset, acc in doc["ensembles"].items():
+        print(f"ensemble of {runs_per_dataset[dataset]} {dataset} runs: {acc:.2%}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

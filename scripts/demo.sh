@@ -16,6 +16,14 @@ done
 run="$RUNS/demo-mnist-fast"
 rm -rf "$run"
 # `fast` (one epoch by default) for three epochs with 5,000 images held out, so the
-# report's curves show training against validation (seconds of training: README).
+# report's curves show training against validation.
 mnistlab train --dataset mnist --model fast --epochs 3 --val-size 5000 --out "$run"
 mnistlab evaluate "$run"  # per-class table, plots, report.html; its last line is the report's path
+
+echo
+echo "Next, in a new shell:"
+printf '  %-58s # %s\n' \
+  "source .venv/bin/activate" "puts mnistlab on the PATH" \
+  "mnistlab predict --run $run my-digit.png" "your own photo, scan or drawing" \
+  "mnistlab serve --run $run" "the draw-a-digit page: http://127.0.0.1:8000" \
+  "mnistlab compare $RUNS/*/" "every run folder side by side"

@@ -101,15 +101,15 @@ def test_progressive_resizing_feeds_the_schedule_s_sizes_and_the_net_takes_them(
     from mnistlab.training.settings import settle
     from mnistlab.training.steps import make_stepper
 
-    s = settle(dict(model="best", grow_from=16, epochs=4, batch_size=32, shift=2))
+    settings = settle(dict(model="best", grow_from=16, epochs=4, batch_size=32, shift=2))
     model = build_model("best", widths=(8, 8, 8))
     rng = np.random.default_rng(0)
     images, labels = rng.integers(0, 256, (64, 28, 28), np.uint8), rng.integers(0, 10, 64)
     seen: list[int] = []
     model.net.register_forward_pre_hook(lambda _, args: seen.append(args[0].shape[-1]))
-    stepper = make_stepper(model, images, labels, s, "cpu")
+    stepper = make_stepper(model, images, labels, settings, "cpu")
     for epoch in range(1, 5):
-        for step in loop.epoch_steps(stepper, s, len(labels), epoch, first_step=0):
+        for step in loop.epoch_steps(stepper, settings, len(labels), epoch, first_step=0):
             assert np.isfinite(float(step.loss))
     assert seen == [16, 16, 22, 22, 28, 28, 28, 28]  # two steps an epoch
     assert model.predict_proba(images[:4]).shape == (4, 10)  # tested at full size

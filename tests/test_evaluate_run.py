@@ -127,6 +127,15 @@ def test_compare_json_is_sorted_best_first(runs, evaluated, tmp_path, cli_here):
     assert f"{100 * mlp['test_accuracy']:.2f}%" in table.stdout
 
 
+def test_compare_skips_what_is_not_a_run_folder_with_one_note(runs, evaluated, tmp_path, cli_here):
+    (tmp_path / "mnist-samples.png").write_bytes(b"not a run")
+    (tmp_path / "notes").mkdir()
+    result = cli_here("compare", runs / "mlp", tmp_path / "mnist-samples.png", tmp_path / "notes")
+    assert result.returncode == 0 and "test acc" in result.stdout
+    skipped = f"{tmp_path / 'mnist-samples.png'}, {tmp_path / 'notes'}"
+    assert result.stderr == f"skipped 2 path(s) that are not run folders: {skipped}\n"
+
+
 def broken(runs, tmp_path, damage):
     run = tmp_path / "run"
     shutil.copytree(runs / "mlp", run)

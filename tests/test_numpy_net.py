@@ -156,15 +156,15 @@ def test_a_full_batch_epoch_of_the_training_loop_is_one_gradient_step():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (32, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, 32)
-    s = settle(dict(model="numpy", batch_size=0, epochs=1, lr=0.5, optimizer="sgd",
+    settings = settle(dict(model="numpy", batch_size=0, epochs=1, lr=0.5, optimizer="sgd",
                     schedule="constant", hidden=[5], activation="sigmoid"))  # fmt: skip
-    model = build_model("numpy", **s.model_args)
+    model = build_model("numpy", **settings.model_args)
     x = images.reshape(32, -1).astype(np.float32) / np.float32(255)
     loss_before, grads = model.net.loss_and_grads(x, labels)
     acc_before = (model.net.forward(x).argmax(axis=1) == labels).mean()
     expected = {k: p - 0.5 * grads[k] for k, p in model.net.params.items()}
-    stepper = make_stepper(model, images, labels, s, "cpu")
-    steps = list(loop.epoch_steps(stepper, s, len(labels), epoch=1, first_step=0))
+    stepper = make_stepper(model, images, labels, settings, "cpu")
+    steps = list(loop.epoch_steps(stepper, settings, len(labels), epoch=1, first_step=0))
     assert [(step.images, step.lr) for step in steps] == [(32, 0.5)]
     # measured before the step
     assert (steps[0].loss, steps[0].hits / 32) == pytest.approx((loss_before, acc_before))

@@ -1,6 +1,8 @@
 """Classifier API and `mnistlab predict` on a small real run: round trips through files."""
 
+import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ from PIL import Image
 
 from mnistlab.data import load_dataset
 from mnistlab.errors import MnistlabError
-from mnistlab.prediction.classifier import Classifier, ImageError, Prediction
+from mnistlab.prediction.classifier import Classifier, ImageError, Prediction, predict_files
 from predict_helpers import canvas_export, draw_seven, encode, trained_run
 
 
@@ -85,6 +87,17 @@ def test_bad_image_in_a_batch_names_it(classifier, tmp_path):
     bad.write_text("not an image")
     with pytest.raises(ImageError, match="notes.png is not an image"):
         classifier.predict([draw_seven(), bad])
+
+
+def test_every_bad_file_of_a_folder_is_named_once(classifier, tmp_path):
+    Image.new("L", (280, 280), 255).save(tmp_path / "blank.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    Image.open(io.BytesIO(encode(draw_seven()))).save(tmp_path / "seven.png")
+    results = predict_files(classifier, [tmp_path])
+    assert [Path(p.file).name for p in results.predictions] == ["seven.png"]
+    blank, notes = sorted(results.errors)
+    assert blank.startswith(f"{tmp_path / 'blank.png'}: ") and "blank" in blank
+    assert notes.count("notes.png") == 1
 
 
 def test_load_refuses_what_is_not_a_run(tmp_path):

@@ -74,5 +74,32 @@ def test_upload_a_png(page, tmp_path):
     (tmp_path / "notes.png").write_text("not an image")
     page.set_input_files("#file", str(tmp_path / "notes.png"))
     expect(page.locator("#error")).to_contain_text("not an image")
+    expect(page.locator("#uploaded")).to_be_hidden()  # no broken image left on the pad
+    expect(page.locator("#placeholder")).to_be_visible()
     # Chromium logs the 4xx, and nothing else: no JS error.
     assert page.errors and all("status of 415" in e for e in page.errors), page.errors
+
+
+def test_numbers_take_the_article_they_are_spoken_with(page):
+    names = ["0", "1", "7", "8", "11", "18", "80", "110", "11000"]
+    got = page.evaluate(f"{names}.map(withArticle)")
+    assert got == ["a 0", "a 1", "a 7", "an 8", "an 11", "an 18", "an 80", "a 110", "an 11000"]
+
+
+@pytest.mark.parametrize(("path", "operation"), [("/docs", ".opblock"), ("/redoc", "h2")])
+def test_the_api_docs_render_with_the_network_unreachable(server, path, operation):
+    with chromium_page(1100, 800) as docs:
+        outside = []
+
+        def only_the_server(route):
+            if route.request.url.startswith(server):
+                return route.continue_()
+            outside.append(route.request.url)
+            return route.abort("internetdisconnected")
+
+        docs.route("**/*", only_the_server)
+        docs.goto(server + path)
+        expect(docs.locator(operation).first).to_be_visible(timeout=15_000)
+        expect(docs.locator("body")).to_contain_text("/api/predict")
+        # ReDoc's bundle asks its CDN for its own small logo, and renders without it
+        assert all(url.endswith("logo-mini.svg") for url in outside), outside

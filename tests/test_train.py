@@ -229,3 +229,28 @@ def test_settling_a_run_needs_no_torch(python):
     code += "print('torch' in sys.modules)"
     done = python("-c", code)
     assert done.stdout.strip() == "False", done.stderr
+
+
+@pytest.mark.slow
+def test_from_a_finished_run_trains_further_and_leaves_it_untouched(tmp_path):
+    data = dict(train_limit=3000, val_size=1000)
+    first = train(TrainConfig(model="numpy", epochs=1, out=str(tmp_path / "first"), **data))
+    before = {p.name: p.read_bytes() for p in first.dir.iterdir()}
+    more = train(TrainConfig(from_run=str(first.dir), epochs=2, out=str(tmp_path / "more"), **data))
+    assert {p.name: p.read_bytes() for p in first.dir.iterdir()} == before
+    assert more.metrics["accuracy"] > first.metrics["accuracy"]
+    config = runs.load_config(more.dir)
+    origin = {"run": str(first.dir), "weights_sha256": runs.weights_sha256(first.dir)}
+    assert config["from"] == origin and config["model"] == "numpy" and config["epochs"] == 2
+    assert config["model_args"] == first.config["model_args"]  # its normalization too
+
+
+def test_from_refuses_what_it_cannot_start_from_in_one_line(tmp_path, cli_here):
+    cases = [
+        (["--from", tmp_path / "missing"], "missing is not a run folder"),
+        (["--from", tmp_path, "--resume"], "--from starts a new run and --resume continues one"),
+    ]
+    for args, message in cases:
+        done = cli_here("train", *args, "--out", tmp_path / "new")
+        assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+        assert message in done.stderr and not (tmp_path / "new").exists()

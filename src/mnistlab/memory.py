@@ -2,12 +2,11 @@
 
 glibc's malloc returns large freed blocks to the kernel (munmap, heap trimming), so the next
 step's activations come back as fresh pages, each one a page fault the kernel has to zero.
-For `best` (25 MB activation tensors at batch 256) that was 9,000-18,000 faults and 30-58 ms
-of system CPU per step on 2 cores of an AMD EPYC Zen 4 in float32, a step of 444-451 ms; with
-blocks up to 32 MB taken from the heap and the heap never trimmed: 784 faults, 11 ms, 410 ms
-(8% off the step). An AVX2 Zen 3 spent 3 min 37 s of system CPU in one 27-minute `best` run.
-This is what the jemalloc/tcmalloc advice of PyTorch's CPU tuning guide buys, without
-another allocator. The price: the process keeps its peak heap until it exits.
+`best`'s activation tensors at batch 256 are about 25 MB: served from the heap (blocks up to
+glibc's 32 MB ceiling) and the heap never trimmed, they stop faulting, and its float32 step
+on 2 cores of an AMD EPYC Zen 4 took 8% less (docs/decisions/training-speed.md). This is
+what the jemalloc/tcmalloc advice of PyTorch's CPU tuning guide buys, without another
+allocator. The price: the process keeps its peak heap until it exits.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Which arithmetic the PyTorch models compute in: bfloat16 autocast or float32.
 
-bf16 pays only where the hardware computes it: on CPUs with AVX512-BF16 or AMX-BF16 (and
-most GPUs) it made `fast` 2.5x quicker than float32 (models/fast.py), but on AVX2-only CPUs
-oneDNN emulates it and it is slower than float32. So the mode is a choice of the process, not
-of a saved model (the weights are float32 either way and a run predicts on any machine):
+bf16 pays only where the hardware computes it: with AMX-BF16 (and on most GPUs) it made
+`fast`'s step 2.5x quicker than float32; with AVX512-BF16 alone (AMD EPYC Zen 4 and 5) `fast`
+gained nothing over float32, though `auto` counts it as native; on AVX2-only CPUs oneDNN
+emulates bf16 and it is slower than float32 (docs/decisions/training-speed.md). So the mode
+is a choice of the process, not of a saved model (the weights are float32 either way and a
+run predicts on any machine):
 
 - `auto` (the default): bf16 exactly where the device has native bf16, float32 elsewhere;
 - `bf16`: autocast everywhere (emulated where not native: slow, and a warning says so);

@@ -8,21 +8,30 @@ exits 1. One module per group of commands; importing this package registers them
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
-from mnistlab.cli import calibrate, data, export, predict, runs, sweep, train  # noqa: F401  (each registers its commands)
-from mnistlab.cli.common import app, err
+# Each import registers its module's commands; --help lists them in that order (not sorted).
+from mnistlab.cli import data, export, predict, serve, runs, calibrate, sweep, train  # noqa: F401  # isort: skip
+from mnistlab.cli.common import app, console, show_everything
 from mnistlab.errors import MnistlabError
 
 
 def main() -> None:
-    """Entry point: one line for a user error, no traceback."""
-    logging.basicConfig(level=logging.INFO, format="mnistlab: %(message)s", stream=sys.stderr)
+    """Entry point: one line for a user error, no traceback.
+
+    mnistlab's own messages go to stderr; other libraries' (the ONNX exporter's optimizer,
+    say) only with `-v` or MNISTLAB_VERBOSE=1, so that a command says what it did and no more.
+    """
+    logging.basicConfig(level=logging.WARNING, format="mnistlab: %(message)s", stream=sys.stderr)
+    logging.getLogger("mnistlab").setLevel(logging.INFO)
+    if os.environ.get("MNISTLAB_VERBOSE", "") not in ("", "0"):
+        show_everything()
     try:
         app()
     except MnistlabError as e:
-        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
-        err.print("interrupted")
+        console.print("interrupted")
         raise SystemExit(130) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnistlab.cli.common import DataDir, JsonFlag, RunDir, app, err, print_json
+from mnistlab.cli.common import DataDir, JsonFlag, RunDir, app, console, print_json
 
 WHERE = {"val": "validation", "calibration": "held-out calibration", "test": "test"}
 
@@ -19,8 +19,8 @@ def calibrate_cmd(run_dir: RunDir, data_dir: DataDir = None, json_out: JsonFlag 
     if json_out:
         print_json({"calibration": fitted, "test": test})
         return
-    err.print(f"temperature {fitted['temperature']:.3f}, fitted on {fitted['images']:,} "
+    console.print(f"temperature {fitted['temperature']:.3f}, fitted on {fitted['images']:,} "
               f"{WHERE[fitted['fitted_on']]} images")  # fmt: skip
     if test:
-        err.print(f"test split: NLL {test['nll_before']:.4f} → {test['nll']:.4f}, "
+        console.print(f"test split: NLL {test['nll_before']:.4f} → {test['nll']:.4f}, "
                   f"ECE {test['ece_before']:.4f} → {test['ece']:.4f}")  # fmt: skip

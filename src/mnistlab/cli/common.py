@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +22,45 @@ data_app = typer.Typer(help="Datasets: list, fetch, inspect, show.", no_args_is_
 app.add_typer(data_app, name="data")
 
 out = Console()
-err = Console(stderr=True)
+console = Console(stderr=True)
+
+
+def show_everything() -> None:
+    """Debug messages of mnistlab and the information of every library it calls."""
+    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("mnistlab").setLevel(logging.DEBUG)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+
+
+def _versions() -> str:
+    from mnistlab import __version__
+
+    try:
+        torch = version("torch")
+    except PackageNotFoundError:
+        torch = "not installed"
+    return f"mnistlab {__version__} (torch {torch}, Python {sys.version.split()[0]})"
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        out.print(_versions(), markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=(
+        "Also show what the libraries underneath say (also MNISTLAB_VERBOSE=1)."))] = False,
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the versions of mnistlab, torch and Python, and exit.")] = False,
+) -> None:  # fmt: skip
+    """Train, understand and use image classifiers on MNIST-style data."""
+    if verbose:
+        show_everything()
+
 
 DataDir = Annotated[
     Path | None,

@@ -8,12 +8,12 @@ from typing import Annotated
 import typer
 
 from mnistlab.cli import tables
-from mnistlab.cli.common import DataDir, JsonFlag, data_app, err, out, print_json
+from mnistlab.cli.common import DataDir, JsonFlag, console, data_app, out, print_json
 from mnistlab.errors import MnistlabError
 
 
 @data_app.command("list")
-def data_list(json_out: JsonFlag = False) -> None:
+def data_list_cmd(json_out: JsonFlag = False) -> None:
     """Known datasets, and whether each is cached and verified."""
     from mnistlab.data import DATASETS
     from mnistlab.data.info import cache_status
@@ -26,17 +26,17 @@ def data_list(json_out: JsonFlag = False) -> None:
 
 
 @data_app.command("fetch")
-def data_fetch(name: str, data_dir: DataDir = None) -> None:
+def data_fetch_cmd(name: str, data_dir: DataDir = None) -> None:
     """Find, verify and cache a dataset's four IDX files."""
     from mnistlab.data import load_official
 
     data = load_official(name, data_dir)
     for file, origin in data.origins.items():
-        err.print(f"{name}/{file}: verified, from {origin}")
+        console.print(f"{name}/{file}: verified, from {origin}")
 
 
 @data_app.command("info")
-def data_info(name: str, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
+def data_info_cmd(name: str, data_dir: DataDir = None, json_out: JsonFlag = False) -> None:
     """Counts, classes, class balance and pixel statistics (verified data only)."""
     from mnistlab.data.info import dataset_info
 
@@ -48,7 +48,7 @@ def data_info(name: str, data_dir: DataDir = None, json_out: JsonFlag = False) -
 
 
 @data_app.command("show")
-def data_show(
+def data_show_cmd(
     name: str,
     split: Annotated[str, typer.Option(help="train, val or test.")] = "train",
     n: Annotated[int, typer.Option("--n", min=1, max=400, help="How many images.")] = 25,
@@ -76,4 +76,4 @@ def data_show(
         plots.save(fig, out_path)
     except OSError as e:
         raise MnistlabError(f"cannot write {out_path}: {e.strerror}") from None
-    err.print(f"wrote {out_path}")
+    console.print(f"wrote {out_path}")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mnistlab.cli.common import RunDir, app, err, out
+from mnistlab.cli.common import RunDir, app, console, out
 
 
 @app.command("export")
@@ -25,5 +25,6 @@ def export_cmd(
     from mnistlab.prediction.export import export_run
 
     path = export_run(run_dir, to, fmt)
-    err.print(f"exported {run_dir} as ONNX ({path.stat().st_size / 1e6:.1f} MB)")
+    size = path.stat().st_size / 1e6
+    console.print(f"exported {run_dir} as ONNX ({size:.1f} MB)", highlight=False, soft_wrap=True)
     out.print(str(path), markup=False, highlight=False, soft_wrap=True)

@@ -1,4 +1,4 @@
-"""`mnistlab predict` and `mnistlab serve`: a trained run on a person's images."""
+"""`mnistlab predict`: a trained run on a person's images."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mnistlab.cli import tables
-from mnistlab.cli.common import JsonFlag, RunOption, app, err, out, print_json
+from mnistlab.cli.common import JsonFlag, RunOption, app, console, out, print_json
 from mnistlab.errors import MnistlabError
 
 
@@ -35,7 +35,7 @@ def predict_cmd(
     classifier = Classifier.load(run, runtime=runtime)
     results = predict_files(classifier, images)
     for line in results.errors:
-        err.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
     if save_preprocessed is not None:
         save_images(save_preprocessed, results.predictions, results.images)
     if json_out:
@@ -51,35 +51,3 @@ def predict_cmd(
     if results.errors:
         n = len(results.errors)
         raise MnistlabError(f"{n} of {n + len(results.predictions)} images could not be used")
-
-
-@app.command("serve")
-def serve_cmd(
-    run: RunOption,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Worker processes (default: one per core).")
-    ] = None,
-    batch_window_ms: Annotated[
-        float, typer.Option(min=0, help="How long a request waits for others to batch with.")
-    ] = 2.0,
-    max_batch: Annotated[
-        int, typer.Option(min=1, help="Images per model call at most (1: no batching).")
-    ] = 32,
-    runtime: Annotated[
-        str,
-        typer.Option(
-            help="onnx (onnxruntime, exported once at start; see `mnistlab "
-            "export`) or torch. onnx answers small batches several times sooner."
-        ),
-    ] = "onnx",
-    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
-) -> None:
-    """Serve the draw-a-digit page at / and the REST API (OpenAPI docs at /docs)."""
-    from mnistlab.serve import server
-
-    workers = workers or server.default_workers()
-    err.print(f"serving {run} on http://{host}:{port}/ with {workers} worker(s) "
-              "(API docs: /docs, metrics: /metrics); Ctrl+C stops")  # fmt: skip
-    server.run(run, host, port, workers, batch_window_ms / 1000, max_batch, runtime, access_log)

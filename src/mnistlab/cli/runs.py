@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from mnistlab.cli import tables
-from mnistlab.cli.common import JsonFlag, RunDir, app, err, out, print_json
+from mnistlab.cli.common import JsonFlag, RunDir, app, console, out, print_json
 
 
 @app.command("evaluate")
@@ -30,7 +30,7 @@ def evaluate_cmd(
         print_json(metrics)
     else:
         tables.evaluation(out, split, metrics)
-    err.print(f"report: {run_dir / 'report.html'}")
+    console.print(f"report: {run_dir / 'report.html'}")
 
 
 @app.command("report")
@@ -54,10 +54,22 @@ def compare_cmd(
     from mnistlab.evaluation.compare import compare_runs, plot_comparison
     from mnistlab.evaluation.compare import run_dirs as members
 
-    rows = compare_runs(run_dirs)
+    rows = compare_runs(_run_folders(run_dirs))
     if plot is not None:
-        err.print(f"wrote {plot_comparison(members(rows), plot)}")
+        console.print(f"wrote {plot_comparison(members(rows), plot)}")
     if json_out:
         print_json(rows)
         return
     tables.comparison(out, rows)
+
+
+def _run_folders(paths: list[Path]) -> list[Path]:
+    """The paths that are run folders (they hold config.json), with one note for the rest,
+    so that `mnistlab compare runs/*` works beside the files a demo writes there. With none,
+    all of them: the first says what it lacks."""
+    folders = [p for p in paths if (p / "config.json").is_file()]
+    others = [str(p) for p in paths if p not in folders]
+    if folders and others:
+        note = f"skipped {len(others)} path(s) that are not run folders: {', '.join(others)}"
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
+    return folders or paths

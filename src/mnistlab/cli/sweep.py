@@ -15,7 +15,7 @@ import typer
 
 from mnistlab.cli import tables
 from mnistlab.cli import train as train_cli
-from mnistlab.cli.common import JsonFlag, app, err, out, print_json
+from mnistlab.cli.common import JsonFlag, app, console, out, print_json
 from mnistlab.errors import MnistlabError
 
 HOW = ("device", "precision", "data_dir", "log_every")  # this machine's, not the study's
@@ -27,7 +27,7 @@ PRUNE = "Stop a trial below the median of the finished ones at the same epoch (d
 OUT = "Sweep folder: study.db, trial-NNNN/, logs/, sweep.png (default runs/sweeps/...)."
 
 
-def _sweep_flags(  # the declarations of the sweep's own flags; sweep_command takes them
+def _sweep_flags(  # the declarations of the sweep's own flags; sweep_cmd takes them
     param: Annotated[
         list[str] | None,
         typer.Option(
@@ -46,10 +46,10 @@ def _sweep_flags(  # the declarations of the sweep's own flags; sweep_command ta
     resume: Annotated[bool, typer.Option("--resume", help="Continue the study of --out.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Declarations only: sweep_command's signature is these and train's run flags."""
+    """Declarations only: sweep_cmd's signature is these and train's run flags."""
 
 
-def sweep_command(**options: Any) -> None:
+def sweep_cmd(**options: Any) -> None:
     """Search hyper-parameters with Optuna: each trial a run folder, scored on validation."""
     from mnistlab import runs
     from mnistlab.training import sweep
@@ -86,7 +86,7 @@ def sweep_command(**options: Any) -> None:
                     "best": best and {**best, "command": command}})  # fmt: skip
         return
     tables.sweep(out, rows, [p.name for p in stored.params])
-    err.print(f"plot: {folder / 'sweep.png'}")
+    console.print(f"plot: {folder / 'sweep.png'}")
     if best is None:
         raise MnistlabError(f"no trial finished; see the logs in {folder / 'logs'}")
     out.print(f"best: trial {best['trial']}, val_acc {best['val_acc']:.2%}; to train it:")
@@ -97,6 +97,6 @@ _parameters = [
     *inspect.signature(_sweep_flags, eval_str=True).parameters.values(),
     *train_cli.train_options(),
 ]
-sweep_command.__signature__ = inspect.Signature(_parameters)  # type: ignore[attr-defined]
-sweep_command.__annotations__ = {p.name: p.annotation for p in _parameters}
-app.command("sweep")(sweep_command)
+sweep_cmd.__signature__ = inspect.Signature(_parameters)  # type: ignore[attr-defined]
+sweep_cmd.__annotations__ = {p.name: p.annotation for p in _parameters}
+app.command("sweep")(sweep_cmd)

@@ -1,7 +1,7 @@
 """How the CLI's results look to a person: the Rich tables and their one-line footers.
 
-One home for presentation, so cli.py only parses flags and calls the API; the `--json`
-documents are the API's own dicts and are printed by cli.py as they are.
+One home for presentation, so the command modules beside it only parse flags and call the
+API; the `--json` documents are the API's own dicts, printed as they are (common.print_json).
 """
 
 from __future__ import annotations

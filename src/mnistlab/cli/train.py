@@ -44,7 +44,7 @@ def _flag(name: str, *decls: str, **kwargs: Any) -> Any:
 
 
 @app.command("train")
-def train_command(  # long only by its flags, one a line; the body is 20 lines
+def train_cmd(  # long only by its flags, one a line; the body is 20 lines
     dataset: Annotated[str | None, _flag("dataset")] = None,
     model: Annotated[str | None, _flag("model")] = None,
     epochs: Annotated[int | None, _flag("epochs")] = None,
@@ -96,6 +96,16 @@ def train_command(  # long only by its flags, one a line; the body is 20 lines
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run in --out from its last epoch.")
     ] = False,
+    from_run: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help=(
+                "Start a new run (--out) from this finished run's weights: its model, a fresh "
+                "schedule, the recipe's settings and yours; the run itself is left as it is."
+            ),
+        ),
+    ] = None,  # fmt: skip
     log_every: Annotated[
         int, typer.Option(min=0, help="Also print batch loss and accuracy every N steps.")
     ] = 0,
@@ -141,6 +151,7 @@ def train_config(options: dict[str, Any]):
         "hidden": _numbers(options["hidden"], int, "--hidden", "512 or 256,128"),
         "betas": _numbers(options["betas"], float, "--betas", "0.9,0.999"),
         "out": str(options["out_dir"]) if options.get("out_dir") else None,
+        "from_run": str(options["from_run"]) if options.get("from_run") else None,
         "data_dir": str(options["data_dir"]) if options["data_dir"] else None,
         "shift": _renamed("--augment", options["augment"], "--shift", options["shift"]),
     }
@@ -150,8 +161,8 @@ def train_config(options: dict[str, Any]):
 def train_options() -> list[inspect.Parameter]:
     """`train`'s flags as parameters, declarations and help included, for commands that pass
     them through (`mnistlab sweep`); the flags that only make one run are left out."""
-    own = ("out_dir", "resume", "json_out", "seeds", "nproc")
-    parameters = inspect.signature(train_command, eval_str=True).parameters.values()
+    own = ("out_dir", "resume", "from_run", "json_out", "seeds", "nproc")
+    parameters = inspect.signature(train_cmd, eval_str=True).parameters.values()
     return [p for p in parameters if p.name not in own]
 
 
@@ -177,7 +188,7 @@ def _seeds(config, text: str) -> list[dict]:
         raise MnistlabError("--seeds makes one run per seed: drop --seed and --resume (resume "
                             "one seed's run with --out DIR/seed-N --resume)")  # fmt: skip
     try:
-        seeds = [s for part in text.split(",") for s in _seed_range(part)]
+        seeds = [seed for part in text.split(",") for seed in _seed_range(part)]
     except ValueError:
         raise MnistlabError(
             f"--seeds takes a range like 0-4 or a list like 0,1,2, got {text!r}"
@@ -185,7 +196,8 @@ def _seeds(config, text: str) -> list[dict]:
     if len(set(seeds)) != len(seeds) or not seeds:
         raise MnistlabError(f"--seeds names each seed once, got {text!r}")
     out = config.out
-    return [{"seed": s, "out": str(Path(out) / f"seed-{s}") if out else None} for s in seeds]
+    return [{"seed": seed, "out": str(Path(out) / f"seed-{seed}") if out else None}
+            for seed in seeds]  # fmt: skip
 
 
 def _seed_range(part: str) -> range:
@@ -232,7 +244,7 @@ def limit_threads(threads: int) -> None:
 
 
 @app.command("summary")
-def summary_command(
+def summary_cmd(
     model: Annotated[str, typer.Option(help=HELP["model"])] = "cnn",
     dataset: Annotated[
         str, typer.Option(help="Its pixel statistics fill the Normalize layer.")

@@ -54,19 +54,20 @@ class ModelSpec:
     any_size: bool = False  # the network takes images of any size (--grow-from)
 
 
-# Each model's recipe: its accuracy and training time per CPU kind are in the README
-# (Performance) and bench/accuracy.py. Times differ by up to 5× between CPU kinds, so a
-# recipe fixes epochs, not seconds; `--budget` fixes seconds instead (mnistlab.training.budget).
+# Each model's recipe. Why each value, and what it was worth on which CPU: docs/decisions/
+# (fast.md, best.md, models.md for the others); accuracy and training time per CPU kind:
+# bench/results/accuracy.jsonl. Times differ by up to 5× between CPU kinds, so a recipe
+# fixes epochs, not seconds; `--budget` fixes seconds instead (mnistlab.training.budget).
 MODELS: dict[str, ModelSpec] = {
     "numpy": ModelSpec(
         "mnistlab.models.numpy_net:build",
         dict(
-            epochs=5,  # 98.03-98.19% MNIST test, seeds 0-2, 4.1-5.4 s on a Xeon AMX (README)
+            epochs=5,  # enough for its accuracy target on MNIST, in seconds
             batch_size=128,  # many updates per epoch while the matrix products stay efficient
             lr=0.1,  # with momentum 0.9 an effective step of 1.0; 0.05 measured no better
             optimizer="nesterov",
             schedule="cosine",
-            # 256 units reach the accuracy of 512 at ~25% less time; ReLU (He init) learns
+            # 256 units reach the accuracy of 512 in less time; ReLU (He init) learns
             # far faster than sigmoid. --hidden / --activation change them.
             model_args={"hidden": [256], "activation": "relu"},
         ),
@@ -82,8 +83,8 @@ MODELS: dict[str, ModelSpec] = {
         "mnistlab.models.torch_nets:cnn",
         dict(epochs=10, batch_size=128, lr=1e-3, optimizer="adamw", schedule="cosine"),
         "classic tutorial CNN: conv 2×2 → max-pool → dense 256 → 10",
-        # Shifts of up to 2 px: MNIST 98.65% → 98.95%, but Fashion-MNIST 91.56% → 89.91%
-        # (it underfits in 10 epochs), so on for digits only.
+        # Shifts of up to 2 px help on digits but make it underfit clothes in 10 epochs, so
+        # on for digits only (docs/decisions/models.md).
         per_dataset={"mnist": dict(shift=2)},
     ),
     "lenet5": ModelSpec(
@@ -98,30 +99,30 @@ MODELS: dict[str, ModelSpec] = {
         ),  # fmt: skip
         "LeNet-5 (LeCun et al. 1998): C1 S2 C3 S4 C5 F6, scaled tanh",
     ),
-    "fast": ModelSpec(  # tuned for time to 99% test accuracy; evidence: models/fast.py
+    "fast": ModelSpec(  # tuned for time to 99% test accuracy; docs/decisions/fast.md
         "mnistlab.models.fast:fast",
         dict(
-            epochs=1,  # 99.2% after one pass; a second adds ~0.1% for twice the time
+            epochs=1,  # one pass is past 99%; a second adds little for twice the time
             batch_size=256,
             lr=0.01,  # the one-cycle peak
             optimizer="adam",
             betas=[0.7, 0.9],  # a short memory suits a run this short
             schedule="onecycle",
-            label_smoothing=0.1,  # +0.2% test accuracy at no cost
+            label_smoothing=0.1,  # more test accuracy at no cost
             val_size=0,  # train on all 60,000 images; the test set is evaluated once, at the end
         ),
         "time-to-99% CNN: 5×5/2 conv → 3×3 conv → max-pool → dense 256, bf16",
         bf16=True,
-        # Without bf16 units a step costs ~2.5× more: narrower, with a fixed whitened stem
-        # (no gradient through the first layer), ~40% less time to 99% (models/fast.py).
-        # The central 24×24 only: ~20% less time to 99% again; dense 128: ~15% (models/fast.py).
+        # Without bf16 units a step costs several times more, so each step is made cheaper:
+        # narrower, a fixed whitened stem (no gradient through the first layer), the central
+        # 24×24 only, dense 128; each kept while every seed ends above 99% (models/fast.py).
         per_precision={
             "fp32": dict(
                 model_args={"widths": [16, 48], "dense": 128, "whitened_stem": True, "crop": 2}
             )
         },
     ),
-    "best": ModelSpec(  # the most accurate; evidence: models/best.py and bench/accuracy.py
+    "best": ModelSpec(  # the most accurate; docs/decisions/best.md
         "mnistlab.models.best:best",
         dict(
             epochs=30,
@@ -145,11 +146,11 @@ MODELS: dict[str, ModelSpec] = {
                 scale=0.05,
                 erase=0.5,
                 flip=True,
-                model_args={"flip_tta": True, "shift_tta": True},  # +0.33 points
+                model_args={"flip_tta": True, "shift_tta": True},  # pays on clothes
             )
         },
-        # Without bf16 units a step costs ~2.4× more, and half an hour buys 6-8 epochs:
-        # cheaper epochs buy more of them (Fashion-MNIST in 15 min: 93.53% → 94.14%, best.py).
+        # Without bf16 units a step costs several times more and a budget, not 30 epochs,
+        # sets the length of a run: cheaper epochs buy more of them (models/best.py).
         per_precision={
             "fp32": dict(grow_from=16, model_args={"widen_after_pool": True}),
         },
@@ -186,9 +187,8 @@ def pixel_stats(images: np.ndarray) -> dict:
     """{"mean", "std"} of uint8 pixels scaled to [0, 1], exact, from a 256-bin histogram.
 
     Counted a million pixels at a time: np.bincount converts its input to int64, and one
-    376 MB copy of MNIST's training images cost 0.85 s on its first call (page faults), 9× the
-    chunks' 90 ms (AMD EPYC Zen 4; the counts are the same): time that `fast`'s time to
-    accuracy counts."""
+    int64 copy of all of MNIST's training images costs a fresh process page faults, time that
+    `fast`'s time to accuracy counts (docs/decisions/fast.md). The counts are the same."""
     flat, counts = np.asarray(images).reshape(-1), np.zeros(256, np.int64)
     for i in range(0, flat.size, 1 << 20):
         counts += np.bincount(flat[i : i + (1 << 20)], minlength=256)

@@ -5,45 +5,26 @@
 
 Residual(c) is two Conv-BN-ReLU layers added back to their input (He et al. 2016), the
 layout of the fast CIFAR-10 ResNets (Myrtle.ai's ResNet-9, Keller Jordan's airbench) cut
-down to 28×28 single-channel images. Like `fast`, it computes in bf16 with channels-last
-weights where the CPU has bf16 units (mnistlab.precision). The recipe is the "best" entry of
-mnistlab.models.MODELS: 30 epochs, or as many as `--budget` allows on the machine at hand.
-
-Measured on 2 idle Xeon cores with AMX (bf16; torch 2.13, 2 threads, seed 0, 30 epochs on
-all 60,000 images): MNIST 99.70% test in 24.9 min (seed 1: 99.77% in 22.7 min),
-Fashion-MNIST 94.32% in 27.0 min, 94.63% with the default test-time averaging. On float32
-CPUs a step costs more (1.2 s per batch on a 2-core AVX2 EPYC Zen 1, 0.83 s on an AVX2
-Zen 3, 0.23 s on an AVX-512 Zen 5 in float32, 0.14 s there in bf16): with `--budget 30m`
-on the Zen 3 it chose 8 epochs for 99.73% on MNIST and 7 for 93.21% on Fashion-MNIST, each
-run 27 min in all (README, Performance). How
-the layout was chosen, in seconds per 60,000-image training epoch (bf16, batch 256, a
-throwaway probe): widths 32/64/128 with both the first two convolutions at 28×28: 71 s; the
-same with the second one at 14×14 (this layout): 39 s (about 47 s inside `mnistlab train`,
-with augmentation); 32/96/192: 66 s; 32/128/256: 110 s. Only one conv runs at full
-resolution, as in `fast`: large activations cost more than FLOPs here. Without the final
-×0.125 the first epoch at lr 0.1 diverged (loss 7.9 → test accuracy 17%).
+down to 28×28 single-channel images. Only one convolution runs at full resolution, as in
+`fast`: on a CPU large activations cost more than FLOPs. Like `fast`, it computes in bf16
+with channels-last weights where the CPU has bf16 units (mnistlab.precision). The recipe is
+the "best" entry of mnistlab.models.MODELS: 30 epochs, or as many as `--budget` allows on
+the machine at hand; in bf16 on 2 Xeon cores with AMX, 30 epochs reach 99.70% on MNIST.
 
 The float32 recipe (CPUs without bf16 units; `recipe` "best/fp32" in config.json) makes each
 epoch cheaper, since there a budget, not the recipe's 30 epochs, sets the length of a run:
 `widen_after_pool` moves the 64 → 128 convolution to 7×7, and `--grow-from 16` trains on
-16×16 images first, growing to 28×28 by 3/4 of the epochs (mnistlab.training.loop.grown_size). A
-float32 step of 256 images on 2 Xeon cores (AMX unused; a throwaway probe): 360 ms for this
-layout at 28×28, 244 ms widened after the pool, and that one 122 ms at 20×20 and 85 ms at
-16×16 (in training), so 20 grown epochs cost about as much as 13 plain ones. Fashion-MNIST,
-seed 0, float32 on that Xeon, each run's time in all: the default layout with `--budget
-15m` 10 epochs, 93.53% in 12.7 min (11 epochs the day before: 93.75%); widened after the
-pool, 13 epochs, 93.73% in 13.5 min; both changes, 20 epochs, 94.01% in 14.3 min, and with
-`--budget 15m` 18 epochs, 94.14% in 12.7 min (MNIST: 19 epochs, 99.74%, against 12 epochs
-and 99.75% before). No gain on top of that (2026-12-04, same Xeon and budget, one seed
-each): the stem's max-pool before its batch norm and ReLU, 21 epochs, 94.14%; that and
-`--erase 0.25`, 94.24%; `--erase 0.25 --grow-from 12`, 23 epochs, 94.17% (README). On an
-AMD EPYC Zen 4 (2026-12-06, `--precision fp32`; 15 minutes there stand for about 30 on an
-AVX2 Zen 3): `--budget 15m` 17 epochs, 94.02%; with `--erase 0` 16 epochs, 94.03%;
-`--budget 30m` 34 epochs, 94.41%: twice the compute still misses 94.5%.
+16×16 images first, growing to 28×28 by 3/4 of the epochs (mnistlab.training.loop.grown_size).
+Even so, half an hour of an AVX2-only CPU does not bring Fashion-MNIST to 94.5%: the
+variants tried on top of it all landed within the spread of seeds.
 
-Test-time augmentation lives inside the model (`Averaged`), so evaluation, `predict` and the
-server all use it: on Fashion-MNIST the prediction averages each image, its mirror image and
-their 1-pixel shifts (10 passes); bench/tta.py measures what each part adds.
+Test-time augmentation lives inside the model (`Averaged`), so evaluation, `predict`, the
+server and the ONNX export all use it: on Fashion-MNIST the prediction averages each image,
+its mirror image and their 1-pixel shifts (10 passes); on digits the shifts did not pay for
+their time, and a mirrored digit is no digit.
+
+What was tried and what it was worth, per CPU: docs/decisions/best.md. Results:
+bench/results/accuracy.jsonl, tta.jsonl and train.jsonl (the `--budget` runs).
 """
 
 from __future__ import annotations
@@ -126,7 +107,7 @@ def best(
 ) -> nn.Sequential:
     """The `best` network; `widths` are the channels at 28×28, 14×14 and 7×7. With
     `widen_after_pool` the c2 → c3 convolution runs after the second max-pool, on a quarter
-    of the pixels: a third less compute per step (the float32 recipe)."""
+    of the pixels, for a cheaper step (the float32 recipe)."""
     c1, c2, c3 = widths
     widen, pool = conv_bn(c2, c3), [nn.MaxPool2d(2)]
     net = Averaged(

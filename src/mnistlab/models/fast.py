@@ -1,76 +1,31 @@
 """`fast`: the network and recipe tuned for time to 99% MNIST test accuracy on a small CPU.
 
     Normalize → Conv 5×5 stride 2 (c1) → ReLU → Conv 3×3 (c2) → MaxPool 2 → ReLU
-              → Dense 25·c2 → 256 → ReLU → Dense 10
+              → Dense side²·c2 → dense → ReLU → Dense 10     (side 5; 4 with a 2 px crop)
 
 Two recipes, chosen by the compute path (mnistlab.precision; config.json records it as
-"precision" and "recipe"). Both: one epoch over all 60,000 training images (no validation
-split; the test set is evaluated once, at the end), batch 256, Adam with β = (0.7, 0.9),
-one-cycle schedule peaking at lr 0.01, no weight decay, label smoothing 0.1.
-- bf16 (CPUs with AVX512-BF16 or AMX, most GPUs): c1/c2 = 32/32, every layer trained
-  (217,706 parameters). On 2 idle Sapphire Rapids cores (AMX) it first reached 99% after
-  2.1 s and ended after 2.5 s (median of 3 seeds; seeds 0-5 end at 99.16-99.28%).
+"precision" and "recipe"), both in mnistlab.models.MODELS. Both: one epoch over all 60,000
+training images (no validation split; the test set is evaluated once, at the end), batch
+256, Adam with β = (0.7, 0.9), one-cycle schedule peaking at lr 0.01, no weight decay, label
+smoothing 0.1.
+- bf16 (CPUs with AVX512-BF16 or AMX, most GPUs), recipe "fast": c1/c2 = 32/32, dense 256,
+  every layer trained, under bf16 autocast with channels-last weights.
 - fp32 (AVX2-only CPUs, or `--precision fp32`), recipe "fast/fp32": c1/c2 = 16/48, dense
-  128, a whitened stem, and the central 24×24 pixels only. The first convolution is set before
-  training to whitening filters of the training images' 5×5 patches and never trained, so
-  no gradient flows into it (the ReLU backward at 12×12 and the second convolution's input
-  gradient go away). The outer 2 px, which hold 0.24% of MNIST's ink, are cut off before
-  the stem (CropNormalize), so every later layer works on a third fewer positions. Seeds
-  0-5 end at 99.01-99.18% (0-2, the benchmark's: 99.12-99.18%). The figures of
-  bench/time_to_accuracy.py are in its docstring.
-The measured figures, with the machines, are in bench/time_to_accuracy.py and the README.
+  128, a whitened stem, and the central 24×24 pixels only (crop 2).
 
-How the fp32 recipe was chosen (2026-12-01, 2 cores of an AMD EPYC Zen 5, AVX-512, run with
---precision fp32 as the stand-in for AVX2 CPUs; a throwaway probe of the same steps; time
-to 99% is wall seconds of training, median of 3 seeds, and every figure on this shared VM
-drifts by ±20% between runs, so the step counts are the steadier evidence):
-- Where a float32 step goes (32/32, profiler, 11.8 ms per batch of 256): the second
-  convolution's backward 3.9 ms, its forward 1.2 ms, dense layers 1.9 ms, the first
-  layer's ReLU backward 1.1 ms and backward 0.5 ms, Adam 0.9 ms. Per image: 32/32 60 µs,
-  16/32 41 µs, 16/32 with dense 128 34 µs; even a 4/4 net costs 11 µs (kernel overheads),
-  and widths that are not multiples of 16 are no cheaper (12/24: 32 µs).
-- Today's 32/32 recipe in fp32: 99% after 1.9-2.3 s (154-172 steps), final 99.24-99.25%.
-  Narrower, all trained: 16/32 1.6-1.8 s but one seed ends at 98.98%; 16/24 + dense 128
-  1.4-1.5 s, final 99.02-99.12%; 12/32 1.2-1.6 s, final 99.00-99.20%. Too thin a margin.
-- Frozen stem: random 32/32 1.6 s (35 µs per image), 99.06-99.16%; random 16/32 misses
-  99% on 2 of 3 seeds; whitened 16/32 1.2-1.5 s, 99.13-99.22% in the probe, but through
-  the real loop over 6 seeds 1.5-2.4 s (median 1.8 s) with one seed at 99.01%. Whitened
-  16/48: 99.12-99.27% over 6 seeds (169-191 steps to 99%), the margin chosen.
-- No gain: batch 512 (45 µs per image, worse than 34 at batch 256) or 384; strided second
-  convolution (98.8-99.1%); lr 0.015; whitening ε 0.1 instead of 0.01; 0.8-0.9 epochs.
-- The crop (2026-12-02, same machine and mode, the real loop through the benchmark's
-  race_model, runs of 3 seeds alternated): cropping 2 px on each side took the median time
-  to 99% from 3.89 / 3.67 s (seeds 0-2, two runs) and 4.01 s (seeds 3-5) to 3.14 / 2.96 s
-  and 3.07 s: about 20% less, in 175-212 steps instead of 155-187. Final accuracy 99.09-99.20%
-  over seeds 0-5, against 99.12-99.27% uncropped: a thinner margin, still above 99%. 16/64
-  channels with the crop: no faster (3.56 s), one seed at 99.06%. The stem's whitening
-  stays fitted on the whole image's patches: fitted on the crop's, seed 0 ended at 99.00%.
-- Dense 128 instead of 256 (2026-12-03, AMD EPYC Zen 4, AVX-512, --precision fp32, the
-  benchmark's race over seeds 0-5, one process per variant): a step 8.6 ms instead of 11.5
-  (the first dense layer was a third of the FLOPs); median time to 99% 2.15 / 2.16 s against
-  2.52 s in two runs, 186-232 steps, final 99.06-99.19%. Also tried there: 16/32 channels
-  with dense 128, 1.71 s but one seed of 6 at 98.93%; lr 0.012 or 0.015 (no faster, finals
-  down to 99.00%); batch 128 (3.86 s); cropping 3 or 4 px (every seed below 99%, 98.56-98.89%);
-  torch.optim.Muon on the dense weights (fewer steps, 154-208, but each ~2 ms dearer: no gain).
-- Time before the first step counts (the benchmark's offset): the pixel statistics and the
-  whitening fit took 0.25 s warm and over 1 s in a fresh process; now 0.12 s
-  (mnistlab.models.pixel_stats counts in chunks, the fit works in float32).
+Why this shape: on a CPU large activations cost more than FLOPs, so the stem shrinks the
+image at once and the only pooling happens at 10×10, before a ReLU (max-pool commutes with
+it). Without bf16 units a step costs several times more, so the float32 recipe makes each
+step cheaper rather than taking fewer: its first convolution is set before training to
+whitening filters of the training images' 5×5 patches (init_from_data) and never trained,
+so no gradient flows into it (the stem's weight gradient, its ReLU backward and the
+second convolution's input gradient go away); cropping the outer pixels (CropNormalize)
+leaves every later layer fewer positions; dense 128 halves the first dense layer. Each change
+was kept only while every seed still ended above 99%. Time before the first step counts
+too, so the whitening fit (and mnistlab.models.pixel_stats) are cheap.
 
-How the bf16 recipe was chosen (2 shared Xeon cores with AVX-512 and AMX-BF16, torch 2.13,
-one thread): CPU seconds per epoch, and test accuracy after one epoch, mean of 3 seeds.
-- Stem. Large activations cost more than FLOPs here, so the first layer shrinks the image at
-  once and the only pooling happens at 10×10, before a ReLU (max-pool commutes with it).
-  The conv 5×5 → max-pool at 24×24 layout of tuomaso/train_mnist_fast: 7.7 s for 99.08%;
-  this stem with 32/48 channels: 5.4 s for 99.05% (both before label smoothing).
-- Widths (first/second conv): 32/64 6.3 s 99.29%; 32/48 5.3 s 99.22%; 32/32 4.5 s 99.20%
-  (8 seeds); 24/32 3.7 s 99.16%; 16/32 3.0 s 99.12%. Dense 128 instead of 256: 99.16%.
-- bf16 autocast + channels-last weights: 2.5× faster than float32 (oneDNN uses AMX);
-  bf16 alone 1.5×, channels-last alone 1.2×. Accuracy: 99.08% vs 99.04% in float32 (one seed).
-- Label smoothing 0.1: 99.05% → 99.25%. Adam β (0.7, 0.9) vs the default (0.9, 0.999):
-  99.22% vs 99.11%. Batch 512: 99.00% (−10% time); batch 128: 98.98%. Batch norm: no gain,
-  +20% time. SGD + Nesterov + batch norm at lr 0.3: 99.14%. Strided second conv instead of
-  max-pool: 99.04%. Fused Adam: no measurable change. Two epochs: ~99.3% for twice the time.
-- torch.compile (inductor): 45 s to compile, then slower steps (28 vs 18 ms), so not used.
+What was tried and what each choice was worth, per CPU: docs/decisions/fast.md. The races
+against the reference: bench/results/time_to_accuracy.jsonl.
 """
 
 from __future__ import annotations
@@ -104,8 +59,8 @@ class Bf16Sequential(nn.Sequential):
 
 class CropNormalize(Normalize):
     """Normalize the central (28 - 2·crop)² pixels only: MNIST's outer 2 px hold 0.24% of its
-    ink, and a 24×24 input costs the layers after it a third less. No state of its own, so
-    the state dict keeps the layout of the uncropped network."""
+    ink, and a 24×24 input leaves the stem 10×10 positions instead of 12×12. No state of its
+    own, so the state dict keeps the layout of the uncropped network."""
 
     def __init__(self, mean: float, std: float, crop: int) -> None:
         super().__init__(mean, std)
@@ -139,10 +94,10 @@ class Fast(Bf16Sequential):
         if not self.whitened_stem:
             return
         norm, conv = self[0], self[1]
-        # The whole 28×28 image's patches even when the network sees a crop: from the cropped
-        # image's, seed 0 of the fp32 recipe ended at 99.00% instead of 99.20% (Zen 5).
-        # Float32 patches and no centred copy: 30 ms instead of 70-160 ms (Zen 4), and this
-        # counts as training time; the covariance is the same to 4e-6.
+        # The whole 28×28 image's patches even when the network sees a crop: fitted on the
+        # crop's, the fp32 recipe's seeds came too close to 99% (docs/decisions/fast.md).
+        # Float32 patches and no centred copy, because this counts as training time; the
+        # covariance is the same up to float32 rounding.
         x = (images[:2000].astype(np.float32) / 255 - np.float32(norm.mean)) / np.float32(norm.std)
         k, step = conv.kernel_size[0], conv.stride[0]
         patches = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::step, ::step]
@@ -177,7 +132,7 @@ def fast(
     net = Fast(
         CropNormalize(mean, std, crop) if crop else Normalize(mean, std),
         nn.Conv2d(1, c1, 5, stride=2), nn.ReLU(inplace=True),  # c1@12×12 (crop 2: 10×10)
-        nn.Conv2d(c1, c2, 3), nn.MaxPool2d(2), nn.ReLU(inplace=True),  # c2@10×10 → c2@5×5
+        nn.Conv2d(c1, c2, 3), nn.MaxPool2d(2), nn.ReLU(inplace=True),  # c2@10×10 → 5×5 (8 → 4)
         nn.Flatten(),
         nn.Linear(c2 * side * side, dense), nn.ReLU(inplace=True),
         nn.Linear(dense, 10),

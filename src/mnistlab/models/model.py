@@ -19,9 +19,8 @@ from mnistlab.models.numpy_net import NumpyNet
 
 # Images per forward pass. 256 keeps a convolution's activations under glibc's 32 MB mmap
 # ceiling (mnistlab.memory), so they are reused rather than faulted in afresh each pass:
-# `best`'s 10-view test evaluation took 36 s instead of 46-59 s at 1,000 in float32, 11.5
-# instead of 16-22 s in bf16 (Xeon AMX, 2026-12-03, 10,000 images); `cnn` 0.7 s instead of
-# 1.35 s; the small nets run as fast as at 1,000, `fast` 20 ms slower.
+# quicker than 1,000 for the convolutional nets (`best`, `cnn`), as quick for the small ones
+# (docs/decisions/training-speed.md).
 PREDICT_BATCH = 256
 
 

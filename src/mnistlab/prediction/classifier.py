@@ -239,8 +239,8 @@ def predict_files(classifier: Classifier, paths: Iterable[str | Path]) -> FileRe
             images.append(image)
             inks.append(ink)
             files.append(str(path))
-        except MnistlabError as e:
-            errors.append(str(e))
+        except MnistlabError as e:  # each error names its file, once
+            errors.append(str(e) if str(path) in str(e) else f"{path}: {e}")
     rows = classifier.outputs(np.stack(images)) if images else []
     predictions = [classifier.prediction(row, ink, f)
                    for row, ink, f in zip(rows, inks, files, strict=True)]  # fmt: skip

@@ -289,7 +289,7 @@ def load_onnx_model(
 def shared_file(run_dir: str | Path, folder: str | Path) -> Path:
     """An up-to-date export of the run that many processes can load: RUN_DIR/model.onnx if
     it is one, else a fresh export written into `folder`. The server makes it once, so its
-    workers (and a restarted one) load a file instead of each exporting (`best`: ~10 s)."""
+    workers (and a restarted one) load a file instead of each exporting (seconds apiece)."""
     run_dir = Path(run_dir)
     onnx_module = _require("onnx")
     path = run_dir / ONNX_FILE

@@ -13,9 +13,9 @@ from PIL import Image
 
 MNIST_STROKE = 0.135  # median stroke width / longest side of an MNIST digit (measured)
 STROKE_SIDE = 200  # digits are resized to this to measure and change stroke width
-MNIST_CENTRE = 14.0  # MNIST's mean centre of mass, in pixel indices (measured: 13.99, 14.00)
+MNIST_CENTRE = 14.0  # MNIST's mean centre of mass, in pixel indices (measured on its digits)
 # OpenCV's own thread pool: on these small images a second thread costs CPU and saves no
-# time (canvas: 2.3 ms either way, 2.7 CPU-ms with two threads; Zen 5). Process-wide.
+# time (docs/decisions/preprocessing.md). Process-wide.
 cv2.setNumThreads(1)
 
 
@@ -57,8 +57,9 @@ def normalize_stroke(ink: np.ndarray, measured: dict | None = None) -> np.ndarra
 def distances(mask: np.ndarray) -> np.ndarray:
     """Each True pixel's exact Euclidean distance to the nearest False one (0 on False).
 
-    OpenCV's exact transform gives scipy.ndimage.distance_transform_edt's values (to 1e-6)
-    in a quarter of the time: it was a third of a canvas upload's preprocessing.
+    OpenCV's exact transform gives scipy.ndimage.distance_transform_edt's values in a
+    quarter of the time (AMD EPYC Zen 5); it had been the largest step of a canvas upload's
+    preprocessing (docs/decisions/preprocessing.md).
     """
     return cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
 

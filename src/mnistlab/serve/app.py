@@ -5,9 +5,8 @@ once. Each request reads its upload, preprocesses it on a thread of the pool (of
 loop), and hands the 28x28 image to a MicroBatcher, which runs the images of concurrent
 requests through the model in one call on the model's own thread, limited to one compute
 thread: one image gains nothing from a second thread, and bf16 kernels called from a thread
-other than the main one with two OpenMP threads were much slower (`best` on Fashion-MNIST:
-80 ms per request with two threads, 23 ms with one; bench/inference.py on the 2-core Xeon
-AMX, README, Performance). Uploads over the limit are refused before they are parsed.
+other than the main one with two OpenMP threads were 5× slower on a 2-core Xeon with AMX
+(docs/decisions/serving.md). Uploads over the limit are refused before they are parsed.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from threadpoolctl import threadpool_limits
@@ -42,8 +42,8 @@ from mnistlab.serve.metrics import Metrics, RequestMetrics
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("mnistlab.serve")
 # Preprocessing threads per worker: CPU work that holds the GIL much of the time, so more
-# threads only queue for it: at 2 workers, 1 thread gave 296 req/s and 2 threads 184 (Zen 5,
-# bench/serve_load.py). MNISTLAB_PREPARE_THREADS tries others.
+# threads only queue for it, and one served the most requests (docs/decisions/serving.md).
+# MNISTLAB_PREPARE_THREADS tries others.
 PREPARE_THREADS = int(os.environ.get("MNISTLAB_PREPARE_THREADS", "1"))
 MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file itself
 
@@ -125,7 +125,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """The model thread and the batcher live as long as the server; a warm-up prediction
         runs before /readyz says ready: a full batch first (onnxruntime's first call at a
-        new batch size takes its time: `best`'s p99 was 500-640 ms under load without it)."""
+        new batch size is slow, and without it that showed in `best`'s p99 under load)."""
         with (
             ThreadPoolExecutor(1, "mnistlab-model", initializer=_one_thread) as pool,
             ThreadPoolExecutor(
@@ -144,7 +144,7 @@ def create_app(
             yield
             await batcher.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI and ReDoc from the package's files, not a CDN
         title="mnistlab",
         version=__version__,
         description=f"Predict images with the run `{classifier.run_dir}`. The page is at /.",

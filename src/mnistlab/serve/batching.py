@@ -1,13 +1,13 @@
 """Micro-batching: the images of concurrent requests go through the model as one call.
 
-One forward pass of 32 images costs a few times one image's (`fast`: 5.1 ms against 0.9 ms
-on the 2-core Xeon AMX, issue 12's measurement), so under load a worker answers many more
-requests if it batches. Requests wait on an asyncio future; one task takes whatever is
+One forward pass of 32 images costs a few times one image's (`fast` on a 2-core Xeon with
+AMX: 5.1 ms against 0.9 ms), so under load a worker answers many more requests if it
+batches. Requests wait on an asyncio future; one task takes whatever is
 queued (and what arrives within `window` seconds, up to `max_batch` images), runs the model
 on its own thread, and hands each request its row. A request that finds none queued waits
 `window` for others; under load the images queued while the model ran go at once. One
 timer per batch, not one `wait_for` per image: per-image timers cost the event loop more
-than batching saved for `fast` (2 workers: 364-449 req/s batched, 434-547 not).
+than batching saved (docs/decisions/serving.md).
 """
 
 from __future__ import annotations

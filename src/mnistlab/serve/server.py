@@ -9,9 +9,10 @@ On Linux each worker listens on its own socket bound with SO_REUSEPORT, and the 
 spreads new connections over them evenly. uvicorn's default, one socket shared by all
 workers, lets whichever worker wakes first accept a whole burst of connections: under
 `wrk -c 32` with 2 workers, one worker held every keep-alive connection while the other
-sat idle (55-63% of the 2 cores busy; 150-190 requests/s). The sockets are made as TCP
-sockets (proto IPPROTO_TCP) with TCP_NODELAY: uvicorn issue #3149 reports that its shared
-socket lacks it, so that keep-alive answers wait on delayed ACKs (not measured here).
+sat idle (55-63% of 2 AMD EPYC Zen 5 cores busy; docs/decisions/serving.md). The sockets
+are made as TCP sockets (proto IPPROTO_TCP) with TCP_NODELAY: uvicorn issue #3149 reports
+that its shared socket lacks it, so that keep-alive answers wait on delayed ACKs (not
+measured here).
 """
 
 from __future__ import annotations

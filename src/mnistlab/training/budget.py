@@ -1,7 +1,7 @@
 """`--budget`: fix the number of epochs so that a run ends inside a wall-clock budget.
 
-A recipe's epochs are right for one machine only: `best`'s 30 epochs took 23-27 min on a
-2-core AMX Xeon and about 2.3 hours on a 2-core AVX2 EPYC. With a budget, the run first times
+A recipe's epochs are right for one machine only: `best`'s 30 epochs fit in half an hour on
+a 2-core AMX Xeon and take hours on a 2-core AVX2-only CPU. With a budget, the run first times
 a few training steps of a throwaway copy of the model on this machine (the real run starts
 from the untouched model, so it is the same run a plain `--epochs N` would be), then takes as
 many whole epochs as fit, and the schedule (one-cycle, cosine...) is laid out over those. The
@@ -25,7 +25,7 @@ from mnistlab.training import loop
 
 UNITS = {"s": 1, "m": 60, "h": 3600}
 MARGIN = 0.06  # of the budget, kept free: the loop's bookkeeping, checkpoints, a busier
-# machine (`best` measured 233 ms per probe step and then ran 245 ms per step in its epochs)
+# machine (an epoch's steps can run slower than the probe's: docs/decisions/training-speed.md)
 WARMUP_STEPS = 3  # the first steps of a process build kernels and are slower
 MIN_STEPS, MIN_SECONDS = 10, 1.0  # time at least this many steps and at least this long
 
@@ -123,8 +123,8 @@ def plan(
 ) -> Plan:
     """As many whole epochs as fit in the budget less its margin; too small a budget → error.
     With progressive resizing (`grow_from` pixels at first, loop.grown_size), a step
-    is priced by its images' pixels between the two sizes measured (`best/fp32` on a Xeon:
-    122 ms at 20×20, 244 ms at 28×28, half the pixels)."""
+    is priced by its images' pixels between the two sizes measured: a step's time follows its
+    pixels (docs/decisions/training-speed.md)."""
 
     def step_at(size: int) -> float:
         grown = (size**2 - grow_from**2) / (IMAGE_SIDE**2 - grow_from**2)

@@ -41,12 +41,12 @@ class Step:
     lr: float
 
 
-def steps_per_epoch(s: Settings, n: int) -> int:
-    return math.ceil(n / batch_size(s, n))
+def steps_per_epoch(settings: Settings, n: int) -> int:
+    return math.ceil(n / batch_size(settings, n))
 
 
-def batch_size(s: Settings, n: int) -> int:
-    return min(s.batch_size or n, n)  # 0: full-batch descent
+def batch_size(settings: Settings, n: int) -> int:
+    return min(settings.batch_size or n, n)  # 0: full-batch descent
 
 
 def batch_order(seed: int, epoch: int, n: int, batch: int) -> list[np.ndarray]:
@@ -60,13 +60,15 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
 
 
-def epoch_steps(stepper, s: Settings, n: int, epoch: int, first_step: int) -> Iterator[Step]:
+def epoch_steps(stepper, settings: Settings, n: int, epoch: int, first_step: int) -> Iterator[Step]:
     """Epoch `epoch` (from 1) over `n` images, one step per batch at the scheduled rate."""
-    stepper.start_epoch(epoch_seed(s.seed, epoch), grown_size(s.grow_from, epoch, s.epochs))
-    batches = batch_order(s.seed, epoch, n, batch_size(s, n))
-    total = s.epochs * len(batches)
+    stepper.start_epoch(
+        epoch_seed(settings.seed, epoch), grown_size(settings.grow_from, epoch, settings.epochs)
+    )
+    batches = batch_order(settings.seed, epoch, n, batch_size(settings, n))
+    total = settings.epochs * len(batches)
     for i, idx in enumerate(batches):
-        lr = lr_at(s.schedule, s.lr, first_step + i, total)
+        lr = lr_at(settings.schedule, settings.lr, first_step + i, total)
         stepper.set_lr(lr)
         loss, hits = stepper.step(idx)
         yield Step(len(idx), loss, hits, lr)

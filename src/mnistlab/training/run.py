@@ -36,6 +36,7 @@ class TrainConfig:
     """What a user asks of a run. The hyper-parameters are settings.Settings' (help
     there); None means the model's recipe, or, when resuming, the value the run saved."""
 
+    # Settings' fields, typed as there or None, and the numpy builder's (tests/test_settings.py)
     dataset: str | None = None
     val_size: int | None = None
     calibration_size: int | None = None
@@ -65,6 +66,7 @@ class TrainConfig:
     precision: str | None = None  # auto, bf16 or fp32 (default MNISTLAB_PRECISION, else auto)
     out: str | None = None  # the run folder (default runs/<dataset>-<model>-<timestamp>)
     resume: bool = False  # continue the run in `out` from its last finished epoch
+    from_run: str | None = None  # a new run starting from this finished run's weights
     log_every: int = 0  # also print the batch loss and accuracy every N steps (0: off)
     data_dir: str | None = None  # folder holding the IDX files (default: the cache)
 
@@ -73,7 +75,7 @@ class TrainConfig:
         return {k: getattr(self, k) for k in RUN_FIELDS}
 
 
-HOW_FIELDS = ("device", "precision", "out", "resume", "log_every", "data_dir")
+HOW_FIELDS = ("device", "precision", "out", "resume", "from_run", "log_every", "data_dir")
 RUN_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name not in HOW_FIELDS)
 
 
@@ -99,16 +101,18 @@ def train(config: TrainConfig, on_epoch_end: Callable[[dict, Model], None] | Non
     memory.keep_freed_memory()
     run_dir = Path(config.out) if config.out else None
     with world.reporting(run_dir):  # under torchrun: rank 0 checks, the others follow
-        saved, mode, s = world.from_lead(lambda: _settled(config, run_dir, world.size))
-        device = world.device(config.device, get_model_spec(s.model).backend.cpu_only)
+        saved, mode, settings = world.from_lead(lambda: _settled(config, run_dir, world.size))
+        device = world.device(config.device, get_model_spec(settings.model).backend.cpu_only)
         with precision.using(mode):
-            return _train(config, run_dir, saved, s, device, on_epoch_end, world, started)
+            return _train(config, run_dir, saved, settings, device, on_epoch_end, world, started)
 
 
 def _settled(config: TrainConfig, run_dir: Path | None, processes: int):
     """(the saved config when resuming, the precision mode, the Settings), or a MnistlabError:
     everything checked before any data is loaded or any file written."""
     saved = None
+    if config.resume and config.from_run:
+        raise MnistlabError("--from starts a new run and --resume continues one: give one")
     if config.resume:
         if run_dir is None:
             raise MnistlabError("--resume needs --out RUN_DIR, the run folder to continue")
@@ -118,33 +122,59 @@ def _settled(config: TrainConfig, run_dir: Path | None, processes: int):
             raise MnistlabError(f"{run_dir} has no checkpoint to resume from ({done})")
     if config.budget and config.epochs:
         raise MnistlabError("give --epochs or --budget, not both: the budget sets the epochs")
-    name = config.model or (saved or {}).get("model", "cnn")
+    source = _source(config) if config.from_run else {}
+    name = config.model or (saved or source).get("model", "cnn")
     spec = get_model_spec(name)
     distributed.check_run(name, processes, bool(config.budget), saved, run_dir)
     device = distributed.World().device(config.device, spec.backend.cpu_only)
     mode = _precision_mode(config.precision, saved)
+    given = config.run_values()
+    if source:  # its model, and its dataset unless another is asked
+        given |= {"model": name, "dataset": config.dataset or source["dataset"]}
     with precision.using(mode):
-        s = settle(config.run_values(), saved, precision.compute_path(_device_type(device)))
-    return saved, mode, s
+        settings = settle(given, saved, precision.compute_path(_device_type(device)))
+    if source:  # its network, whatever this machine's recipe would build
+        settings = dataclasses.replace(settings, model_args=source["model_args"])
+    return saved, mode, settings
 
 
-def _train(config: TrainConfig, run_dir, saved, s: Settings, device: str, on_epoch_end,
+def _source(config: TrainConfig) -> dict:
+    """The config.json of the run that --from starts from, checked: finished, same model."""
+    source = runs.load_config(config.from_run)
+    runs.weights_path(config.from_run)  # finished, or a one-line error
+    if config.model and config.model != source["model"]:
+        raise MnistlabError(f"--from {config.from_run} holds a {source['model']} model, not a "
+                            f"{config.model}: drop --model (the weights decide it)")  # fmt: skip
+    if config.hidden is not None or config.activation is not None:
+        raise MnistlabError("--from keeps the network of the run it starts from: drop --hidden "
+                            "and --activation")  # fmt: skip
+    return source
+
+
+def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str, on_epoch_end,
            world: distributed.World, started: float) -> Run:  # fmt: skip
-    held_out = s.val_size or s.calibration_size  # validation, else a calibration split
-    load = dict(name=s.dataset, val_size=held_out, seed=s.seed, data_dir=config.data_dir)
+    held_out = settings.val_size or settings.calibration_size  # validation, else calibration
+    load = dict(name=settings.dataset, val_size=held_out, seed=settings.seed,
+                data_dir=config.data_dir)  # fmt: skip
     train_set, test_set = load_dataset(split="train", **load), load_dataset(split="test", **load)
-    val_set = load_dataset(split="val", **load) if s.val_size else None
-    x, y = train_set.images[: s.train_limit or None], train_set.labels[: s.train_limit or None]
+    val_set = load_dataset(split="val", **load) if settings.val_size else None
+    limit = settings.train_limit or None
+    x, y = train_set.images[:limit], train_set.labels[:limit]
 
-    if not saved:
-        s = dataclasses.replace(s, model_args={**s.model_args, **pixel_stats(x)})
-    model = build_model(s.model, seed=s.seed, **s.model_args)
-    if not saved:
+    if not saved and not config.from_run:  # --from keeps its source's normalization too
+        model_args = {**settings.model_args, **pixel_stats(x)}
+        settings = dataclasses.replace(settings, model_args=model_args)
+    model = build_model(settings.model, seed=settings.seed, **settings.model_args)
+    if not saved and config.from_run:  # rank 0 reads the weights and shares them
+        weights = world.from_lead(lambda: runs.load_model(config.from_run).arrays())
+        model.load_arrays(weights, config.from_run)
+    elif not saved:
         model.init_from_data(x)
-    stepper = make_stepper(model, x, y, s, device, world)
-    if s.budget and not saved:
-        plan = _plan_budget(model, x, y, s, device, val_set, test_set, started)
-        s = dataclasses.replace(s, epochs=plan.epochs, budget_plan=dataclasses.asdict(plan))
+    stepper = make_stepper(model, x, y, settings, device, world)
+    if settings.budget and not saved:
+        plan = _plan_budget(model, x, y, settings, device, val_set, test_set, started)
+        settings = dataclasses.replace(settings, epochs=plan.epochs,
+                                       budget_plan=dataclasses.asdict(plan))  # fmt: skip
     if saved:
         cfg, created = saved, False
         (optimizer, saved_state), arrays = world.from_lead(
@@ -155,26 +185,31 @@ def _train(config: TrainConfig, run_dir, saved, s: Settings, device: str, on_epo
         stepper.load_optimizer_state(optimizer)
         state = loop.State(**saved_state)
     else:
-        cfg, state = _config(s, device, world.size), loop.State()
-        run_dir, created = world.from_lead(lambda: _new_run_dir(run_dir, s, len(y), world.size))
-    err = Console(stderr=True, soft_wrap=True, highlight=False, quiet=not world.lead)
-    err.print(_header(s, len(y), device, state.epoch if saved else None, world.size))
-    if s.budget_plan:
-        err.print(budget.Plan(**s.budget_plan).describe())
+        cfg, state = _config(settings, device, world.size), loop.State()
+        if config.from_run:  # which weights it started from, whatever becomes of that folder
+            origin = world.from_lead(lambda: runs.weights_sha256(config.from_run))
+            cfg["from"] = {"run": str(config.from_run), "weights_sha256": origin}
+        run_dir, created = world.from_lead(
+            lambda: _new_run_dir(run_dir, settings, len(y), world.size)
+        )
+    console = Console(stderr=True, soft_wrap=True, highlight=False, quiet=not world.lead)
+    console.print(_header(settings, len(y), device, state.epoch if saved else None, world.size))
+    if settings.budget_plan:
+        console.print(budget.Plan(**settings.budget_plan).describe())
     try:
-        while state.epoch < s.epochs and not state.stopped:
-            row = _epoch(model, stepper, s, len(y), val_set, state, run_dir, err, config.log_every,
-                         world)  # fmt: skip
+        while state.epoch < settings.epochs and not state.stopped:
+            row = _epoch(model, stepper, settings, len(y), val_set, state, run_dir, console,
+                         config.log_every, world)  # fmt: skip
             if world.lead:
                 if not (run_dir / runs.CONFIG).exists():
                     runs.write_config(run_dir, cfg)
                 runs.save_checkpoint(run_dir, model, stepper.optimizer_state(),
                                      dataclasses.asdict(state))  # fmt: skip
                 runs.write_history(run_dir, state.history)
-            err.print(_keras_line(row, s.epochs), markup=False)
+            console.print(_keras_line(row, settings.epochs), markup=False)
             if state.stopped:
-                err.print(f"early stopping: no lower val_loss than {state.best_val_loss:.4f} "
-                          f"for {s.patience} epochs")  # fmt: skip
+                console.print(f"early stopping: no lower val_loss than {state.best_val_loss:.4f} "
+                              f"for {settings.patience} epochs")  # fmt: skip
             if on_epoch_end:
                 on_epoch_end(row, model)
     except BaseException:
@@ -182,54 +217,59 @@ def _train(config: TrainConfig, run_dir, saved, s: Settings, device: str, on_epo
             runs.remove_empty_run_dir(run_dir)  # no epoch finished: leave nothing behind
         raise
     calibration_set = val_set or (load_dataset(split="val", **load) if held_out else None)
-    return _finish(model, test_set, state, run_dir, cfg, err, world, calibration_set)
+    return _finish(model, test_set, state, run_dir, cfg, console, world, calibration_set)
 
 
-def _new_run_dir(run_dir: Path | None, s: Settings, n: int, processes: int) -> tuple[Path, bool]:
+def _new_run_dir(
+    run_dir: Path | None, settings: Settings, n: int, processes: int
+) -> tuple[Path, bool]:
     """Rank 0's new run folder (and whether it made it), once the batches split over ranks."""
-    distributed.check_batches(loop.batch_size(s, n), n, processes)
-    run_dir = run_dir or runs.default_run_dir(s.dataset, s.model)
+    distributed.check_batches(loop.batch_size(settings, n), n, processes)
+    run_dir = run_dir or runs.default_run_dir(settings.dataset, settings.model)
     return run_dir, runs.create_run_dir(run_dir)
 
 
-def _config(s: Settings, device: str, processes: int) -> dict:
+def _config(settings: Settings, device: str, processes: int) -> dict:
     """config.json of a new run: the settled hyper-parameters, the dataset's class names and
     preprocessing, the device, the number of processes (when several) and library versions."""
-    spec = get_spec(s.dataset)
-    return {"dataset": s.dataset, "model": s.model, "model_args": s.model_args,
+    spec = get_spec(settings.dataset)
+    return {"dataset": settings.dataset, "model": settings.model,
+            "model_args": settings.model_args,
             "classes": list(spec.classes), "preprocessing": spec.preprocessing,
-            **{k: v for k, v in s.to_dict().items() if k not in ("dataset", "model",
+            **{k: v for k, v in settings.to_dict().items() if k not in ("dataset", "model",
                "model_args") and (k != "budget_plan" or v)},
             "device": device, **({"world_size": processes} if processes > 1 else {}),
             "versions": runs.versions()}  # fmt: skip
 
 
-def _epoch(model, stepper, s: Settings, n: int, val_set, state: loop.State, run_dir, err,
-           log_every: int, world: distributed.World) -> dict:  # fmt: skip
+def _epoch(model, stepper, settings: Settings, n: int, val_set, state: loop.State, run_dir,
+           console, log_every: int, world: distributed.World) -> dict:  # fmt: skip
     """One pass of loop.py's steps under a progress bar, then validation; updates state."""
     epoch, t0 = state.epoch + 1, time.perf_counter()
     loss_sum = correct = seen = 0.0
     columns = (TextColumn(f"epoch {epoch}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.description}"), TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("", total=loop.steps_per_epoch(s, n))
-        for i, step in enumerate(loop.epoch_steps(stepper, s, n, epoch, state.step), start=1):
+    bar = Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+    with bar:
+        task = bar.add_task("", total=loop.steps_per_epoch(settings, n))
+        steps = loop.epoch_steps(stepper, settings, n, epoch, state.step)
+        for i, step in enumerate(steps, start=1):
             loss_sum, correct = loss_sum + step.loss * step.images, correct + step.hits
             seen, state.step = seen + step.images, state.step + 1
             if log_every and state.step % log_every == 0:
-                err.print(f"step {state.step}: loss {float(step.loss):.4f}, train accuracy "
-                          f"{float(step.hits) / step.images:.4f}")  # fmt: skip
+                console.print(f"step {state.step}: loss {float(step.loss):.4f}, train accuracy "
+                              f"{float(step.hits) / step.images:.4f}")  # fmt: skip
             if seen == n or i % 20 == 0:  # reading a tensor syncs a GPU: not every step
-                _check_finite(float(loss_sum), epoch, s, run_dir)
+                _check_finite(float(loss_sum), epoch, settings, run_dir)
                 stats = f"loss {float(loss_sum) / seen:.4f} acc {float(correct) / seen:.4f}"
                 bar.update(task, completed=i, description=stats)
     val_loss = val_acc = math.nan
     if val_set is not None:
         proba = world.predict_proba(model, val_set.images)
         val_loss, val_acc = loss_and_accuracy(val_set.labels, proba)
-        _check_finite(val_loss, epoch, s, run_dir)
-        if s.patience:
-            loop.early_stopping(state, val_loss, s.patience)
+        _check_finite(val_loss, epoch, settings, run_dir)
+        if settings.patience:
+            loop.early_stopping(state, val_loss, settings.patience)
     row = dict(epoch=epoch, train_loss=float(loss_sum) / n, train_acc=float(correct) / n,
                val_loss=val_loss, val_acc=val_acc, lr=step.lr,
                seconds=time.perf_counter() - t0)  # fmt: skip
@@ -238,7 +278,7 @@ def _epoch(model, stepper, s: Settings, n: int, val_set, state: loop.State, run_
     return row
 
 
-def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict, err,
+def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict, console,
             world: distributed.World, calibration_set) -> Run:  # fmt: skip
     """Score the test split, fit the temperature on the held-out split, save the weights,
     calibration and metrics (last: metrics.json means finished)."""
@@ -260,7 +300,7 @@ def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict,
     runs.write_history(run_dir, state.history)
     runs.write_metrics(run_dir, metrics)
     runs.remove_checkpoint(run_dir)
-    err.print(f"test_loss: {test_loss:.4f} - test_accuracy: {test_acc:.4f} - run: {run_dir}")
+    console.print(f"test_loss: {test_loss:.4f} - test_accuracy: {test_acc:.4f} - run: {run_dir}")
     return Run(run_dir, cfg, model, state.history, runs.load_metrics(run_dir))
 
 
@@ -280,41 +320,42 @@ def _precision_mode(asked: str | None, saved: dict | None) -> str | None:
     return path
 
 
-def _plan_budget(model, x, y, s: Settings, device: str, val_set, test_set, started: float):
-    """Time this machine's training steps and evaluation passes, then fit epochs to s.budget."""
+def _plan_budget(model, x, y, settings: Settings, device: str, val_set, test_set, started: float):
+    """Time this machine's training steps and evaluation passes, then fit epochs to the budget."""
     n = len(y)
 
     def measured(size: int) -> float:  # seconds per step on size × size images
-        return budget.time_steps(model, lambda probe: make_stepper(probe, x, y, s, device), n,
-                                 loop.batch_size(s, n), size)  # fmt: skip
+        return budget.time_steps(model, lambda probe: make_stepper(probe, x, y, settings, device),
+                                 n, loop.batch_size(settings, n), size)  # fmt: skip
 
     step = measured(IMAGE_SIDE)
-    small = measured(s.grow_from) if s.grow_from else 0.0
+    small = measured(settings.grow_from) if settings.grow_from else 0.0
     test = budget.time_evaluation(model, test_set.images)
     val = budget.time_evaluation(model, val_set.images) if val_set else 0.0
     spent = time.perf_counter() - started
-    return budget.plan(s.budget, spent, step, loop.steps_per_epoch(s, n), test, val,
-                       s.grow_from, small)  # fmt: skip
+    return budget.plan(settings.budget, spent, step, loop.steps_per_epoch(settings, n), test,
+                       val, settings.grow_from, small)  # fmt: skip
 
 
 def _device_type(device: str) -> str:
     return device.split(":")[0]
 
 
-def _header(s: Settings, n: int, device: str, resumed_at: int | None, processes: int) -> str:
+def _header(settings: Settings, n: int, device: str, resumed_at: int | None, processes: int) -> str:
     """The line that opens a run: what trains on what, and the compute path it runs."""
-    path = precision.describe(_device_type(device)) if get_model_spec(s.model).bf16 else s.precision
+    bf16 = get_model_spec(settings.model).bf16
+    path = precision.describe(_device_type(device)) if bf16 else settings.precision
     start = f", resuming after epoch {resumed_at}" if resumed_at is not None else ""
-    plural = "" if s.epochs == 1 else "s"
+    plural = "" if settings.epochs == 1 else "s"
     device += f" × {processes} processes" if processes > 1 else ""
+    steps, batch = loop.steps_per_epoch(settings, n), loop.batch_size(settings, n)
     return (
-        f"{s.model} on {s.dataset}: {n:,} training images, {s.epochs} epoch{plural} of "
-        f"{loop.steps_per_epoch(s, n)} steps (batch {loop.batch_size(s, n)}), {device}, "
-        f"precision {path}{start}"
+        f"{settings.model} on {settings.dataset}: {n:,} training images, {settings.epochs} "
+        f"epoch{plural} of {steps} steps (batch {batch}), {device}, precision {path}{start}"
     )
 
 
-def _check_finite(loss: float, epoch: int, s: Settings, run_dir: Path) -> None:
+def _check_finite(loss: float, epoch: int, settings: Settings, run_dir: Path) -> None:
     if math.isfinite(loss):
         return
     kept = (
@@ -323,8 +364,8 @@ def _check_finite(loss: float, epoch: int, s: Settings, run_dir: Path) -> None:
         else "no epoch finished, so nothing was saved"
     )
     raise MnistlabError(
-        f"the loss became {loss} in epoch {epoch}: learning rate {s.lr:g} is too high for "
-        f"{s.model} with {s.optimizer}; lower --lr ({kept})"
+        f"the loss became {loss} in epoch {epoch}: learning rate {settings.lr:g} is too high for "
+        f"{settings.model} with {settings.optimizer}; lower --lr ({kept})"
     )
 
 

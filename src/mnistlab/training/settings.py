@@ -34,6 +34,8 @@ def _help(text: str) -> Any:
 class Settings:
     """Every hyper-parameter of a run, settled; what config.json records beside the model."""
 
+    # A field added here is added to TrainConfig (training/run.py) and `mnistlab train`'s
+    # flags (cli/train.py) too: tests/test_settings.py names the field until the three agree.
     # data
     dataset: str = _help("mnist or fashion-mnist.")
     val_size: int = _help("Training images held out for validation (0: none).")
@@ -165,9 +167,9 @@ def _resumed(given: dict, saved: dict) -> dict:
     return {**kept, **given}
 
 
-def validate(s: Settings) -> None:
+def validate(settings: Settings) -> None:
     """Refuse settled values that cannot train, with a message naming the value and the fix."""
-    spec = get_model_spec(s.model)
+    spec = get_model_spec(settings.model)
     backend = spec.backend
 
     def check(ok: bool, message: str) -> None:
@@ -175,47 +177,59 @@ def validate(s: Settings) -> None:
             raise MnistlabError(message)
 
     def choice(key: str, allowed: tuple[str, ...]) -> None:
-        value = getattr(s, key)
+        value = getattr(settings, key)
         check(value in allowed, f"unknown {key} {value!r}; choose one of {', '.join(allowed)}")
 
-    check(s.epochs >= 1, f"epochs must be at least 1, got {s.epochs}")
+    check(settings.epochs >= 1, f"epochs must be at least 1, got {settings.epochs}")
     check(
-        len(s.betas) == 2 and all(0 <= b < 1 for b in s.betas),
-        f"betas must be two numbers in [0, 1), got {list(s.betas)}",
+        len(settings.betas) == 2 and all(0 <= b < 1 for b in settings.betas),
+        f"betas must be two numbers in [0, 1), got {list(settings.betas)}",
     )
-    check(0 <= s.label_smoothing < 1, f"label smoothing must be in [0, 1), got {s.label_smoothing}")
-    check(s.batch_size >= 0, f"batch size must be positive (0: full batch), got {s.batch_size}")
-    check(math.isfinite(s.lr) and s.lr > 0, f"learning rate must be positive, got {s.lr}")
+    check(
+        0 <= settings.label_smoothing < 1,
+        f"label smoothing must be in [0, 1), got {settings.label_smoothing}",
+    )
+    check(
+        settings.batch_size >= 0,
+        f"batch size must be positive (0: full batch), got {settings.batch_size}",
+    )
+    check(
+        math.isfinite(settings.lr) and settings.lr > 0,
+        f"learning rate must be positive, got {settings.lr}",
+    )
     choice("optimizer", OPTIMIZERS)
     choice("schedule", SCHEDULES)
     non_negative = ("weight_decay", "shift", "rotate", "scale", "erase", "patience",
                     "train_limit", "seed", "val_size", "calibration_size", "budget")  # fmt: skip
     for key in non_negative:
-        value = getattr(s, key)
+        value = getattr(settings, key)
         check(value >= 0, f"{key.replace('_', ' ')} must be 0 or more, got {value}")
-    check(not s.patience or s.val_size > 0, "early stopping (--patience) needs --val-size > 0")
-    check(s.scale < 1 and s.erase <= 1, "scale must be below 1 and erase at most 1")
     check(
-        not s.grow_from or MIN_GROW_FROM <= s.grow_from < IMAGE_SIDE,
+        not settings.patience or settings.val_size > 0,
+        "early stopping (--patience) needs --val-size > 0",
+    )
+    check(settings.scale < 1 and settings.erase <= 1, "scale must be below 1 and erase at most 1")
+    check(
+        not settings.grow_from or MIN_GROW_FROM <= settings.grow_from < IMAGE_SIDE,
         f"grow from must be 0 (off) or {MIN_GROW_FROM} to {IMAGE_SIDE - 1} pixels, "
-        f"got {s.grow_from}",
+        f"got {settings.grow_from}",
     )
     sized = [m for m in MODEL_NAMES if MODELS[m].any_size]
     check(
-        spec.any_size or not s.grow_from,
+        spec.any_size or not settings.grow_from,
         f"--grow-from needs a network that takes images of any size ({', '.join(sized)}); "
-        f"{s.model} takes {IMAGE_SIDE}×{IMAGE_SIDE} only",
+        f"{settings.model} takes {IMAGE_SIDE}×{IMAGE_SIDE} only",
     )
     # What the model's backend can do (its entry in mnistlab.models.MODELS).
     allowed = " or ".join(backend.optimizers)
     check(
-        s.optimizer in backend.optimizers,
-        f"the {s.model} model trains with {allowed} only, not {s.optimizer}",
+        settings.optimizer in backend.optimizers,
+        f"the {settings.model} model trains with {allowed} only, not {settings.optimizer}",
     )
-    check(backend.label_smoothing or not s.label_smoothing, f"the {s.model} model has no label "
-          "smoothing")  # fmt: skip
+    check(backend.label_smoothing or not settings.label_smoothing,
+          f"the {settings.model} model has no label smoothing")  # fmt: skip
     check(
-        backend.augmentation or not any(getattr(s, k) for k in AUGMENTS),
+        backend.augmentation or not any(getattr(settings, k) for k in AUGMENTS),
         "augmentation (--shift, --rotate, --scale, --erase, --flip) is for torch models only",
     )
 

@@ -26,37 +26,39 @@ from mnistlab.training.settings import Settings
 MOMENTUM = 0.9  # "nesterov": SGD with Nesterov momentum 0.9, for both kinds of network
 
 
-def make_stepper(model: Model, images: np.ndarray, labels: np.ndarray, s: Settings, device,
+def make_stepper(model: Model, images: np.ndarray, labels: np.ndarray, settings: Settings, device,
                  world: World | None = None):  # fmt: skip
-    """The stepper for this model; `s` gives optimizer, lr, weight_decay, betas,
+    """The stepper for this model; `settings` gives optimizer, lr, weight_decay, betas,
     label_smoothing (the training loss only: figures report the plain cross-entropy) and
     the augmentation. With a `world` of several processes, the data-parallel one."""
     if world is not None and world.size > 1:
-        return DataParallelStepper(model, images, labels, s, device, world)
+        return DataParallelStepper(model, images, labels, settings, device, world)
     stepper = {TorchModel: TorchStepper, NumpyModel: NumpyStepper}[type(model)]
-    return stepper(model, images, labels, s, device)
+    return stepper(model, images, labels, settings, device)
 
 
 class TorchStepper:
     """The whole training set lives on the device as one uint8 tensor; a batch is an index."""
 
-    def __init__(self, model: Model, images, labels, s: Settings, device: str) -> None:
+    def __init__(self, model: Model, images, labels, settings: Settings, device: str) -> None:
         self.net = model.to(device).net
         self.device = device
-        self.augment = Augment(s.shift, s.rotate, s.scale, s.erase, s.flip)
+        self.augment = Augment(
+            settings.shift, settings.rotate, settings.scale, settings.erase, settings.flip
+        )
         self.x = torch.tensor(images).to(device)
         self.y = torch.tensor(labels).to(device)
-        params, wd = self.net.parameters(), s.weight_decay
-        if s.optimizer in ("sgd", "nesterov"):
-            momentum = MOMENTUM if s.optimizer == "nesterov" else 0.0
+        params, wd = self.net.parameters(), settings.weight_decay
+        if settings.optimizer in ("sgd", "nesterov"):
+            momentum = MOMENTUM if settings.optimizer == "nesterov" else 0.0
             self.opt = torch.optim.SGD(
-                params, s.lr, momentum=momentum, nesterov=bool(momentum), weight_decay=wd
+                params, settings.lr, momentum=momentum, nesterov=bool(momentum), weight_decay=wd
             )
         else:
-            self.opt = (torch.optim.Adam if s.optimizer == "adam" else torch.optim.AdamW)(
-                params, s.lr, betas=s.betas, weight_decay=wd
+            self.opt = (torch.optim.Adam if settings.optimizer == "adam" else torch.optim.AdamW)(
+                params, settings.lr, betas=settings.betas, weight_decay=wd
             )
-        self.label_smoothing = s.label_smoothing
+        self.label_smoothing = settings.label_smoothing
         self.size = self.x.shape[-1]
 
     def start_epoch(self, seed: int, size: int) -> None:
@@ -127,8 +129,8 @@ class DataParallelStepper(TorchStepper):
     (statistics of batch / world size images; the running statistics saved are rank 0's).
     """
 
-    def __init__(self, model: Model, images, labels, s: Settings, device: str, world: World):
-        super().__init__(model, images, labels, s, device)
+    def __init__(self, model: Model, images, labels, settings: Settings, device: str, world: World):
+        super().__init__(model, images, labels, settings, device)
         self.world = world
         if device.startswith("cuda"):  # in place: the same parameters, state-dict names
             nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
@@ -154,10 +156,12 @@ class DataParallelStepper(TorchStepper):
 class NumpyStepper:
     """The NumPy net's own SGD and backprop; the batch is converted to float32 on the fly."""
 
-    def __init__(self, model: Model, images, labels, s: Settings, device: str) -> None:
+    def __init__(self, model: Model, images, labels, settings: Settings, device: str) -> None:
         self.net, self.x, self.y = model.to(device).net, images, labels
-        momentum = MOMENTUM if s.optimizer == "nesterov" else 0.0
-        self.opt = SGD(self.net.params, s.lr, momentum, bool(momentum), s.weight_decay)
+        momentum = MOMENTUM if settings.optimizer == "nesterov" else 0.0
+        self.opt = SGD(
+            self.net.params, settings.lr, momentum, bool(momentum), settings.weight_decay
+        )
 
     def start_epoch(self, seed: int, size: int) -> None:
         """Nothing random happens inside a NumPy epoch beyond the batch order; the images

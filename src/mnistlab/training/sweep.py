@@ -146,8 +146,8 @@ def check(sweep: Sweep) -> None:
         raise MnistlabError(f"{fixed[0]} is both searched (--param) and fixed ({flag}); drop one")
     for p in sweep.params:
         for value in p.extremes():
-            s = settle({**sweep.train, p.name: value})
-    if not s.val_size:
+            settings = settle({**sweep.train, p.name: value})
+    if not settings.val_size:
         raise MnistlabError("a sweep scores trials on the validation split: give --val-size > 0")
 
 

@@ -114,12 +114,17 @@ function updateTools() {
   $("clear").disabled = empty;
 }
 
-function clearAll() {
-  strokes = [];
-  current = null;
+function dropUpload() {
   upload = null;
   $("uploaded").hidden = true;
   $("uploaded").removeAttribute("src");
+  updateTools();
+}
+
+function clearAll() {
+  strokes = [];
+  current = null;
+  dropUpload();
   version++;
   clearTimeout(timer);
   redraw();
@@ -202,7 +207,10 @@ async function predictNow() {
     form.append("file", blob, upload ? upload.name : "canvas.png");
     const res = await fetch("/api/predict", { method: "POST", body: form });
     const body = await res.json().catch(() => ({ error: `${res.status} ${res.statusText}` }));
-    if (asked === version) res.ok ? showPrediction(body) : showError(body.error || res.statusText);
+    if (asked !== version) return;
+    if (res.ok) return showPrediction(body);
+    if (upload) dropUpload(); // a refused file leaves no broken image on the pad
+    showError(body.error || res.statusText);
   } catch (err) {
     if (asked === version) showError(`Cannot reach the server (${err.message}).`);
   } finally {
@@ -225,7 +233,7 @@ function showPrediction(p) {
     $("name").textContent = digits ? "This doesn't look like a digit" : "This doesn't look like one of the classes";
     $("confidence").textContent = p.reason ? `${p.reason[0].toUpperCase()}${p.reason.slice(1)}.` : "";
   } else {
-    $("name").textContent = p.name === String(p.label) ? `It's a ${p.name}` : p.name;
+    $("name").textContent = p.name === String(p.label) ? `It's ${withArticle(p.name)}` : p.name;
     $("confidence").textContent = `${(p.probabilities[p.label] * 100).toFixed(1)}% sure`;
   }
   $("bars").classList.toggle("refused", refused);
@@ -233,6 +241,11 @@ function showPrediction(p) {
   $("seen").hidden = false;
   $("seen-empty").hidden = true;
   renderBars(p);
+}
+
+// "an 8", "an 11", "an 18", "an 80": the article of a number as it is spoken
+function withArticle(number) {
+  return (/^(8|1[18](\d{3})*$)/.test(number) ? "an " : "a ") + number;
 }
 
 function showError(message) {

@@ -1,0 +1,161 @@
+"""Each benchmark's results as markdown: one small function per benchmark (RENDER, in the
+order of docs/benchmarks.md), from the document its `--json` prints. Records carried over
+from older prose may lack any key, so every figure goes through `fmt`, which writes "–" for
+what is missing. Only the standard library (bench/summary.py's rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import PurePath
+
+MISSING = "–"
+
+
+def fmt(value: object, spec: str = "") -> str:
+    """`value` formatted by `spec`; "–" when missing, as given when it is not a number."""
+    if value is None or value == "":
+        return MISSING
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """A markdown table; nothing when there are no rows."""
+    if not rows:
+        return []
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def name(run: object) -> str:
+    """A run folder's last part: its full path belongs to the machine it ran on."""
+    return PurePath(str(run)).name if run else MISSING
+
+
+def targets_line(results: dict) -> str:
+    """The targets as the flags that set them, and whether they were met."""
+    targets = results.get("targets") or {}
+    if not targets:
+        return "No targets checked."
+    flags = []
+    for flag, value in targets.items():
+        if isinstance(value, dict):
+            value = ",".join(f"{k}={fmt(v, 'g')}" for k, v in value.items())
+        flags.append(f"`--{flag.replace('_', '-')} {fmt(value, 'g')}`")
+    met = {True: "met", False: "**missed**"}.get(results.get("met"), "not judged")
+    return f"Targets {', '.join(flags)}: {met}."
+
+
+def accuracy(res: dict) -> list[str]:
+    rows = [[r.get("model", MISSING), r.get("dataset", MISSING), fmt(r.get("epochs")),
+             fmt(r.get("test_accuracy"), ".2%"), fmt(r.get("train_seconds"), ".1f")]
+            for r in res.get("results") or []]  # fmt: skip
+    return table(["model", "dataset", "epochs", "test accuracy", "train s"], rows)
+
+
+def time_to_accuracy(res: dict) -> list[str]:
+    model, target = res.get("model", "fast"), fmt(res.get("target"), ".2%")
+    runs = [(f"{model} seed {fmt(r.get('seed'))}", r) for r in res.get("runs") or []]
+    runs += [("reference", res["reference"])] if res.get("reference") else []
+    rows = [[label, fmt(r.get("seconds_to_target"), ".2f"), fmt(r.get("cpu_seconds_to_target"),
+             ".2f"), fmt(r.get("steps_to_target")), fmt(r.get("final_accuracy"), ".2%")]
+            for label, r in runs]  # fmt: skip
+    lines = table([f"run (to {target})", "wall s", "CPU s", "steps", "final accuracy"], rows)
+    return lines + ["", f"Median `{model}`: {fmt(res.get('median_seconds_to_target'), '.2f')} s "
+                    f"({fmt(res.get('median_cpu_seconds_to_target'), '.2f')} CPU-s); reference / "
+                    f"`{model}`: **{fmt(res.get('speedup'), '.1f')}×** wall, "
+                    f"{fmt(res.get('cpu_speedup'), '.1f')}× CPU."]  # fmt: skip
+
+
+def inference(res: dict) -> list[str]:
+    rows = [[name(r.get("run")), fmt(r.get("model")), fmt(r.get("dataset")),
+             fmt(r.get("images_per_second"), ",.0f"), fmt(r.get("api_p50_ms"), ".1f"),
+             fmt(r.get("api_p99_ms"), ".1f"), fmt(r.get("http_p50_ms"), ".1f"),
+             fmt(r.get("http_p99_ms"), ".1f"), fmt(r.get("accuracy"), ".2%")]
+            for r in res.get("results") or []]  # fmt: skip
+    lines = table(["run", "model", "dataset", "batch img/s", "API p50 ms", "API p99 ms",
+                   "HTTP p50 ms", "HTTP p99 ms", "accuracy"], rows)  # fmt: skip
+    runtimes = [[name(r.get("run")), fmt(r.get("runtime")), fmt(r.get("threads")),
+                 fmt(r.get("images_per_second"), ",.0f"), fmt(r.get("p50_ms"), ".3f"),
+                 fmt(r.get("p99_ms"), ".3f"), fmt(r.get("max_abs_diff"), ".1e")]
+                for r in res.get("runtimes") or []]  # fmt: skip
+    headers = ["run", "runtime", "threads", "batch img/s", "p50 ms", "p99 ms", "max abs Δp"]
+    return lines + ([""] if lines and runtimes else []) + table(headers, runtimes)
+
+
+def serve_load(res: dict) -> list[str]:
+    batching = {True: "on", False: "off"}
+    rows = [[fmt(r.get("workers")), batching.get(r.get("batching"), MISSING),
+             fmt(r.get("rps"), ".0f"), fmt(r.get("cpu_ms_per_request"), ".2f"),
+             fmt(r.get("p50"), ".0f"), fmt(r.get("p95"), ".0f"), fmt(r.get("p99"), ".0f"),
+             fmt(r.get("non2xx")), fmt(r.get("memory_mb"), ".0f"),
+             {True: "yes", False: "**no**"}.get(r.get("healthy"), MISSING)]
+            for r in res.get("rows") or []]  # fmt: skip
+    return table(["workers", "batching", "req/s", "CPU ms/req", "p50 ms", "p95 ms", "p99 ms",
+                  "non-2xx", "memory MB", "healthy after"], rows)  # fmt: skip
+
+
+def preprocess_speed(res: dict) -> list[str]:
+    rows = [[fmt(r.get("image")), fmt(r.get("kb"), ".0f"), fmt(r.get("wall_ms"), ".2f"),
+             fmt(r.get("min_ms"), ".2f"), fmt(r.get("max_ms"), ".2f"), fmt(r.get("cpu_ms"), ".2f")]
+            for r in res.get("results") or []]  # fmt: skip
+    return table(["image", "KB", "wall ms (median)", "min", "max", "CPU ms"], rows)
+
+
+def predict_robustness(res: dict) -> list[str]:
+    rows = [["raw 28x28 test arrays", fmt(res.get("raw_accuracy"), ".1%"), MISSING]]
+    rows += [[fmt(r.get("style")), fmt(r.get("accuracy"), ".1%"),
+              fmt(r.get("ms_per_image"), ".0f")] for r in res.get("results") or []]  # fmt: skip
+    about = f"{fmt(res.get('n'))} test digits per style, run `{name(res.get('run'))}`."
+    return table(["images", "accuracy", "ms/image"], rows) + ["", about]
+
+
+def compare_classics(res: dict) -> list[str]:
+    def delta(r: dict) -> str:
+        ours, theirs = r.get("test_accuracy"), r.get("tutorial")
+        return MISSING if ours is None or theirs is None else f"{100 * (ours - theirs):+.2f}"
+
+    rows = [[fmt(r.get("model")), fmt(r.get("parameters"), ","), fmt(r.get("epochs")),
+             fmt(r.get("train_seconds"), ".0f"), fmt(r.get("test_accuracy"), ".2%"),
+             fmt(r.get("tutorial"), ".2%"), delta(r)]
+            for r in res.get("results") or []]  # fmt: skip
+    lines = table(["model", "parameters", "epochs", "train s", "mnistlab", "tutorial",
+                   "Δ points"], rows)  # fmt: skip
+    minutes = res.get("seconds") and res["seconds"] / 60
+    return lines + ["", f"{fmt(res.get('dataset'))}, {fmt(minutes, '.1f')} minutes in all."]
+
+
+def distributed(res: dict) -> list[str]:
+    rows = [[fmt(r.get("layout")), fmt(r.get("epoch_seconds"), ".2f"),
+             " / ".join(fmt(s, ".2f") for s in r.get("epoch_seconds_all") or []) or MISSING,
+             fmt(r.get("accuracy"), ".4f")]
+            for r in res.get("rows") or []]  # fmt: skip
+    recipe = " ".join(res.get("recipe") or []) or MISSING
+    lines = table(["layout", "s/epoch (median)", "each run", "test accuracy"], rows)
+    return lines + ["", f"Recipe: `mnistlab train {recipe}`."]
+
+
+def tta(res: dict) -> list[str]:
+    variants = ("plain", "flip", "shift", "flip+shift")
+    rows = [[name(r.get("run")), fmt(r.get("dataset")), *(fmt(r.get(v), ".2%") for v in variants),
+             fmt(r.get("saved_default"))] for r in res.get("results") or []]  # fmt: skip
+    lines = table(["run", "dataset", *variants, "default"], rows)
+    ensembles = [f"Ensemble of the {dataset} runs: {fmt(accuracy, '.2%')}."
+                 for dataset, accuracy in (res.get("ensembles") or {}).items()]  # fmt: skip
+    return lines + ([""] + ensembles if ensembles else [])
+
+
+RENDER: dict[str, Callable[[dict], list[str]]] = {
+    "accuracy": accuracy,
+    "time_to_accuracy": time_to_accuracy,
+    "inference": inference,
+    "serve_load": serve_load,
+    "preprocess_speed": preprocess_speed,
+    "predict_robustness": predict_robustness,
+    "compare_classics": compare_classics,
+    "distributed": distributed,
+    "tta": tta,
+}
