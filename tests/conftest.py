@@ -22,6 +22,9 @@ def pytest_configure(config):
         threads = str(max(1, (os.cpu_count() or 1) // workers))
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ.setdefault(name, threads)
+    # train() fits no reject rule (seconds per run, dozens of runs): the tests that need one
+    # ask for it (TrainConfig.reject_outliers, --reject-outliers; predict_helpers' run has one).
+    os.environ.setdefault("MNISTLAB_REJECT_OUTLIERS", "0")
 
 
 @pytest.fixture(scope="session")

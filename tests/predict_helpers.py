@@ -11,12 +11,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+REJECT_OUTLIERS = 900
+
 
 @functools.cache
 def trained_run() -> Path:
     """A CNN trained on 12,000 MNIST images for 2 epochs (~96% test accuracy, 8-25 s), once
-    per test session: enough for round trips and drawn digits to mean something. The pytest
-    workers of one session share it (the first trains it under a lock, the others wait)."""
+    per test session: enough for round trips and drawn digits to mean something. Its reject
+    rule learns from REJECT_OUTLIERS made-up non-digits (not 3,000: a few seconds, and fewer
+    to draw on a fresh machine). The pytest workers of one session share it (the first trains
+    it under a lock, the others wait)."""
     from filelock import FileLock
 
     from mnistlab.training.run import TrainConfig, train
@@ -28,7 +32,7 @@ def trained_run() -> Path:
         if not (out / "metrics.json").exists():
             config = TrainConfig(
                 dataset="mnist", model="cnn", epochs=2, train_limit=12000, val_size=0,
-                lr=3e-3, batch_size=64, out=str(out),
+                lr=3e-3, batch_size=64, out=str(out), reject_outliers=REJECT_OUTLIERS,
             )  # fmt: skip
             train(config)
     return out

@@ -16,7 +16,7 @@ LAYERS = {  # folder (or base module) → what it may import, besides itself
     "models": {"base", "data"},
     "runs": {"base", "data", "models"},
     "evaluation": {"base", "data", "models", "runs"},
-    "training": {"base", "data", "models", "runs", "evaluation"},
+    "training": {"base", "data", "models", "runs", "evaluation", "prediction"},
     "prediction": {"base", "data", "models", "runs"},
     "serve": {"base", "data", "models", "runs", "prediction"},
     "cli": {"base", "data", "models", "runs", "evaluation", "training", "prediction", "serve"},

@@ -78,7 +78,8 @@ def test_predict_takes_paths_images_arrays_one_or_many(classifier, tmp_path):
 @pytest.mark.slow
 def test_to_dict_is_the_json_contract(classifier):
     d = classifier.predict(draw_seven()).to_dict()
-    assert list(d) == ["file", "label", "name", "probabilities"] and d["file"] is None
+    assert list(d) == ["file", "label", "name", "probabilities", "accepted", "reason"]
+    assert d["file"] is None and (d["accepted"], d["reason"]) == (True, None)
 
 
 @pytest.mark.slow

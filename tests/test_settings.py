@@ -317,7 +317,7 @@ TEXT_FLAGS = {"betas": "0.9,0.999", "budget": "30m"}  # flags whose text train_c
 OWN_HELP = {"budget"}  # a wall time (30m), where the field holds seconds
 NOT_SETTINGS = {  # train's flags that set no hyper-parameter: how, where, how many runs
     "seeds", "nproc", "threads", "device", "precision", "out_dir", "resume", "from_run",
-    "log_every", "data_dir", "json_out",
+    "log_every", "data_dir", "json_out", "reject_outliers",
     "augment",  # 0.1's --shift (test_the_old_augment_flag_is_shift_with_a_warning)
 }  # fmt: skip
 

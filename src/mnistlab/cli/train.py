@@ -110,6 +110,14 @@ def train_cmd(  # long only by its flags, one a line; the body is 20 lines
         int, typer.Option(min=0, help="Also print batch loss and accuracy every N steps.")
     ] = 0,
     data_dir: DataDir = None,
+    reject_outliers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Made-up non-digits the reject rule learns from at the end; 0: no rule "
+            "(default MNISTLAB_REJECT_OUTLIERS, else 3000).",
+        ),
+    ] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Train a model; write config, weights, history and test metrics to a run folder."""
@@ -126,11 +134,6 @@ def train_cmd(  # long only by its flags, one a line; the body is 20 lines
         limit_threads(threads)
     runs = _seeds(config, seeds) if seeds is not None else [{}]  # per run: what differs
     trained = [train(dataclasses.replace(config, **changes)) for changes in runs]
-    if os.environ.get("RANK", "0") == "0":  # the reject rule (prediction/calibrate.py)
-        from mnistlab.prediction.calibrate import calibrate_run
-
-        for run in trained:
-            calibrate_run(run.dir, config.data_dir)
     documents = [{
         "run": str(run.dir), "dataset": run.config["dataset"], "model": run.config["model"],
         "epochs": len(run.history), "test_accuracy": run.metrics["accuracy"],

@@ -66,7 +66,7 @@ def pooled(images: np.ndarray) -> np.ndarray:
     x = np.asarray(images, np.float32)
     x = x / 255 if np.asarray(images).dtype == np.uint8 else x
     n, side = len(x), 28 // POOL
-    return x.reshape(n, side, POOL, side, POOL).mean(axis=(2, 4)).reshape(n, -1)
+    return x.reshape(n, side, POOL, side, POOL).mean(axis=(2, 4)).reshape(n, side * side)
 
 
 def mlp_score(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:

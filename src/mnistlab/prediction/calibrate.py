@@ -70,7 +70,8 @@ def calibrate_run(run_dir: str | Path, data_dir: str | None = None, made_up: int
 
 GENERATOR = "1"  # bump when data/outliers.py draws differently: the cached images are redone
 OUTLIERS = 3000  # made-up non-digits the rule learns from, before 2 shifted copies of each
-DIGITS = 10000  # training images for the class means, the covariance and the MLP
+DIGITS = 10000  # training images for the class means, the covariance and the MLP (at most
+# 4 per made-up image: a smaller rule, as the tests fit, needs fewer)
 ACCEPT = 0.99  # the share of held-out images of the classes the rule accepts
 UNSURE = 0.5  # a calibrated top probability below this: more likely wrong than right
 OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
@@ -120,24 +121,21 @@ def fit_reject(model, config: dict, held: Dataset, temperature: float, where: st
     size = 0 if where == "test" else len(held)
     train = load_dataset(config["dataset"], "train", val_size=size, seed=int(config.get("seed", 0)),
                          data_dir=data_dir)  # fmt: skip
-    pick = np.random.default_rng(0).permutation(len(train))[:DIGITS]
+    pick = np.random.default_rng(0).permutation(len(train))[: min(DIGITS, 4 * made_up)]
     digits, labels = train.images[pick], train.labels[pick]
     strange, kinds = outlier_images(config.get("preprocessing", "digits"), config["dataset"],
                                     made_up, data_dir=data_dir)  # fmt: skip
     strange = np.concatenate([strange, *(_shifted(strange, seed) for seed in (1, 2))])
-    proba, features, logits = model.predict_features(digits)
-    arrays = reject.whitening(features, labels, len(config["classes"]))
-    rule = RejectRule(arrays, threshold=np.inf, unsure=UNSURE)
-
-    def inputs(images):
-        p, f, z = model.predict_features(images)
-        return rule.inputs(images, calibration.scaled(p, temperature), f, z)
-
+    seen_digits = _calibrated(model, digits, temperature)  # one pass over each set
+    seen_strange = _calibrated(model, strange, temperature)
+    arrays = reject.whitening(seen_digits[1], labels, len(config["classes"]))
     arrays |= {"input_mean": np.float32(0), "input_std": np.float32(1)}
-    x_digits, x_strange = inputs(digits), inputs(strange)
+    rule = RejectRule(arrays, threshold=np.inf, unsure=UNSURE)
+    x_digits, x_strange = rule.inputs(digits, *seen_digits), rule.inputs(strange, *seen_strange)
     both = np.concatenate([x_digits, x_strange])
-    arrays |= {"input_mean": both.mean(0), "input_std": both.std(0) + np.float32(1e-3)}
-    x_digits, x_strange = inputs(digits), inputs(strange)
+    mean, std = both.mean(0), both.std(0) + np.float32(1e-3)
+    arrays |= {"input_mean": mean, "input_std": std}
+    x_digits, x_strange = (x_digits - mean) / std, (x_strange - mean) / std
     arrays |= _train_mlp(x_digits, x_strange)
     held_scores = rule.score(held.images, *_calibrated(model, held.images, temperature))
     rule.threshold = float(np.quantile(held_scores, accept))

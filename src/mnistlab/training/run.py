@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -26,9 +27,12 @@ from mnistlab.data.load import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation.scores import loss_and_accuracy
 from mnistlab.models import Model, build_model, calibration, get_model_spec, pixel_stats
+from mnistlab.prediction.calibrate import OUTLIERS, fit_reject
 from mnistlab.training import budget, distributed, loop
 from mnistlab.training.settings import Settings, settle
 from mnistlab.training.steps import make_stepper
+
+REJECT_OUTLIERS_ENV = "MNISTLAB_REJECT_OUTLIERS"  # TrainConfig.reject_outliers' default
 
 
 @dataclass
@@ -69,13 +73,18 @@ class TrainConfig:
     from_run: str | None = None  # a new run starting from this finished run's weights
     log_every: int = 0  # also print the batch loss and accuracy every N steps (0: off)
     data_dir: str | None = None  # folder holding the IDX files (default: the cache)
+    # made-up non-digits the reject rule learns from at the end (prediction/calibrate.py);
+    # 0: no rule (it costs seconds per run; the tests mostly do without); default
+    # MNISTLAB_REJECT_OUTLIERS, else calibrate.OUTLIERS
+    reject_outliers: int | None = None
 
     def run_values(self) -> dict[str, Any]:
         """The fields that define a run (not where and how it runs), None where not given."""
         return {k: getattr(self, k) for k in RUN_FIELDS}
 
 
-HOW_FIELDS = ("device", "precision", "out", "resume", "from_run", "log_every", "data_dir")
+HOW_FIELDS = ("device", "precision", "out", "resume", "from_run", "log_every", "data_dir",
+              "reject_outliers")  # fmt: skip
 RUN_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name not in HOW_FIELDS)
 
 
@@ -217,7 +226,17 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
             runs.remove_empty_run_dir(run_dir)  # no epoch finished: leave nothing behind
         raise
     calibration_set = val_set or (load_dataset(split="val", **load) if held_out else None)
-    return _finish(model, test_set, state, run_dir, cfg, console, world, calibration_set)
+    return _finish(model, test_set, state, run_dir, cfg, console, world, calibration_set,
+                   config.data_dir, _reject_outliers(config))  # fmt: skip
+
+
+def _reject_outliers(config: TrainConfig) -> int:
+    if config.reject_outliers is not None:
+        return config.reject_outliers
+    try:
+        return int(os.environ.get(REJECT_OUTLIERS_ENV, OUTLIERS))
+    except ValueError:
+        raise MnistlabError(f"{REJECT_OUTLIERS_ENV} must be a number of images") from None
 
 
 def _new_run_dir(
@@ -279,9 +298,11 @@ def _epoch(model, stepper, settings: Settings, n: int, val_set, state: loop.Stat
 
 
 def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict, console,
-            world: distributed.World, calibration_set) -> Run:  # fmt: skip
-    """Score the test split, fit the temperature on the held-out split, save the weights,
-    calibration and metrics (last: metrics.json means finished)."""
+            world: distributed.World, calibration_set, data_dir,
+            outliers: int) -> Run:  # fmt: skip
+    """Score the test split, fit the temperature on the held-out split and the reject rule
+    (from `outliers` made-up images; 0: none), save the weights, calibration and metrics
+    (last: metrics.json means finished)."""
     proba = world.predict_proba(model, test_set.images)
     test_loss, test_acc = loss_and_accuracy(test_set.labels, proba)
     seconds = sum(r["seconds"] for r in state.history)
@@ -294,6 +315,17 @@ def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict,
         metrics["calibration"] = calibration.summary(proba, test_set.labels, fitted["temperature"])
     if not world.lead:
         return Run(run_dir, cfg, model, state.history, metrics)
+    if fitted is not None and outliers:  # the same rule as `mnistlab calibrate`'s
+        rule, fitted["reject"] = fit_reject(
+            model,
+            cfg,
+            calibration_set,
+            fitted["temperature"],
+            fitted["fitted_on"],
+            data_dir,
+            made_up=outliers,
+        )
+        runs.save_reject(run_dir, rule.arrays)
     if fitted is not None:
         runs.write_calibration(run_dir, fitted)
     runs.save_model(run_dir, model)
