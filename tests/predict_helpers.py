@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-REJECT_OUTLIERS = 900
+REJECT_OUTLIERS = 2000
 
 
 @functools.cache

@@ -120,3 +120,17 @@ def test_rest_answer_and_predict_json_carry_accepted_and_reason(run, tmp_path, c
     assert rows["seven.png"]["accepted"] and not rows["w.png"]["accepted"]
     table = cli_here("predict", "--run", run, tmp_path / "w.png")
     assert "refused" in table.stdout
+
+
+@pytest.mark.slow
+def test_metrics_and_evaluate_count_the_accepted_and_the_report_draws_risk_coverage(run):
+    trained = runs.load_metrics(run)["reject"]
+    assert trained["accepted"] + trained["flagged"] == 10_000
+    assert trained["flagged"] == trained["flagged_not_like"] + trained["flagged_unsure"]
+    assert trained["accuracy_accepted"] > runs.load_metrics(run)["accuracy"]  # it refuses doubt
+    assert trained["accuracy_flagged"] < trained["accuracy_accepted"]
+    from mnistlab.evaluation.evaluate import evaluate_run
+
+    evaluated = evaluate_run(run)["reject"]
+    assert evaluated["accepted"] == pytest.approx(trained["accepted"], abs=5)  # same rule
+    assert (run / "plots" / "risk_coverage.png").stat().st_size > 10_000

@@ -15,7 +15,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation.scores import loss_and_accuracy
-from mnistlab.models import calibration
+from mnistlab.models import calibration, reject
 
 log = logging.getLogger("mnistlab.evaluation.evaluate")
 
@@ -154,15 +154,35 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
     if calibrated is not None:  # the temperature changes no answer: accuracy stays
         temperature = float(calibrated["temperature"])
         metrics["calibration"] = calibration.summary(proba, ds.labels, temperature)
+    scores = reject_scores(run_dir, model, ds.images)
+    if scores is not None:
+        rule = calibrated["reject"]
+        scaled = calibration.scaled(proba, float(calibrated["temperature"]))
+        metrics["reject"] = reject.selective(scores, scaled, ds.labels, rule["threshold"],
+                                             rule["unsure_below"])  # fmt: skip
     try:
         runs.write_metrics(run_dir, metrics if split == "test" else {"val": metrics})
-        write_plots(run_dir, split, config, history, model, ds, proba, metrics)
+        write_plots(run_dir, split, config, history, model, ds, proba, metrics, scores)
     except OSError as e:
         raise MnistlabError(f"cannot write into {run_dir}: {e.strerror or e}") from None
     return metrics
 
 
-def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, proba, metrics):
+def reject_scores(run_dir: Path, model, images: np.ndarray) -> np.ndarray | None:
+    """The run's reject rule's scores of model-ready images (None for a run without one)."""
+    from mnistlab import runs
+
+    arrays, calibrated = runs.load_reject(run_dir), runs.load_calibration(run_dir)
+    if arrays is None or not calibrated or "reject" not in calibrated:
+        return None
+    found = calibrated["reject"]
+    rule = reject.RejectRule(arrays, found["threshold"], found["unsure_below"])
+    raw, features, logits = model.predict_features(images)
+    return rule.score(images, calibration.scaled(raw, calibrated["temperature"]), features, logits)
+
+
+def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, proba, metrics,
+                scores: np.ndarray | None = None):  # fmt: skip
     """The split's figures into plots_dir(split); curves and filters (split-free) into plots/."""
     from mnistlab import runs
     from mnistlab.evaluation import honesty, plots
@@ -187,6 +207,15 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
             images, labels, proba, classes, names
         ),
         out / "calibration.png": lambda: honesty.calibration_figure(proba, scaled, labels, where),
+        **(
+            {
+                out / "risk_coverage.png": lambda: honesty.risk_coverage_figure(
+                    scores, scaled, labels, calibrated["reject"], where
+                )
+            }
+            if scores is not None
+            else {}
+        ),
         base / "curves.png": lambda: plots.curves(history),
         base / "filters.png": lambda: plots.filters(*first_layer_filters(model)),
     }

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from mnistlab.models import calibration
+from mnistlab.models import calibration, reject
 
 
 def calibration_figure(raw: np.ndarray, scaled: np.ndarray | None, labels: np.ndarray,
@@ -44,5 +44,34 @@ def calibration_figure(raw: np.ndarray, scaled: np.ndarray | None, labels: np.nd
     right.set_ylabel("Images")
     right.set_title("Confidence of right and wrong answers")
     right.legend(loc="upper left", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def risk_coverage_figure(scores: np.ndarray, proba: np.ndarray, labels: np.ndarray, rule: dict,
+                         split: str) -> Figure:  # fmt: skip
+    """The accuracy of the accepted answers against the share accepted, as the reject
+    score's threshold moves (and, to compare, the calibrated top probability's), with the
+    run's own rule marked."""
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
+    right = proba.argmax(1) == labels
+    n = np.arange(1, len(labels) + 1)
+    for name, doubt, color in (("reject score", scores, "#4878d0"),
+                               ("top probability alone", -proba.max(1), "#9aa5b1")):  # fmt: skip
+        order = np.argsort(doubt, kind="stable")  # the least doubtful first
+        ax.plot(n / len(n), np.cumsum(right[order]) / n, color=color, label=name)
+    chosen = reject.selective(scores, proba, labels, rule["threshold"], rule["unsure_below"])
+    if chosen["accuracy_accepted"] is not None:
+        ax.plot(chosen["coverage"], chosen["accuracy_accepted"], "o", color="#d65f5f",
+                label=f"the run's rule: {chosen['coverage']:.1%} accepted, "
+                f"{chosen['accuracy_accepted']:.2%} right")  # fmt: skip
+    low = min(right.mean(), chosen["accuracy_accepted"] or 1) - 0.005
+    ax.set_xlim(0, 1.005)
+    ax.set_ylim(max(0.0, low), 1.0005)
+    ax.set_xlabel("Share of answers accepted (coverage)")
+    ax.set_ylabel("Accuracy of the accepted answers")
+    ax.set_title(f"Risk-coverage ({split} split)")
+    ax.legend(loc="lower left", fontsize=9)
     fig.tight_layout()
     return fig

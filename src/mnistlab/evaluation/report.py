@@ -49,13 +49,21 @@ PLOTS = (
         "calibrated confidence of the right and the wrong answers.",
     ),
     (
+        "risk_coverage.png",
+        "How often the answers it accepts are right",
+        "The accuracy of the accepted answers against the share accepted, as the reject "
+        "rule's threshold moves (and with the top probability alone); the dot is the run's "
+        "rule (calibration.json), which keeps 99% of held-out images.",
+    ),
+    (
         "filters.png",
         "What the first layer learned",
         "First-layer weights; red pixels push a unit up, blue pixels push it down.",
     ),
 )
+RULE_PLOTS = {"risk_coverage.png"}  # drawn only for a run with a reject rule
 SPLIT_PLOTS = {"confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "correct.png",
-               "calibration.png"}  # fmt: skip
+               "calibration.png", "risk_coverage.png"}  # fmt: skip
 
 CSS = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif;

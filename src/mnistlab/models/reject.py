@@ -95,3 +95,22 @@ def whitening(features: np.ndarray, labels: np.ndarray, classes: int) -> dict[st
 def _logsumexp(x: np.ndarray) -> np.ndarray:
     m = x.max(axis=1)
     return m + np.log(np.exp(x - m[:, None]).sum(axis=1))
+
+
+def selective(scores: np.ndarray, proba: np.ndarray, labels: np.ndarray, threshold: float,
+              unsure: float) -> dict:  # fmt: skip
+    """metrics.json's "reject": how many model-ready images of known class the rule accepts
+    and flags (not like any training image; unsure), and how often the accepted are right."""
+    not_like = scores > threshold
+    unsure_ones = ~not_like & (proba.max(axis=1) < unsure)
+    accepted = ~(not_like | unsure_ones)
+    right = proba.argmax(axis=1) == labels
+    return {
+        "accepted": int(accepted.sum()),
+        "flagged": int((~accepted).sum()),
+        "flagged_not_like": int(not_like.sum()),
+        "flagged_unsure": int(unsure_ones.sum()),
+        "coverage": float(accepted.mean()) if len(labels) else None,
+        "accuracy_accepted": float(right[accepted].mean()) if accepted.any() else None,
+        "accuracy_flagged": float(right[~accepted].mean()) if (~accepted).any() else None,
+    }

@@ -26,7 +26,7 @@ from mnistlab.data import get_spec, load_dataset
 from mnistlab.data.load import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation.scores import loss_and_accuracy
-from mnistlab.models import Model, build_model, calibration, get_model_spec, pixel_stats
+from mnistlab.models import Model, build_model, calibration, get_model_spec, pixel_stats, reject
 from mnistlab.prediction.calibrate import OUTLIERS, fit_reject
 from mnistlab.training import budget, distributed, loop
 from mnistlab.training.settings import Settings, settle
@@ -326,6 +326,11 @@ def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict,
             made_up=outliers,
         )
         runs.save_reject(run_dir, rule.arrays)
+        raw, features, logits = model.predict_features(test_set.images)
+        scaled = calibration.scaled(raw, fitted["temperature"])
+        scores = rule.score(test_set.images, scaled, features, logits)
+        metrics["reject"] = reject.selective(scores, scaled, test_set.labels, rule.threshold,
+                                             rule.unsure)  # fmt: skip
     if fitted is not None:
         runs.write_calibration(run_dir, fitted)
     runs.save_model(run_dir, model)
