@@ -1,6 +1,7 @@
 """End to end: the real server (`mnistlab serve`, uvicorn) driven by headless Chromium."""
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,28 @@ def test_draw_a_one_and_a_zero(page):
 
     page.click("#undo")  # the only stroke: back to an empty canvas
     expect(page.locator("#label")).to_have_text("?")
+    assert page.errors == []
+
+
+def test_a_dot_is_refused_and_the_bars_are_greyed(page):
+    stroke(page, [(0.5, 0.5), (0.505, 0.5)])  # one click of the pen
+    expect(page.locator("#name")).to_have_text("This doesn't look like a digit", timeout=10_000)
+    expect(page.locator("#confidence")).to_have_text("Too little ink: a dot or a short stroke.")
+    expect(page.locator("#label")).to_have_text("?")
+    expect(page.locator("#bars")).to_have_class(re.compile(r"\brefused\b"))
+    expect(page.locator("#bars li")).to_have_count(10)  # the bars stay, greyed
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "web-refused-dot.png"))
+    page.click("#clear")
+    expect(page.locator("#bars")).not_to_have_class(re.compile(r"\brefused\b"))
+    assert page.errors == []
+
+
+def test_a_drawn_letter_w_is_not_taken_for_a_digit(page):
+    stroke(page, [(0.15, 0.2), (0.32, 0.8), (0.5, 0.35), (0.68, 0.8), (0.85, 0.2)])
+    expect(page.locator("#name")).to_have_text("This doesn't look like a digit", timeout=10_000)
+    expect(page.locator("#bars")).to_have_class(re.compile(r"\brefused\b"))
+    page.click("#clear")
     assert page.errors == []
 
 
