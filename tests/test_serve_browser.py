@@ -110,9 +110,9 @@ def test_numbers_take_the_article_they_are_spoken_with(page):
 
 
 @pytest.mark.parametrize(("path", "operation"), [("/docs", ".opblock"), ("/redoc", "h2")])
-def test_the_api_docs_render_with_the_network_unreachable(server, path, operation):
-    with chromium_page(1100, 800) as docs:
-        outside = []
+def test_the_api_docs_render_with_the_network_unreachable(page, server, path, operation):
+    docs, outside = page.context.browser.new_page(), []  # one Playwright a process: the page's
+    try:
 
         def only_the_server(route):
             if route.request.url.startswith(server):
@@ -126,3 +126,5 @@ def test_the_api_docs_render_with_the_network_unreachable(server, path, operatio
         expect(docs.locator("body")).to_contain_text("/api/predict")
         # ReDoc's bundle asks its CDN for its own small logo, and renders without it
         assert all(url.endswith("logo-mini.svg") for url in outside), outside
+    finally:
+        docs.close()
