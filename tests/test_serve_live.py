@@ -101,5 +101,5 @@ def test_corrupt_weights_are_one_line_before_any_worker_starts(cli, tmp_path):
         port = free.getsockname()[1]
     result = cli("serve", "--run", run, "--port", port, "--workers", "2", "--runtime", "torch")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert f"error: cannot read {run / 'model.safetensors'}" in result.stderr
+    assert f"error: {run / 'model.safetensors'} is damaged (" in result.stderr
     assert "Started" not in result.stderr

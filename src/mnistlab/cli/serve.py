@@ -36,6 +36,10 @@ def serve_cmd(
     from mnistlab.serve import server
 
     workers = workers or server.default_workers()
-    console.print(f"serving {run} on http://{host}:{port}/ with {workers} worker(s) "
-                  "(API docs: /docs, metrics: /metrics); Ctrl+C stops")  # fmt: skip
-    server.run(run, host, port, workers, batch_window_ms / 1000, max_batch, runtime, access_log)
+
+    def announce(port: int) -> None:  # once the run folder and the port are known to be good
+        console.print(f"serving {run} on http://{host}:{port}/ with {workers} worker(s) "
+                      "(API docs: /docs, metrics: /metrics); Ctrl+C stops")  # fmt: skip
+
+    server.run(run, host, port, workers, batch_window_ms / 1000, max_batch, runtime, access_log,
+               announce)  # fmt: skip
