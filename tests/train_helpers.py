@@ -1,5 +1,11 @@
-"""Training helpers that tests import by name: interrupt a run, resume it, reload what it saved."""
+"""Training helpers that tests import by name: interrupt a run (or signal a training process),
+resume it, reload what it saved."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +51,29 @@ def reloaded(run: Run, images: np.ndarray):
     proba = model.predict_proba(images)
     np.testing.assert_allclose(proba, run.model.predict_proba(images), atol=1e-6)
     return model, proba
+
+
+def signalled(args: list, after: str, sig: int = signal.SIGINT, delay: float = 0.3,
+              timeout: float = 240) -> subprocess.CompletedProcess:  # fmt: skip
+    """`python -m mnistlab ARGS` in its own process group, sent `sig` as a terminal's Ctrl-C
+    sends it (to the whole group) `delay` s after `after` appears on its stderr; its exit
+    status and stderr once it ends."""
+    command = [sys.executable, "-m", "mnistlab", *map(str, args)]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, start_new_session=True)
+    said, deadline = b"", time.monotonic() + timeout
+    try:
+        while after.encode() not in said:
+            chunk = os.read(process.stderr.fileno(), 65536)
+            assert chunk and time.monotonic() < deadline, said.decode()
+            said += chunk
+        time.sleep(delay)
+        os.killpg(process.pid, sig)
+        while chunk := os.read(process.stderr.fileno(), 65536):
+            said += chunk
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        process.stderr.close()
+    return subprocess.CompletedProcess(command, process.returncode, "", said.decode())

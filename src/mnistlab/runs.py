@@ -59,10 +59,17 @@ def create_run_dir(path: Path) -> bool:
     return created
 
 
-def remove_empty_run_dir(path: Path) -> None:
-    """Undo create_run_dir when no epoch finished, so a failed start leaves nothing behind."""
+def discard_run_dir(path: Path, created: bool) -> None:
+    """Undo a new run that kept no epoch (no checkpoint), so that a failed start leaves nothing
+    behind and the same command can run again: remove what it wrote, and the folder if
+    create_run_dir made it (it was empty, or not there, when the run began)."""
     with contextlib.suppress(OSError):
-        path.rmdir()
+        for name in (CONFIG, HISTORY, METRICS, WEIGHTS):
+            (path / name).unlink(missing_ok=True)
+        for temporary in path.glob(".*.tmp"):  # what a killed atomic write leaves
+            temporary.unlink(missing_ok=True)
+        if created:
+            path.rmdir()
 
 
 def versions() -> dict:

@@ -164,10 +164,12 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
             lambda: _new_run_dir(run_dir, settings, len(y), world.size)
         )
     console = Console(stderr=True, soft_wrap=True, highlight=False, quiet=not world.lead)
-    console.print(_header(settings, len(y), device, state.epoch if saved else None, world.size))
-    if settings.budget_plan:
-        console.print(budget.Plan(**settings.budget_plan).describe())
+    finishing = False
     try:
+        console.print(_header(settings, len(y), device, state.epoch if saved else None,
+                              world.size))  # fmt: skip
+        if settings.budget_plan:
+            console.print(budget.Plan(**settings.budget_plan).describe())
         while state.epoch < settings.epochs and not state.stopped:
             row = _epoch(model, stepper, settings, len(y), val_set, state, run_dir, console,
                          config.log_every, world)  # fmt: skip
@@ -183,11 +185,17 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
                               f"for {settings.patience} epochs")  # fmt: skip
             if on_epoch_end:
                 on_epoch_end(row, model)
-    except BaseException:
-        if created and world.lead and not runs.has_checkpoint(run_dir):
-            runs.remove_empty_run_dir(run_dir)  # no epoch finished: leave nothing behind
-        raise
-    return _finish(model, test_set, state, run_dir, cfg, console, world)
+        finishing = True
+        return _finish(model, test_set, state, run_dir, cfg, console, world)
+    except BaseException as e:
+        if not saved and not finishing and world.lead and not runs.has_checkpoint(run_dir):
+            runs.discard_run_dir(run_dir, created)  # no epoch kept: leave nothing behind
+        said = faults.stopped(e, run_dir, settings.epochs, finishing, world.lead, world.size)
+        if said is None:
+            raise
+        if isinstance(said, faults.Interrupted) and str(said):  # the CLI then exits 130
+            console.print(str(said), markup=False, highlight=False)
+        raise said from None
 
 
 def _load_optimizer(stepper, optimizer: dict, run_dir: Path) -> None:
