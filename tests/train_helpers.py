@@ -5,7 +5,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -53,27 +55,30 @@ def reloaded(run: Run, images: np.ndarray):
     return model, proba
 
 
-def signalled(args: list, after: str, sig: int = signal.SIGINT, delay: float = 0.3,
-              timeout: float = 240) -> subprocess.CompletedProcess:  # fmt: skip
+def signalled(args: list, after: str | Callable[[], bool], sig: int = signal.SIGINT,
+              delay: float = 0.3, timeout: float = 240) -> subprocess.CompletedProcess:  # fmt: skip
     """`python -m mnistlab ARGS` in its own process group, sent `sig` as a terminal's Ctrl-C
-    sends it (to the whole group) `delay` s after `after` appears on its stderr; its exit
-    status and stderr once it ends."""
+    sends it (to the whole group) `delay` s after `after` appears on its stderr (or after
+    `after()` is true); its exit status and stderr once it ends."""
     command = [sys.executable, "-m", "mnistlab", *map(str, args)]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, start_new_session=True)
-    said, deadline = b"", time.monotonic() + timeout
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(process.stderr.readline, b"")))
+    reader.start()
+    ready = after if callable(after) else lambda: after.encode() in b"".join(chunks)
+    deadline = time.monotonic() + timeout
     try:
-        while after.encode() not in said:
-            chunk = os.read(process.stderr.fileno(), 65536)
-            assert chunk and time.monotonic() < deadline, said.decode()
-            said += chunk
+        while not ready():
+            assert process.poll() is None, b"".join(chunks).decode()
+            assert time.monotonic() < deadline, b"".join(chunks).decode()
+            time.sleep(0.02)
         time.sleep(delay)
         os.killpg(process.pid, sig)
-        while chunk := os.read(process.stderr.fileno(), 65536):
-            said += chunk
-        process.wait(timeout=60)
+        process.wait(timeout=90)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        reader.join()
         process.stderr.close()
-    return subprocess.CompletedProcess(command, process.returncode, "", said.decode())
+    return subprocess.CompletedProcess(command, process.returncode, "", b"".join(chunks).decode())
