@@ -49,6 +49,8 @@ def run(
     runtime: str = "onnx",
     access_log: bool = True,
     announce: Callable[[int], None] | None = None,
+    timeout: float = 10.0,
+    max_concurrent: int = 64,
 ) -> None:
     """Serve until interrupted. The run folder and the port are checked here, once, so a
     bad one is one line before any worker starts; then the model is loaded once (and for
@@ -65,7 +67,8 @@ def run(
                 announce(held.getsockname()[1])
             os.environ[ENV] = json.dumps({"run_dir": str(run_dir), "batch_window": batch_window,
                                           "max_batch": max_batch, "runtime": runtime,
-                                          "onnx_file": onnx_file})  # fmt: skip
+                                          "onnx_file": onnx_file, "timeout": timeout,
+                                          "max_concurrent": max_concurrent})  # fmt: skip
             _serve(held, host, workers, access_log)
     finally:
         held.close()
@@ -98,9 +101,11 @@ def _serve(held: socket.socket, host: str, workers: int, access_log: bool) -> No
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Every worker's samples in one place, so /metrics sums them (serve/metrics.py).
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnistlab-metrics-")
+    from mnistlab.serve.limits import HeaderTimeout
+
     app = f"{__name__}:app_from_environment"
     options = dict(factory=True, host=host, port=port, workers=workers, log_level="info",
-                   access_log=access_log)  # fmt: skip
+                   access_log=access_log, http=HeaderTimeout)  # fmt: skip
     if workers == 1 or not _balanced_sockets():
         held.close()  # it never listened: uvicorn binds the same port itself
         uvicorn.run(app, **options)
