@@ -19,7 +19,7 @@ import asyncio
 import json
 import math
 import os
-import time
+import threading
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -64,11 +64,14 @@ def add_limits(app: FastAPI, timeout: float, max_concurrent: int, metrics) -> No
 
 
 def hanging(predict, app: FastAPI, seconds: float):
-    """Test hook (HANG): `predict`, sleeping `seconds` first once the warm-up is done."""
+    """Test hook (HANG): `predict`, sleeping `seconds` first once the warm-up is done, or
+    until the server stops (`app.state.stopping`; a real hung call would hold the process,
+    whose exit waits for its threads, until it returns)."""
+    app.state.stopping = threading.Event()
 
     def call(images):
         if app.state.ready:
-            time.sleep(seconds)
+            app.state.stopping.wait(seconds)
         return predict(images)
 
     return call
