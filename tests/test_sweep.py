@@ -90,6 +90,16 @@ def test_the_cli_says_one_line(cli_here, tmp_path):
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+def test_a_study_that_is_not_a_sweep_is_one_line(cli_here, tmp_path):
+    optuna.create_study(study_name="other", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    result = cli_here("sweep", "--out", tmp_path, "--study", "other", "--resume")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert (
+        "the study 'other' in sqlite:///" in result.stderr
+        and "not a mnistlab sweep" in result.stderr
+    )
+
+
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, cli):
     """A 4-trial sweep by 2 worker processes on one SQLite study, as `mnistlab sweep` runs."""

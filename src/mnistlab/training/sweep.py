@@ -176,6 +176,9 @@ def open_study(out: Path, storage: str | None, name: str, sweep: Sweep | None,
         if name not in names:
             raise MnistlabError(f"no study {name!r} in {url}; start it without --resume")
         study = optuna.load_study(study_name=name, storage=db)
+        if not isinstance(study.user_attrs.get("mnistlab"), dict):
+            raise MnistlabError(f"the study {name!r} in {url} is not a mnistlab sweep (it "
+                                "stores no --param); give another --study or --out")  # fmt: skip
         stored = Sweep.from_dict(study.user_attrs["mnistlab"])
         if sweep is not None and sweep != stored:
             searched = " ".join(stored.to_dict()["params"])
