@@ -9,12 +9,13 @@ from pathlib import Path
 import mnistlab
 
 PACKAGE = Path(mnistlab.__file__).parent
-BASE = {"errors", "atomic", "precision", "memory"}
+BASE = {"errors", "atomic", "reading", "precision", "memory"}
 LAYERS = {  # folder (or base module) → what it may import, besides itself
     "base": set(),
     "data": {"base"},
     "models": {"base", "data"},
-    "runs": {"base", "data", "models"},
+    "run_checks": {"base", "models"},  # what runs.py checks in each file it reads
+    "runs": {"base", "data", "models", "run_checks"},
     "evaluation": {"base", "data", "models", "runs"},
     "training": {"base", "data", "models", "runs", "evaluation", "prediction"},
     "prediction": {"base", "data", "models", "runs"},

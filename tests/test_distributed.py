@@ -18,6 +18,7 @@ from mnistlab.errors import MnistlabError
 from mnistlab.models import build_model
 from mnistlab.models.model import PREDICT_BATCH
 from mnistlab.training import distributed
+from train_helpers import signalled
 
 # Each rank trains on its slice of the images one process would (augmented alike), so the
 # figures differ by rounding only: on 2,000 images the seeds alone move the cnn by 2 points.
@@ -100,6 +101,21 @@ def test_a_killed_rank_stops_the_run_and_resume_continues_it_bit_for_bit(tmp_pat
     assert weights[0] == weights[1]
     drop = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
     assert drop(runs.load_history(out)) == drop(runs.load_history(straight))
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_process_and_says_how_to_continue_on_as_many(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--nproc", "2", "--model", "mlp", "--epochs", "2", "--train-limit", "20000",
+            "--val-size", "1000", "--out", out]  # fmt: skip  # Ctrl-C lands in a long epoch
+    stopped = signalled(args, after="Epoch 1/2")  # the whole group, as a terminal sends it
+    assert stopped.returncode == 130 and "Traceback" not in stopped.stderr, stopped.stderr
+    assert stopped.stderr.count("interrupted") == 1  # rank 0 alone says it, torchrun nothing
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        "interrupted in epoch 2 of 2; the last checkpoint is epoch 1; continue with: "
+        f"mnistlab train --out {out} --resume --nproc 2"
+    )
+    assert runs.checkpoint_state(out)["epoch"] == 1
 
 
 def test_what_two_processes_cannot_do_is_refused_in_one_line(tmp_path, cli_here):

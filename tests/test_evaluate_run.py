@@ -150,16 +150,16 @@ ALL = ("evaluate", "report", "compare")
 @pytest.mark.parametrize(
     ("damage", "message", "commands"),
     [
-        (lambda r: (r / "config.json").unlink(), "is not a run folder", ALL),
+        (lambda r: (r / "config.json").unlink(), "has no config.json; restore it", ALL),
         (lambda r: (r / "model.safetensors").unlink(), "has no model.safetensors", ALL),
-        # report and compare need neither the history's rows nor the dataset
         (
             lambda r: (r / "history.csv").write_text(
                 (r / "history.csv").read_text().split("\n")[0]
             ),
-            "has no rows",
-            ("evaluate",),
+            "0 epochs, where metrics.json counts 1",
+            ALL,
         ),
+        # report and compare do not need the dataset
         (
             lambda r: (r / "config.json").write_text(
                 (r / "config.json").read_text().replace('"mnist"', '"kmnist"')

@@ -1,16 +1,21 @@
 """The HTTP API with FastAPI's TestClient: every endpoint, every bad input, still serving after."""
 
+import asyncio
 import base64
 import hashlib
 import io
 import threading
+import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from mnistlab.errors import MnistlabError
 from mnistlab.serve import create_app
+from mnistlab.serve.batching import MicroBatcher, ModelStuck, ModelTimeout
 from predict_helpers import canvas_export, draw_seven, encode, png_header_only, trained_run
 
 
@@ -181,3 +186,31 @@ def test_concurrent_requests_share_model_calls():
         text = c.get("/metrics").text
     assert "mnistlab_batch_size_count 2.0" in text  # the warm-up, then one batch of 8
     assert "mnistlab_batch_size_sum 9.0" in text
+
+
+def test_a_model_call_past_its_deadline_times_out_and_refuses_until_it_returns():
+    slow = {"seconds": 0.5}
+
+    def predict(images):
+        time.sleep(slow["seconds"])
+        return np.ones((len(images), 10), np.float32)
+
+    async def scenario():
+        with ThreadPoolExecutor(1) as pool:
+            stuck_calls = []
+            batcher = MicroBatcher(
+                predict, pool, timeout=0.1, on_stuck=lambda: stuck_calls.append(1)
+            )
+            batcher.start()
+            image = np.zeros((28, 28), np.uint8)
+            with pytest.raises(ModelTimeout):
+                await batcher.submit(image)
+            assert batcher.stuck and stuck_calls == [1]
+            with pytest.raises(ModelStuck):  # at once, not after another deadline
+                await batcher.submit(image)
+            await asyncio.sleep(0.6)  # the call returns: the model serves again
+            slow["seconds"] = 0
+            assert not batcher.stuck and (await batcher.submit(image)).shape == (10,)
+            await batcher.stop()
+
+    asyncio.run(scenario())

@@ -1,10 +1,13 @@
 """`mnistlab sweep`: Optuna trials that are ordinary run folders, scored on validation."""
 
 import json
+import re
 import shlex
+import signal
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 
 from mnistlab import runs
 from mnistlab.errors import MnistlabError
@@ -12,6 +15,7 @@ from mnistlab.evaluation.compare import compare_runs
 from mnistlab.training import sweep
 from mnistlab.training.sweep import Param, Sweep, check, open_study, parse_param, run_sweep
 from test_evaluate import assert_png
+from train_helpers import signalled
 
 SMALL = ["--model", "mlp", "--train-limit", "500", "--val-size", "200", "--epochs", "1"]
 SEARCH = ["--param", "lr=1e-3..1e-2:log", "--param", "batch_size=64,128"]
@@ -84,6 +88,16 @@ def test_the_cli_says_one_line(cli_here, tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0] and lines[0].startswith("error:"), lines
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_study_that_is_not_a_sweep_is_one_line(cli_here, tmp_path):
+    optuna.create_study(study_name="other", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    result = cli_here("sweep", "--out", tmp_path, "--study", "other", "--resume")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert (
+        "the study 'other' in sqlite:///" in result.stderr
+        and "not a mnistlab sweep" in result.stderr
+    )
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +185,41 @@ def test_a_hopeless_trial_is_pruned_and_its_folder_kept(tmp_path):
 def test_workers_samplers_never_share_a_seed():
     seeds = {sweep.sampler_seed(0, w, n) for w in range(4) for n in range(50)}
     assert len(seeds) == 200
+
+
+@pytest.mark.slow
+def test_a_killed_then_interrupted_sweep_ends_with_every_trial_once(tmp_path, cli_here):
+    """kill -9 of a 2-worker sweep mid-trial, a resume stopped by Ctrl-C, a last resume: the
+    study ends with the 3 trials asked for, each run once, the stopped ones from their
+    checkpoints (a trial left RUNNING by a dead worker used to stay so, uncounted, forever)."""
+    out = tmp_path / "sweep"
+    args = ["sweep", "--model", "mlp", "--train-limit", "2000", "--val-size", "500", "--epochs",
+            "3", "--param", "lr=1e-3..1e-2:log", "--trials", "3", "--workers", "2",
+            "--out", out]  # fmt: skip
+    checkpoint = lambda: any(out.glob("trial-*/checkpoint.safetensors"))  # noqa: E731
+    killed = signalled(args, after=checkpoint, sig=signal.SIGKILL, delay=0)  # mid-trial
+    assert killed.returncode == -signal.SIGKILL
+    study = lambda: optuna.load_study(study_name="sweep", storage=f"sqlite:///{out / 'study.db'}")  # noqa: E731
+    assert TrialState.RUNNING in {t.state for t in study().trials}  # left by the dead workers
+
+    def resumed() -> bool:  # a trial put back runs again from its checkpoint
+        return any("resuming after epoch" in log.read_text() for log in out.glob("logs/*.log"))
+
+    again = ["sweep", "--out", out, "--resume", "--trials", "3", "--workers", "2"]
+    stopped = signalled(again, after=resumed, delay=0)
+    assert "its worker had stopped; it runs again from its checkpoint" in stopped.stderr
+    assert stopped.returncode == 130 and "Traceback" not in stopped.stderr, stopped.stderr
+    assert re.fullmatch(r"interrupted with \d of 3 trials done(; \d stopped trial\(s\) go on from "
+                        rf"their checkpoints)?; continue with: mnistlab sweep --out {out} "
+                        r"--resume --trials 3 --workers 2",
+                        stopped.stderr.strip().splitlines()[-1]), stopped.stderr  # fmt: skip
+    assert {t.state for t in study().trials} <= {TrialState.COMPLETE, TrialState.WAITING}
+
+    done = cli_here("sweep", "--out", out, "--resume", "--trials", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    trials = study().trials
+    assert [(t.number, t.state) for t in trials] == [(n, TrialState.COMPLETE) for n in range(3)]
+    for t in trials:  # each trained once: three epochs, one row each, reported once each
+        assert [r["epoch"] for r in runs.load_history(out / f"trial-{t.number:04d}")] == [1, 2, 3]
+        assert sorted(t.intermediate_values) == [1, 2, 3]
+    assert len(json.loads(done.stdout)["trials"]) == 3

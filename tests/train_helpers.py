@@ -1,5 +1,13 @@
-"""Training helpers that tests import by name: interrupt a run, resume it, reload what it saved."""
+"""Training helpers that tests import by name: interrupt a run (or signal a training process),
+resume it, reload what it saved."""
 
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +53,32 @@ def reloaded(run: Run, images: np.ndarray):
     proba = model.predict_proba(images)
     np.testing.assert_allclose(proba, run.model.predict_proba(images), atol=1e-6)
     return model, proba
+
+
+def signalled(args: list, after: str | Callable[[], bool], sig: int = signal.SIGINT,
+              delay: float = 0.3, timeout: float = 240) -> subprocess.CompletedProcess:  # fmt: skip
+    """`python -m mnistlab ARGS` in its own process group, sent `sig` as a terminal's Ctrl-C
+    sends it (to the whole group) `delay` s after `after` appears on its stderr (or after
+    `after()` is true); its exit status and stderr once it ends."""
+    command = [sys.executable, "-m", "mnistlab", *map(str, args)]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, start_new_session=True)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(process.stderr.readline, b"")))
+    reader.start()
+    ready = after if callable(after) else lambda: after.encode() in b"".join(chunks)
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            assert process.poll() is None, b"".join(chunks).decode()
+            assert time.monotonic() < deadline, b"".join(chunks).decode()
+            time.sleep(0.02)
+        time.sleep(delay)
+        os.killpg(process.pid, sig)
+        process.wait(timeout=90)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        reader.join()
+        process.stderr.close()
+    return subprocess.CompletedProcess(command, process.returncode, "", b"".join(chunks).decode())

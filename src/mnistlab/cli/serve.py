@@ -31,11 +31,30 @@ def serve_cmd(
         ),
     ] = "onnx",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds a request may take (else 504; 408 for an upload still arriving), a "
+            "client may take to send a request's headers (else it is disconnected) and a model "
+            "call may take (else requests get 503 with Retry-After until it returns). 0: none.",
+        ),
+    ] = 10.0,
+    max_concurrent: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Requests a worker works on at once; more get 503 with Retry-After. 0: any."
+        ),
+    ] = 64,
 ) -> None:
     """Serve the draw-a-digit page at / and the REST API (OpenAPI docs at /docs)."""
     from mnistlab.serve import server
 
     workers = workers or server.default_workers()
-    console.print(f"serving {run} on http://{host}:{port}/ with {workers} worker(s) "
-                  "(API docs: /docs, metrics: /metrics); Ctrl+C stops")  # fmt: skip
-    server.run(run, host, port, workers, batch_window_ms / 1000, max_batch, runtime, access_log)
+
+    def announce(port: int) -> None:  # once the run folder and the port are known to be good
+        console.print(f"serving {run} on http://{host}:{port}/ with {workers} worker(s) "
+                      "(API docs: /docs, metrics: /metrics); Ctrl+C stops")  # fmt: skip
+
+    server.run(run, host, port, workers, batch_window_ms / 1000, max_batch, runtime, access_log,
+               announce, timeout, max_concurrent)  # fmt: skip

@@ -140,6 +140,7 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
 
     run_dir = Path(run_dir)
     config = runs.load_config(run_dir)
+    runs.weights_path(run_dir)  # an unfinished run says so before anything else
     history = runs.load_history(run_dir)
     if not history:
         raise MnistlabError(f"{run_dir / 'history.csv'} has no rows; train the run first")

@@ -36,6 +36,7 @@ from mnistlab import __version__, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.prediction.classifier import Classifier, ImageError
 from mnistlab.prediction.images import ACCEPTED, png_bytes
+from mnistlab.serve import limits
 from mnistlab.serve.batching import MicroBatcher
 from mnistlab.serve.metrics import Metrics, RequestMetrics
 
@@ -100,6 +101,7 @@ ERRORS = {  # every answer /api/predict can give besides 200, for the OpenAPI sc
     415: {"model": ErrorOut, "description": f"not {ACCEPTED}"},
     422: {"model": ErrorOut, "description": "an image, but unusable (corrupt, blank, tiny...)"},
     500: {"model": ErrorOut, "description": "the model failed on this request"},
+    **{status: {"model": ErrorOut, **answer} for status, answer in limits.ANSWERS.items()},
 }
 
 
@@ -110,10 +112,14 @@ def create_app(
     max_batch: int = 32,
     runtime: str = "torch",
     onnx_file: str | None = None,
+    timeout: float = limits.DEFAULT_TIMEOUT,
+    max_concurrent: int = limits.DEFAULT_CONCURRENT,
 ) -> FastAPI:
     """An app serving `run_dir`; MnistlabError here if the run folder cannot be loaded.
     `batch_window` seconds and `max_batch` images bound the micro-batches (max_batch 1: off);
-    `runtime` is "torch" or "onnx", and `onnx_file` the export to use (Classifier.load)."""
+    `runtime` is "torch" or "onnx", and `onnx_file` the export to use (Classifier.load).
+    `timeout` seconds bound a request and a model call, `max_concurrent` the requests in
+    progress (serve/limits.py; 0: no bound)."""
     classifier = Classifier.load(run_dir, runtime=runtime, onnx_file=onnx_file)
     identity = {"run": classifier.run_dir.name, "weights_sha256": runs.weights_sha256(run_dir)}
     metrics = Metrics()
@@ -126,23 +132,29 @@ def create_app(
         """The model thread and the batcher live as long as the server; a warm-up prediction
         runs before /readyz says ready: a full batch first (onnxruntime's first call at a
         new batch size is slow, and without it that showed in `best`'s p99 under load)."""
-        with (
-            ThreadPoolExecutor(1, "mnistlab-model", initializer=_one_thread) as pool,
-            ThreadPoolExecutor(
-                PREPARE_THREADS, "mnistlab-prepare", initializer=_one_thread
-            ) as prep,
-        ):
+        pool = ThreadPoolExecutor(1, "mnistlab-model", initializer=_one_thread)
+        with ThreadPoolExecutor(
+            PREPARE_THREADS, "mnistlab-prepare", initializer=_one_thread
+        ) as prep:
             app.state.prepare_pool = prep
-            batcher = MicroBatcher(classifier.outputs, pool, batch_window,
-                                   max_batch, metrics.batch.observe)  # fmt: skip
+            predict = classifier.outputs  # probabilities and the reject score, one row each
+            if os.environ.get(limits.HANG):  # tests: a model call that hangs
+                predict = limits.hanging(predict, app, float(os.environ[limits.HANG]))
+            batcher = MicroBatcher(predict, pool, batch_window, max_batch, metrics.batch.observe,
+                                   timeout, metrics.timeouts.labels("model").inc)  # fmt: skip
             batcher.start()
             app.state.batcher, app.state.ready = batcher, False
-            full = np.zeros((max_batch, 28, 28), np.uint8)
-            await asyncio.get_running_loop().run_in_executor(pool, batcher.predict, full)
-            await batcher.submit(np.zeros((28, 28), np.uint8))
-            app.state.ready = True
-            yield
-            await batcher.stop()
+            try:
+                full = np.zeros((max_batch, 28, 28), np.uint8)
+                await asyncio.get_running_loop().run_in_executor(pool, batcher.predict, full)
+                await batcher.submit(np.zeros((28, 28), np.uint8))
+                app.state.ready = True
+                yield {"mnistlab_metrics": metrics}  # for limits.HeaderTimeout
+                await batcher.stop()
+            finally:
+                if hasattr(app.state, "stopping"):  # the test hook's hung call ends
+                    app.state.stopping.set()
+                pool.shutdown(wait=not batcher.stuck)  # a stuck call is not waited for here
 
     app = FastAPIOffline(  # Swagger UI and ReDoc from the package's files, not a CDN
         title="mnistlab",
@@ -151,6 +163,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(UploadLimit, limit=max_upload_bytes)
+    limits.add_limits(app, timeout, max_concurrent, metrics)  # outside the upload's limit
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _errors_as_json(app)
@@ -172,10 +185,15 @@ def _status_routes(app: FastAPI, metrics: Metrics, info: ModelInfo) -> None:
     def healthz() -> Health:
         return Health()
 
-    @app.get("/readyz", responses={503: {"model": ErrorOut, "description": "warming up"}})
+    @app.get(
+        "/readyz",
+        responses={503: {"model": ErrorOut, "description": "warming up, or the model is stuck"}},
+    )
     def readyz(request: Request) -> Ready:
         if not getattr(request.app.state, "ready", False):
             raise HTTPException(503, "the model is still warming up; try again shortly")
+        if request.app.state.batcher.stuck:
+            raise HTTPException(503, "the model is busy with a call past its deadline")
         return Ready()
 
     @app.get("/metrics", response_class=Response,

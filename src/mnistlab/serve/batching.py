@@ -8,6 +8,10 @@ on its own thread, and hands each request its row. A request that finds none que
 `window` for others; under load the images queued while the model ran go at once. One
 timer per batch, not one `wait_for` per image: per-image timers cost the event loop more
 than batching saved (docs/decisions/serving.md).
+
+A model call has a deadline too (`timeout`): past it, the requests of its batch get
+ModelTimeout, and until the call returns (a thread cannot be stopped) the model counts as
+stuck: queued and new requests get ModelStuck at once rather than waiting for it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,14 @@ from concurrent.futures import Executor
 import numpy as np
 
 
+class ModelTimeout(Exception):
+    """The model call of this request's batch did not return within its deadline."""
+
+
+class ModelStuck(Exception):
+    """A model call is past its deadline and has not returned: no new call can start."""
+
+
 class MicroBatcher:
     """Collects (28, 28) images from concurrent callers into batches for `predict`."""
 
@@ -30,15 +42,22 @@ class MicroBatcher:
         window: float = 0.002,
         max_batch: int = 32,
         on_batch: Callable[[int], None] | None = None,
+        timeout: float | None = None,
+        on_stuck: Callable[[], None] | None = None,
     ) -> None:
         self.predict, self.executor = predict, executor
         self.window, self.max_batch = window, max(1, max_batch)
         self.on_batch = on_batch or (lambda size: None)
+        self.timeout, self.on_stuck = timeout, on_stuck or (lambda: None)
         self.queue: asyncio.Queue[tuple[np.ndarray, asyncio.Future]] = asyncio.Queue()
         self.task: asyncio.Task | None = None
+        self.stuck = False  # a model call is past its deadline and still running
 
     async def submit(self, image: np.ndarray) -> np.ndarray:
-        """The model's output row for one image, computed in a batch with its neighbours."""
+        """The model's output row for one image, computed in a batch with its neighbours;
+        ModelTimeout or ModelStuck where the model does not answer in time."""
+        if self.stuck:
+            raise ModelStuck
         future = asyncio.get_running_loop().create_future()
         await self.queue.put((image, future))
         return await future
@@ -70,12 +89,34 @@ class MicroBatcher:
         self.on_batch(len(live))
         try:
             images = np.stack([image for image, _ in live])
-            rows = await loop.run_in_executor(self.executor, self.predict, images)
+            call = loop.run_in_executor(self.executor, self.predict, images)
+            if self.timeout and not (await asyncio.wait({call}, timeout=self.timeout))[0]:
+                await self._stuck(call, live)
+                return
+            rows = call.result()
         except Exception as e:  # the model failed: each waiting request answers 500
-            for _, future in live:
-                if not future.done():
-                    future.set_exception(e)
+            _fail(live, e)
             return
         for (_, future), row in zip(live, rows, strict=True):
             if not future.done():
                 future.set_result(row)
+
+    async def _stuck(self, call: asyncio.Future, live: list) -> None:
+        """The call is past its deadline: its requests time out, the queued ones and any new
+        one are refused until it returns; then batching goes on."""
+        self.stuck = True
+        self.on_stuck()
+        _fail(live, ModelTimeout())
+        while not self.queue.empty():  # what arrives from now on submit() refuses
+            _fail([self.queue.get_nowait()], ModelStuck())
+        try:
+            await asyncio.wait({call})
+            call.exception()  # retrieved: whatever it ended with, nobody waits for it now
+        finally:
+            self.stuck = False
+
+
+def _fail(batch: list, error: Exception) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)

@@ -1,7 +1,8 @@
 """`GET /metrics` in Prometheus' text format, through prometheus-client.
 
-Requests by route and status, their latency, the model's batch sizes and which model
-answers. With several uvicorn workers (processes), `mnistlab serve` sets
+Requests by route and status, their latency, the model's batch sizes, which model answers,
+and the answers the server's bounds gave (serve/limits.py): timeouts and overload. With
+several uvicorn workers (processes), `mnistlab serve` sets
 PROMETHEUS_MULTIPROC_DIR before they start, every worker writes its samples there, and any
 worker's /metrics reports the sum over all of them (prometheus-client's multiprocess mode).
 """
@@ -37,6 +38,12 @@ class Metrics:
                                  ["route"], registry=own)  # fmt: skip
         self.batch = Histogram("mnistlab_batch_size", "Images per model call",
                                buckets=BATCH_BUCKETS, registry=own)  # fmt: skip
+        self.timeouts = Counter("mnistlab_timeouts", "Requests and connections past a deadline, "
+                                "by what was late: request, upload, headers, model",
+                                ["stage"], registry=own)  # fmt: skip
+        self.overload = Counter("mnistlab_overload", "Requests refused with 503 at once, by why: "
+                                "concurrency (the worker is full), model_stuck",
+                                ["reason"], registry=own)  # fmt: skip
         self.model = Gauge("mnistlab_model_info", "The model this server answers with (1)",
                            ["run", "model", "dataset", "weights_sha256"], registry=own,
                            multiprocess_mode="max")  # fmt: skip

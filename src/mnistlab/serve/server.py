@@ -23,6 +23,7 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -47,20 +48,27 @@ def run(
     max_batch: int,
     runtime: str = "onnx",
     access_log: bool = True,
+    announce: Callable[[int], None] | None = None,
+    timeout: float = 10.0,
+    max_concurrent: int = 64,
 ) -> None:
     """Serve until interrupted. The run folder and the port are checked here, once, so a
     bad one is one line before any worker starts; then the model is loaded once (and for
-    onnxruntime exported once) before any worker starts."""
+    onnxruntime exported once) before any worker starts, and `announce(port)` says so."""
     runs.load_config(run_dir)
     runs.weights_path(run_dir)
+    runs.load_metrics(run_dir)  # every file a worker reads, so that none fails on it
     export.check_runtime(runtime)
     held = _bound_socket(host, port)  # the port is taken (a clear error if it is not free)
     try:
         with tempfile.TemporaryDirectory(prefix="mnistlab-serve-") as folder:
             onnx_file = _prepared(run_dir, runtime, folder)
+            if announce is not None:
+                announce(held.getsockname()[1])
             os.environ[ENV] = json.dumps({"run_dir": str(run_dir), "batch_window": batch_window,
                                           "max_batch": max_batch, "runtime": runtime,
-                                          "onnx_file": onnx_file})  # fmt: skip
+                                          "onnx_file": onnx_file, "timeout": timeout,
+                                          "max_concurrent": max_concurrent})  # fmt: skip
             _serve(held, host, workers, access_log)
     finally:
         held.close()
@@ -93,9 +101,11 @@ def _serve(held: socket.socket, host: str, workers: int, access_log: bool) -> No
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Every worker's samples in one place, so /metrics sums them (serve/metrics.py).
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mnistlab-metrics-")
+    from mnistlab.serve.limits import HeaderTimeout
+
     app = f"{__name__}:app_from_environment"
     options = dict(factory=True, host=host, port=port, workers=workers, log_level="info",
-                   access_log=access_log)  # fmt: skip
+                   access_log=access_log, http=HeaderTimeout)  # fmt: skip
     if workers == 1 or not _balanced_sockets():
         held.close()  # it never listened: uvicorn binds the same port itself
         uvicorn.run(app, **options)

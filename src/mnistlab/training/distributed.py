@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -181,15 +182,23 @@ def launch(processes: int, argv: list[str], model: str | None, resume: Path | No
     """`mnistlab ARGV` in `processes` processes on this machine, started by torchrun's own
     entry point (torch.distributed.run) exactly as `torchrun --standalone` would."""
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     check_model(model or (runs.load_config(resume)["model"] if resume else "cnn"), processes)
-    logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)  # our line says it
+    for name in [n for n in logging.Logger.manager.loggerDict if n.startswith("torch.distributed")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # our line says it (elastic's
+        # loggers set their own level, so the parent's is not enough)
     threads = _option(argv, "--threads")
     os.environ["OMP_NUM_THREADS"] = threads or "1"  # one thread each unless --threads says
     args = ["--standalone", f"--nproc-per-node={processes}", "-m", "mnistlab", *argv]
     try:
         torchrun.run(torchrun.parse_args(args))
+    except SignalException as e:  # Ctrl-C (or a kill): torchrun passed it on to the processes,
+        if e.sigval == signal.SIGINT:  # and rank 0 said where the run stopped
+            raise SystemExit(130) from None
+        raise MnistlabError(f"training stopped: torchrun got {signal.Signals(e.sigval).name}; "
+                            f"{_continue(argv, processes)}") from None  # fmt: skip
     except ChildFailedError as e:
         failures = list(e.failures.values())
         said = [f.exitcode for f in failures if f.exitcode > 0]  # each printed its reason
@@ -206,11 +215,16 @@ def _failed(failures: list, processes: int, argv: list[str]) -> str:
                                    else f"exited with status {f.exitcode}")
         for f in sorted(causes, key=lambda f: f.local_rank)
     )  # fmt: skip
-    out = _option(argv, "--out") or "RUN_DIR"
     return (
-        f"training stopped: {how}, and torchrun stopped the other processes; the run folder "
-        f"keeps its last finished epoch: continue with --out {out} --resume --nproc {processes}"
+        f"training stopped: {how}, and torchrun stopped the other processes; "
+        f"{_continue(argv, processes)}"
     )
+
+
+def _continue(argv: list[str], processes: int) -> str:
+    out = _option(argv, "--out") or "RUN_DIR"
+    return (f"the run folder keeps its last finished epoch: continue with --out {out} --resume "
+            f"--nproc {processes}")  # fmt: skip
 
 
 def without_nproc(argv: list[str]) -> list[str]:

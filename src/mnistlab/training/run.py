@@ -21,14 +21,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mnistlab import memory, precision, runs
+from mnistlab import memory, precision, reading, runs
 from mnistlab.data import get_spec, load_dataset
 from mnistlab.data.load import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation.scores import loss_and_accuracy
 from mnistlab.models import Model, build_model, calibration, get_model_spec, pixel_stats, reject
 from mnistlab.prediction.calibrate import OUTLIERS, fit_reject
-from mnistlab.training import budget, distributed, loop
+from mnistlab.training import budget, distributed, faults, loop
 from mnistlab.training.settings import Settings, settle
 from mnistlab.training.steps import make_stepper
 
@@ -127,8 +127,9 @@ def _settled(config: TrainConfig, run_dir: Path | None, processes: int):
             raise MnistlabError("--resume needs --out RUN_DIR, the run folder to continue")
         saved = runs.load_config(run_dir)
         if not runs.has_checkpoint(run_dir):
-            done = "it has finished already" if runs.load_metrics(run_dir) else "no epoch finished"
-            raise MnistlabError(f"{run_dir} has no checkpoint to resume from ({done})")
+            raise MnistlabError(runs.cannot_resume(run_dir))
+        runs.checkpoint_state(run_dir)  # a damaged checkpoint: one line before any data loads
+        faults.check_saved(saved, run_dir)
     if config.budget and config.epochs:
         raise MnistlabError("give --epochs or --budget, not both: the budget sets the epochs")
     source = _source(config) if config.from_run else {}
@@ -191,7 +192,7 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
         )  # rank 0 reads the checkpoint; the other ranks, on any machine, get its tensors
         if not world.lead:
             model.load_arrays(arrays, run_dir)
-        stepper.load_optimizer_state(optimizer)
+        _load_optimizer(stepper, optimizer, run_dir)
         state = loop.State(**saved_state)
     else:
         cfg, state = _config(settings, device, world.size), loop.State()
@@ -202,10 +203,12 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
             lambda: _new_run_dir(run_dir, settings, len(y), world.size)
         )
     console = Console(stderr=True, soft_wrap=True, highlight=False, quiet=not world.lead)
-    console.print(_header(settings, len(y), device, state.epoch if saved else None, world.size))
-    if settings.budget_plan:
-        console.print(budget.Plan(**settings.budget_plan).describe())
+    finishing = False
     try:
+        console.print(_header(settings, len(y), device, state.epoch if saved else None,
+                              world.size))  # fmt: skip
+        if settings.budget_plan:
+            console.print(budget.Plan(**settings.budget_plan).describe())
         while state.epoch < settings.epochs and not state.stopped:
             row = _epoch(model, stepper, settings, len(y), val_set, state, run_dir, console,
                          config.log_every, world)  # fmt: skip
@@ -221,13 +224,19 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
                               f"for {settings.patience} epochs")  # fmt: skip
             if on_epoch_end:
                 on_epoch_end(row, model)
-    except BaseException:
-        if created and world.lead and not runs.has_checkpoint(run_dir):
-            runs.remove_empty_run_dir(run_dir)  # no epoch finished: leave nothing behind
-        raise
-    calibration_set = val_set or (load_dataset(split="val", **load) if held_out else None)
-    return _finish(model, test_set, state, run_dir, cfg, console, world, calibration_set,
-                   config.data_dir, _reject_outliers(config))  # fmt: skip
+        finishing = True
+        calibration_set = val_set or (load_dataset(split="val", **load) if held_out else None)
+        return _finish(model, test_set, state, run_dir, cfg, console, world, calibration_set,
+                       config.data_dir, _reject_outliers(config))  # fmt: skip
+    except BaseException as e:
+        if not saved and not finishing and world.lead and not runs.has_checkpoint(run_dir):
+            runs.discard_run_dir(run_dir, created)  # no epoch kept: leave nothing behind
+        said = faults.stopped(e, run_dir, settings.epochs, finishing, world.lead, world.size)
+        if said is None:
+            raise
+        if isinstance(said, faults.Interrupted) and str(said):  # the CLI then exits 130
+            console.print(str(said), markup=False, highlight=False)
+        raise said from None
 
 
 def _reject_outliers(config: TrainConfig) -> int:
@@ -237,6 +246,15 @@ def _reject_outliers(config: TrainConfig) -> int:
         return int(os.environ.get(REJECT_OUTLIERS_ENV, OUTLIERS))
     except ValueError:
         raise MnistlabError(f"{REJECT_OUTLIERS_ENV} must be a number of images") from None
+
+
+def _load_optimizer(stepper, optimizer: dict, run_dir: Path) -> None:
+    """The checkpoint's optimizer state into the stepper; one line if it does not fit."""
+    try:
+        stepper.load_optimizer_state(optimizer)
+    except (MnistlabError, KeyError, ValueError, RuntimeError) as e:
+        path, fix = run_dir / runs.CHECKPOINT, runs.fix(run_dir, runs.CHECKPOINT)
+        raise reading.damaged(path, f"its optimizer state does not fit: {e}", fix) from None
 
 
 def _new_run_dir(

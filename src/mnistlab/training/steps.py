@@ -15,6 +15,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
+from mnistlab.errors import MnistlabError
 from mnistlab.models import Model
 from mnistlab.models.model import NumpyModel
 from mnistlab.models.numpy_net import SGD
@@ -98,9 +99,16 @@ class TorchStepper:
         }
 
     def load_optimizer_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """optimizer_state's arrays back; MnistlabError if they do not fit the parameters."""
+        params = [p for group in self.opt.param_groups for p in group["params"]]
         state: dict[int, dict] = {}
         for name, value in arrays.items():
-            i, key = name.split(".", 1)
+            i, _, key = name.partition(".")
+            if not (i.isdigit() and int(i) < len(params) and key):
+                raise MnistlabError(f"optimizer state {name!r} names no parameter")
+            wanted = tuple(params[int(i)].shape)
+            if value.size > 1 and value.shape != wanted:  # moments, momentum: the parameter's
+                raise MnistlabError(f"optimizer state {name!r} is {value.shape}, not {wanted}")
             state.setdefault(int(i), {})[key] = torch.from_numpy(value)
         self.opt.load_state_dict(
             {"state": state, "param_groups": self.opt.state_dict()["param_groups"]}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from optuna.trial import TrialState
 from mnistlab import runs
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation import plots
+from mnistlab.training import requeue
 from mnistlab.training.run import TrainConfig, train
 from mnistlab.training.settings import GIVEN, Settings, settle
 
@@ -40,7 +42,7 @@ FORM = (
 )
 STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned",
           TrialState.FAIL: "failed", TrialState.RUNNING: "running"}  # fmt: skip
-HEARTBEAT_S = 30  # a trial silent for 2 heartbeats (its worker died) is marked failed
+HEARTBEAT_S = 30  # a trial silent for 2 heartbeats (its worker died) is stale (requeue.py)
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # each trial prints its own line
 
 
@@ -174,6 +176,9 @@ def open_study(out: Path, storage: str | None, name: str, sweep: Sweep | None,
         if name not in names:
             raise MnistlabError(f"no study {name!r} in {url}; start it without --resume")
         study = optuna.load_study(study_name=name, storage=db)
+        if not isinstance(study.user_attrs.get("mnistlab"), dict):
+            raise MnistlabError(f"the study {name!r} in {url} is not a mnistlab sweep (it "
+                                "stores no --param); give another --study or --out")  # fmt: skip
         stored = Sweep.from_dict(study.user_attrs["mnistlab"])
         if sweep is not None and sweep != stored:
             searched = " ".join(stored.to_dict()["params"])
@@ -199,14 +204,22 @@ def run_sweep(out: Path, trials: int, sweep: Sweep | None = None, *, storage: st
     out = Path(out)
     name = study or out.name
     study_, sweep = open_study(out, storage, name, sweep, resume)
+    for number in requeue.requeue_dead(study_) if resume else ():
+        print(f"trial {number}: its worker had stopped; it runs again from its checkpoint",
+              file=sys.stderr, flush=True)  # fmt: skip
     remaining = trials - len(_counted(study_))
     shares = [remaining // workers + (i < remaining % workers) for i in range(workers)]
     job = dict(out=str(out), storage=storage or f"sqlite:///{out / 'study.db'}", study=name,
                trials=trials, how=how or {}, seed=seed)  # fmt: skip
-    if workers == 1 and remaining > 0:
-        work(**job, share=remaining, worker=0)
-    elif remaining > 0:
-        _run_workers(job, [s for s in shares if s], out, threads or 1)
+    try:
+        if workers == 1 and remaining > 0:
+            work(**job, share=remaining, worker=0)
+        elif remaining > 0:
+            _run_workers(job, [s for s in shares if s], out, threads or 1)
+    except (KeyboardInterrupt, requeue.TrialInterrupted):
+        said = requeue.interrupted_line(study_, out, trials, workers, storage, study)
+        print(said, file=sys.stderr, flush=True)
+        raise KeyboardInterrupt from None  # the CLI's exit status 130
     rows = results(optuna.load_study(study_name=name, storage=job["storage"]))
     plots.save(plots.sweep(rows, sweep.params), out / "sweep.png")
     return rows, sweep
@@ -215,19 +228,36 @@ def run_sweep(out: Path, trials: int, sweep: Sweep | None = None, *, storage: st
 def _run_workers(job: dict, shares: list[int], out: Path, threads: int) -> None:
     """One process per share: N processes on one study, as N machines would join it."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    code = "import json, sys; from mnistlab.training.sweep import work; "
-    code += "work(**json.loads(sys.argv[1]))"
+    code = "import sys; from mnistlab.training.requeue import worker_main; "
+    code += "worker_main(sys.argv[1])"
     procs = [subprocess.Popen([sys.executable, "-c", code,
                                json.dumps({**job, "share": share, "worker": i})], env=env)
              for i, share in enumerate(shares)]  # fmt: skip
     try:
-        failed = [i for i, p in enumerate(procs) if p.wait() != 0]
+        codes = [p.wait() for p in procs]
+    except KeyboardInterrupt:  # Ctrl-C: each worker puts its trial back, then ends
+        _stop(procs)
+        raise
     finally:
         for p in procs:
             if p.poll() is None:
                 p.terminate()
+    if 130 in codes:  # a worker was interrupted on its own
+        raise KeyboardInterrupt
+    failed = [i for i, code in enumerate(codes) if code != 0]
     if failed:
         raise MnistlabError(f"sweep worker {failed[0]} failed; see its trial's log in {out}/logs")
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """Let interrupted workers put their trials back: a terminal's Ctrl-C reached them too;
+    one that did not get it gets it now."""
+    for signalled in (False, True):
+        for p in procs:
+            if signalled and p.poll() is None:
+                p.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=30 if signalled else 2)
 
 
 def sampler_seed(seed: int, worker: int, done: int) -> int:
@@ -248,18 +278,33 @@ def work(out: str, storage: str, study: str, trials: int, share: int, worker: in
     sampler = optuna.samplers.TPESampler(seed=sampler_seed(seed, worker, len(stored.trials)))
     study_ = optuna.load_study(study_name=study, storage=db, sampler=sampler, pruner=pruner)
     states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
-    study_.optimize(
-        lambda trial: _objective(trial, sweep, Path(out), how), n_trials=share,
-        catch=(MnistlabError,), callbacks=[optuna.study.MaxTrialsCallback(trials, states)],
-    )  # fmt: skip
+    try:
+        study_.optimize(
+            lambda trial: _objective(trial, sweep, Path(out), how), n_trials=share,
+            catch=(MnistlabError,), callbacks=[optuna.study.MaxTrialsCallback(trials, states)],
+        )  # fmt: skip
+    except (KeyboardInterrupt, requeue.TrialInterrupted):  # Ctrl-C: its trial goes back
+        requeue.requeue_mine(study_)
+        raise
 
 
 def _objective(trial: optuna.Trial, sweep: Sweep, out: Path, how: dict) -> float:
-    """Train one trial's run folder; its last validation accuracy (pruned: TrialPruned)."""
+    """_trial, with Ctrl-C raised past Optuna, which would mark the trial failed."""
+    try:
+        return _trial(trial, sweep, out, how)
+    except KeyboardInterrupt:
+        raise requeue.TrialInterrupted(trial.number) from None
+
+
+def _trial(trial: optuna.Trial, sweep: Sweep, out: Path, how: dict) -> float:
+    """Train one trial's run folder (or, for a trial put back in the queue, continue it from
+    its checkpoint); its last validation accuracy (pruned: TrialPruned)."""
+    trial.set_user_attr("worker", requeue.this_worker())  # to tell later if it is still alive
     params = {p.name: p.suggest(trial) for p in sweep.params}
     run_dir, log = out / f"trial-{trial.number:04d}", out / "logs" / f"trial-{trial.number:04d}.log"
     trial.set_user_attr("run", str(run_dir))
     config = TrainConfig(**{**sweep.train, **params}, **how, out=str(run_dir))
+    again = requeue.folder_state(run_dir)
     shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                       for k, v in params.items())  # fmt: skip
 
@@ -275,15 +320,25 @@ def _objective(trial: optuna.Trial, sweep: Sweep, out: Path, how: dict) -> float
 
     log.parent.mkdir(exist_ok=True)
     started = time.perf_counter()
+    if again == "resume":
+        config = TrainConfig(**how, out=str(run_dir), resume=True)  # every setting saved
+        with warnings.catch_warnings():  # "already reported": the epochs it heard before
+            warnings.simplefilter("ignore")
+            for row in runs.checkpoint_state(run_dir)["history"]:
+                trial.report(row["val_acc"], row["epoch"])
     try:
-        with open(log, "w", encoding="utf-8") as f, contextlib.redirect_stderr(f):
-            run = train(config, on_epoch_end=report)
+        if again == "finished":
+            history = runs.load_history(run_dir)
+        else:
+            with open(log, "a" if again == "resume" else "w", encoding="utf-8") as f, \
+                 contextlib.redirect_stderr(f):  # fmt: skip
+                history = train(config, on_epoch_end=report).history
     except (optuna.TrialPruned, MnistlabError) as e:
         end = "pruned" if isinstance(e, optuna.TrialPruned) else "failed"
         trial.set_user_attr("why", str(e))
         print(f"trial {trial.number}: {end}, {e} ({shown})", file=sys.stderr, flush=True)
         raise
-    value = run.history[-1]["val_acc"]
+    value = history[-1]["val_acc"]
     print(f"trial {trial.number}: val_acc {value:.4f} ({shown}), "
           f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
     return value
