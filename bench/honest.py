@@ -1,4 +1,4 @@
-"""Does the reader refuse what is not a digit, and keep the digits? Issue 29's targets as flags.
+"""Does the reader refuse what is not a digit, and keep the digits? Its targets are flags.
 
 Per kind of held-out non-digit (bench/nondigits.py: other fonts, seeds and doodles than the
 generator the reject rule learns from), the share refused (an image the preprocessing finds

@@ -148,6 +148,19 @@ def tta(res: dict) -> list[str]:
     return lines + ([""] + ensembles if ensembles else [])
 
 
+def honest(res: dict) -> list[str]:
+    flagged = res.get("flagged") or {}
+    rows = [[kind, fmt(share, ".1%")] for kind, share in flagged.items()]
+    rows += [["**all non-digits**", fmt(res.get("flagged_all"), ".1%")]] if rows else []
+    lines = table(["non-digits of this kind", "refused"], rows)
+    return lines + [
+        "",
+        f"MNIST test: {fmt(res.get('test_accepted'), '.2%')} accepted, "
+        f"{fmt(res.get('test_accuracy_accepted'), '.2%')} of them right; robustness set: "
+        f"{fmt(res.get('robust_accepted_right'), '.1%')} accepted and right.",
+    ]
+
+
 RENDER: dict[str, Callable[[dict], list[str]]] = {
     "accuracy": accuracy,
     "time_to_accuracy": time_to_accuracy,
@@ -158,4 +171,5 @@ RENDER: dict[str, Callable[[dict], list[str]]] = {
     "compare_classics": compare_classics,
     "distributed": distributed,
     "tta": tta,
+    "honest": honest,
 }

@@ -68,11 +68,21 @@ def kinds(records: Iterable[dict]) -> list[str]:
     return sorted({kind(r) for r in records}, key=lambda k: (k != REFERENCE_KIND, k))
 
 
+NOT_SCRIPTS = {  # record files of commands that are not a bench/ script
+    "suite": "`make test` in a fresh clone: tests passed and seconds.",
+    "demo": "`make demo`: its training time, test accuracy and the whole command's time.",
+    "make_bench": "`make bench` as a whole.",
+    "train": "`mnistlab train` runs: recipes, their variants and budgets.",
+    "sweep": "`mnistlab sweep` runs.",
+    "probe": "One-off measurements by throwaway scripts and profilers, kept for the record.",
+}
+
+
 def what(bench: str) -> str:
     """The first line of the benchmark script's docstring: what it measures."""
     script = ROOT / "bench" / f"{bench}.py"
     if not script.exists():
-        return f"`bench/{bench}.py` (not in this checkout)."
+        return NOT_SCRIPTS.get(bench, f"`bench/{bench}.py` (not in this checkout).")
     return (ast.get_docstring(ast.parse(script.read_text(encoding="utf-8"))) or "").split("\n")[0]
 
 
@@ -112,7 +122,8 @@ def page(records: list[dict]) -> str:
     benches = list(RENDER) + sorted({r.get("bench", "") for r in records} - set(RENDER))
     for bench in benches:
         mine = [r for r in records if r.get("bench") == bench]
-        where = f"`bench/{bench}.py`, its records in `bench/results/{bench}.jsonl`."
+        script = f"`bench/{bench}.py`, its" if bench not in NOT_SCRIPTS else "Its"
+        where = f"{script} records in `bench/results/{bench}.jsonl`."
         lines += [f"## {bench}", "", what(bench), where, ""]
         if not mine:
             lines += ["No records yet.", ""]
