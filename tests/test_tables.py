@@ -30,3 +30,18 @@ def test_comparison_shows_a_dash_for_a_run_without_test_metrics():
            "train_seconds": 3.25, "test_accuracy": None, "test_loss": None}  # fmt: skip
     text = rendered(tables.comparison, [row])
     assert "runs/a" in text and "1,234" in text and "–" in text
+
+
+def test_evaluation_says_how_calibrated_and_how_much_it_refused():
+    per_class = [{"label": i, "name": str(i), "precision": 0.99, "recall": 0.99, "f1": 0.99,
+                  "support": 1000} for i in range(10)]  # fmt: skip
+    metrics = {"accuracy": 0.994, "loss": 0.12, "per_class": per_class, "most_confused": []}
+    plain = rendered(tables.evaluation, "test", metrics)
+    assert "calibrated" not in plain and "refused" not in plain  # a run from before either
+    metrics["calibration"] = {"temperature": 0.49, "ece_before": 0.0981, "ece": 0.0019,
+                              "nll_before": 0.12, "nll": 0.0188}  # fmt: skip
+    metrics["reject"] = {"coverage": 0.989, "accuracy_accepted": 0.9959, "flagged": 110,
+                         "flagged_not_like": 108, "flagged_unsure": 2}  # fmt: skip
+    text = rendered(tables.evaluation, "test", metrics)
+    assert "temperature 0.490, expected calibration error 0.0981 → 0.0019" in text
+    assert "accepted 98.90% of the images, 99.59% of them right; refused 110" in text

@@ -81,6 +81,16 @@ def evaluation(console: Console, split: str, metrics: dict) -> None:
         f"{p['true_name']}→{p['predicted_name']} ({p['count']})" for p in metrics["most_confused"]
     )
     console.print(f"most confused (true→predicted): {pairs or 'none'}")
+    if calibration := metrics.get("calibration"):
+        console.print(f"calibrated: temperature {calibration['temperature']:.3f}, expected "
+                      f"calibration error {calibration['ece_before']:.4f} → "
+                      f"{calibration['ece']:.4f}, NLL {calibration['nll_before']:.4f} → "
+                      f"{calibration['nll']:.4f}")  # fmt: skip
+    if reject := metrics.get("reject"):
+        console.print(f"accepted {reject['coverage']:.2%} of the images, "
+                      f"{reject['accuracy_accepted']:.2%} of them right; refused "
+                      f"{reject['flagged']:,} ({reject['flagged_not_like']:,} not like any "
+                      f"training image, {reject['flagged_unsure']:,} unsure)")  # fmt: skip
 
 
 def comparison(console: Console, rows: Sequence[dict]) -> None:
