@@ -182,12 +182,3 @@ def test_cli_export_and_predict_with_onnxruntime(tmp_path, cli, cli_here):
     )
     missing = cli_here("export", tmp_path / "nowhere")
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
-
-
-def test_export_prints_one_line_and_the_exporters_notes_only_when_asked(tmp_path, cli):
-    run = untrained_run(tmp_path, "fast")
-    quiet = cli("export", run, "--out", tmp_path / "quiet.onnx")
-    assert quiet.returncode == 0 and quiet.stdout.strip() == str(tmp_path / "quiet.onnx")
-    assert quiet.stderr.startswith(f"exported {run} as ONNX") and quiet.stderr.count("\n") == 1
-    chatty = cli("-v", "export", run, "--out", tmp_path / "chatty.onnx")
-    assert chatty.returncode == 0 and chatty.stderr.count("\n") > 1, chatty.stderr

@@ -17,16 +17,19 @@ from mnistlab.cli.common import app, console, show_everything
 from mnistlab.errors import MnistlabError
 
 
-def main() -> None:
-    """Entry point: one line for a user error, no traceback.
-
-    mnistlab's own messages go to stderr; other libraries' (the ONNX exporter's optimizer,
-    say) only with `-v` or MNISTLAB_VERBOSE=1, so that a command says what it did and no more.
-    """
+def configure_logging() -> None:
+    """mnistlab's own messages go to stderr; other libraries' (the ONNX exporter's optimizer
+    logs about ten lines an export) only with `-v` or MNISTLAB_VERBOSE=1, so that a command
+    says what it did and no more."""
     logging.basicConfig(level=logging.WARNING, format="mnistlab: %(message)s", stream=sys.stderr)
     logging.getLogger("mnistlab").setLevel(logging.INFO)
     if os.environ.get("MNISTLAB_VERBOSE", "") not in ("", "0"):
         show_everything()
+
+
+def main() -> None:
+    """Entry point: one line for a user error, no traceback."""
+    configure_logging()
     try:
         app()
     except MnistlabError as e:
