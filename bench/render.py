@@ -161,6 +161,20 @@ def honest(res: dict) -> list[str]:
     ]
 
 
+def suite(res: dict) -> list[str]:
+    row = [fmt(res.get("passed")), fmt(res.get("seconds"), ".1f"),
+           fmt(res.get("with_setup_seconds"), ".0f"), fmt(res.get("fresh_clone"))]  # fmt: skip
+    return table(["tests passed", "seconds", "with set-up, s", "fresh clone"], [row])
+
+
+def demo(res: dict) -> list[str]:
+    epochs = ", ".join(fmt(s, ".1f") for s in res.get("epoch_seconds") or []) or MISSING
+    row = [res.get("model", MISSING), fmt(res.get("epochs")), epochs,
+           fmt(res.get("test_accuracy"), ".2%"), fmt(res.get("wall_seconds"), ".0f")]  # fmt: skip
+    return table(["model", "epochs", "seconds per epoch", "test accuracy", "whole demo, s"],
+                 [row])  # fmt: skip
+
+
 RENDER: dict[str, Callable[[dict], list[str]]] = {
     "accuracy": accuracy,
     "time_to_accuracy": time_to_accuracy,
@@ -172,4 +186,6 @@ RENDER: dict[str, Callable[[dict], list[str]]] = {
     "distributed": distributed,
     "tta": tta,
     "honest": honest,
+    "suite": suite,
+    "demo": demo,
 }
