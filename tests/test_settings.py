@@ -111,28 +111,17 @@ GIVEN_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("given", "path", "expected"), COMMON_CASES)
-def test_common_values_every_model_shares(given, path, expected):
-    assert_holds(settled(given, path=path), expected)
+LAYERS_CASES = {"common": COMMON_CASES, "recipe": RECIPE_CASES, "per dataset": PER_DATASET_CASES,
+                "per path": PER_PATH_CASES, "given": GIVEN_CASES}  # fmt: skip
+LAYERED_CASES = [  # each layer of settle() over the ones before it
+    pytest.param(layer, *c.values, id=f"{layer}: {c.id}")
+    for layer, cases in LAYERS_CASES.items()
+    for c in cases
+]
 
 
-@pytest.mark.parametrize(("given", "path", "expected"), RECIPE_CASES)
-def test_the_models_recipe_over_common(given, path, expected):
-    assert_holds(settled(given, path=path), expected)
-
-
-@pytest.mark.parametrize(("given", "path", "expected"), PER_DATASET_CASES)
-def test_the_recipes_per_dataset_values(given, path, expected):
-    assert_holds(settled(given, path=path), expected)
-
-
-@pytest.mark.parametrize(("given", "path", "expected"), PER_PATH_CASES)
-def test_the_recipes_per_compute_path_values(given, path, expected):
-    assert_holds(settled(given, path=path), expected)
-
-
-@pytest.mark.parametrize(("given", "path", "expected"), GIVEN_CASES)
-def test_given_values_over_every_layer(given, path, expected):
+@pytest.mark.parametrize(("layer", "given", "path", "expected"), LAYERED_CASES)
+def test_each_layer_of_settle(layer, given, path, expected):
     assert_holds(settled(given, path=path), expected)
 
 

@@ -3,7 +3,8 @@
 Training's history and test metrics and `mnistlab evaluate` all call this on the output of
 Model.predict_proba, so metrics.json's "loss" means the same whoever wrote it last. It is
 sklearn's log_loss of the clipped, renormalized probabilities (a test holds them equal),
-written out in NumPy: importing sklearn.metrics costs every training process about a second.
+written out in NumPy (models.calibration.nll, which the temperature fit minimises): importing
+sklearn.metrics costs every training process about a second.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 
 import numpy as np
 
-PROB_FLOOR = 1e-7  # probabilities are clipped here, so one confident mistake cannot make loss inf
+from mnistlab.models.calibration import PROB_FLOOR, nll  # noqa: F401  (PROB_FLOOR: the clip)
 
 
 def loss_and_accuracy(labels: np.ndarray, proba: np.ndarray) -> tuple[float, float]:
@@ -22,6 +23,4 @@ def loss_and_accuracy(labels: np.ndarray, proba: np.ndarray) -> tuple[float, flo
     accuracy = float(np.mean(proba.argmax(axis=1) == labels))
     if not np.isfinite(proba).all():
         return math.nan, accuracy
-    p = np.clip(proba.astype(np.float64), PROB_FLOOR, 1.0)
-    p /= p.sum(axis=1, keepdims=True)
-    return float(-np.log(p[np.arange(len(labels)), labels]).mean()), accuracy
+    return nll(proba, labels), accuracy

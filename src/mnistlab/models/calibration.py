@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 BINS = 15  # equal-width bins of the top probability for ECE, as in Guo et al. 2017
-PROB_FLOOR = 1e-7  # as evaluation.scores: one confident mistake cannot make the NLL infinite
+PROB_FLOOR = 1e-7  # probabilities are clipped here: one confident mistake cannot make NLL inf
 LOG_FLOOR = np.float32(1e-38)  # probabilities that underflowed to 0 stay finite under log
 T_RANGE = (0.02, 50.0)
 
@@ -31,7 +31,8 @@ def scaled(proba: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def nll(proba: np.ndarray, labels: np.ndarray) -> float:
-    """Mean negative log-likelihood of the true class (evaluation.scores' loss)."""
+    """Mean negative log-likelihood of the true class, of the clipped, renormalized
+    probabilities: the one loss of metrics.json and history.csv (evaluation.scores)."""
     p = np.clip(np.asarray(proba, np.float64), PROB_FLOOR, 1.0)
     p /= p.sum(axis=1, keepdims=True)
     return float(-np.log(p[np.arange(len(labels)), labels]).mean())
