@@ -8,11 +8,13 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from mnistlab import runs
 from mnistlab.data import load_dataset, outliers
-from mnistlab.models.reject import NOT_LIKE, TOO_LITTLE_INK
+from mnistlab.models.reject import NOT_LIKE, TOO_LITTLE_INK, RejectRule
 from mnistlab.prediction import export
 from mnistlab.prediction.classifier import Classifier
 from predict_helpers import draw_seven, encode, trained_run
@@ -138,3 +140,41 @@ def test_metrics_and_evaluate_count_the_accepted_and_the_report_draws_risk_cover
     assert evaluated["accepted"] + evaluated["flagged"] == 2000
     assert evaluated["coverage"] == pytest.approx(trained["coverage"], abs=0.02)  # same rule
     assert (run / "plots" / "risk_coverage.png").stat().st_size > 10_000
+
+
+def _rule(features: int, maps: int | None, rng) -> RejectRule:
+    """A reject rule of random arrays: `maps` None is one fitted before it read the map."""
+    width = features + 4 + (maps or 0) + 196
+    arrays = {"feature_mean": rng.normal(size=features), "whiten": np.eye(features),
+              "class_means": rng.normal(size=(10, features)), "input_mean": np.zeros(width),
+              "input_std": np.ones(width), "W1": rng.normal(size=(width, 8)),
+              "b1": np.zeros(8), "W2": rng.normal(size=(8, 2)), "b2": np.zeros(2)}  # fmt: skip
+    if maps is not None:
+        arrays["map_width"] = np.array([maps], np.float32)
+    return RejectRule({k: np.asarray(v, np.float32) for k, v in arrays.items()}, 0.0, 0.5)
+
+
+def test_the_rule_reads_the_convolutional_map_and_an_older_rule_ignores_it():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 28, 28)).astype(np.uint8)
+    proba = rng.dirichlet(np.ones(10), 3).astype(np.float32)
+    features, logits = rng.normal(size=(3, 6)), rng.normal(size=(3, 10))
+    maps, other_maps = rng.normal(size=(3, 12)), rng.normal(size=(3, 12))
+    new = _rule(6, 12, np.random.default_rng(1))
+    assert not np.allclose(new.score(images, proba, features, logits, maps),
+                           new.score(images, proba, features, logits, other_maps))  # fmt: skip
+    old = _rule(6, None, np.random.default_rng(1))
+    seen = (images, proba, features, logits)
+    np.testing.assert_array_equal(old.score(*seen, maps), old.score(*seen, maps[:, :0]))
+
+
+def test_the_map_is_the_last_convolution_at_two_by_two_and_none_for_an_mlp():
+    from mnistlab.models import build_model
+    from mnistlab.models.torch_model import quadrants
+
+    images = np.random.default_rng(0).random((2, 28, 28), np.float32)
+    assert build_model("fast").look(images).maps.shape == (2, 32 * 4)
+    assert build_model("mlp").look(images).maps.shape == (2, 0)
+    assert build_model("numpy").look(images).maps.shape == (2, 0)
+    odd = torch.randn(2, 3, 5, 7)
+    torch.testing.assert_close(quadrants(odd), F.adaptive_avg_pool2d(odd, 2).flatten(1))

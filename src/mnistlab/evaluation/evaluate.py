@@ -178,8 +178,7 @@ def reject_scores(run_dir: Path, model, images: np.ndarray) -> np.ndarray | None
         return None
     found = calibrated["reject"]
     rule = reject.RejectRule(arrays, found["threshold"], found["unsure_below"])
-    raw, features, logits = model.predict_features(images)
-    return rule.score(images, calibration.scaled(raw, calibrated["temperature"]), features, logits)
+    return rule.scored(model, images, calibrated["temperature"])[1]
 
 
 def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, proba, metrics,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -22,6 +22,17 @@ from mnistlab.models.numpy_net import NumpyNet
 # quicker than 1,000 for the convolutional nets (`best`, `cnn`), as quick for the small ones
 # (docs/decisions/training-speed.md).
 PREDICT_BATCH = 256
+
+
+class Seen(NamedTuple):
+    """What one pass of a network makes of images, for the reject rule (all float32):
+    probabilities, penultimate activations (N, D), logits (N, 10), and the last
+    convolutional map average-pooled to 2x2 (N, C*4; (N, 0) for a network without one)."""
+
+    proba: np.ndarray
+    features: np.ndarray
+    logits: np.ndarray
+    maps: np.ndarray
 
 
 @dataclass
@@ -42,22 +53,25 @@ class Model(ABC):
         self, images: np.ndarray, batch_size: int = PREDICT_BATCH
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """predict_proba's probabilities, with the penultimate layer's activations (N, D) and
-        the logits (N, 10) of the image as it is (no test-time views), from the same pass:
-        what the reject rule (mnistlab.models.reject) reads. All float32."""
+        the logits (N, 10) of the image as it is (no test-time views), from the same pass."""
+        return self.look(images, batch_size)[:3]
+
+    def look(self, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> Seen:
+        """predict_features' three arrays and the last convolutional map, from the same pass:
+        what the reject rule (mnistlab.models.reject) reads."""
         x = as_unit_float(images)
-        parts: list[list[np.ndarray]] = [[], [], []]
+        parts: list[list[np.ndarray]] = [[], [], [], []]
         with self._inference():
             # An empty batch still gets the right widths: one blank image's, none of its rows.
             for i in range(0, max(len(x), 1), batch_size):
                 chunk = x[i : i + batch_size] if len(x) else np.zeros((1, 28, 28), np.float32)
-                for part, a in zip(parts, self._proba_features(chunk), strict=True):
+                for part, a in zip(parts, self._look(chunk), strict=True):
                     part.append(np.asarray(a, np.float32)[: len(x)])
-        proba, features, logits = (np.concatenate(part) for part in parts)
-        return proba, features, logits
+        return Seen(*(np.concatenate(part) for part in parts))
 
     @abstractmethod
-    def _proba_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(probabilities, penultimate activations, logits) for float images in [0, 1]."""
+    def _look(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Seen's four arrays for float images in [0, 1]."""
 
     @classmethod
     @abstractmethod
@@ -117,11 +131,12 @@ class NumpyModel(Model):
     def _proba(self, x: np.ndarray) -> np.ndarray:
         return self.net.predict_proba(x.reshape(len(x), -1))
 
-    def _proba_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _look(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         outs = self.net._forward(x.reshape(len(x), -1))
         logits = outs[-1]
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True), outs[-2], logits
+        no_map = np.zeros((len(x), 0), np.float32)
+        return shifted / shifted.sum(axis=1, keepdims=True), outs[-2], logits, no_map
 
     def num_parameters(self) -> int:
         return self.net.num_parameters()

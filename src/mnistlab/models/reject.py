@@ -4,7 +4,9 @@ The top probability alone tells letters from digits poorly (Hendrycks & Gimpel 2
 rule reads more of the model: its penultimate activations, whitened with the training
 images' shared covariance (the space of a Mahalanobis distance, Lee et al. 2018), the
 distance to the nearest class mean there, the energy of the logits (Liu et al. 2020), the
-calibrated top probability and its margin, and the image itself at 14x14. A small MLP,
+calibrated top probability and its margin, the last convolutional map at 2x2 (where the
+strokes are, which the penultimate layer of a digit reader has mostly thrown away), and the
+image itself at 14x14. A small MLP,
 trained by hand (mnistlab.models.numpy_net) on training digits against made-up non-digits
 (mnistlab.data.outliers, preprocessed like people's images; prediction/calibrate.py fits it),
 turns them into one score: the log-odds that the image is not one of the classes. Images
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnistlab.models import calibration
+
 NOT_LIKE = "not like any training image"
 TOO_LITTLE_INK = "too little ink: a dot or a short stroke"
 POOL = 2  # the image enters the MLP average-pooled 2x2: 14x14
@@ -34,8 +38,9 @@ class RejectRule:
     unsure: float  # a calibrated top probability below it: "unsure between a and b"
 
     def inputs(self, images: np.ndarray, proba: np.ndarray, features: np.ndarray,
-               logits: np.ndarray) -> np.ndarray:  # fmt: skip
-        """The MLP's input per image, standardized: whitened features, the scalars, pixels."""
+               logits: np.ndarray, maps: np.ndarray) -> np.ndarray:  # fmt: skip
+        """The MLP's input per image, standardized: whitened features, the scalars, the
+        convolutional map (a rule fitted before it read one has no `map_width`), pixels."""
         a = self.arrays
         z = (features - a["feature_mean"]) @ a["whiten"]
         d = z.shape[1]
@@ -44,12 +49,20 @@ class RejectRule:
         energy = -_logsumexp(logits)
         scalars = np.stack([np.log(distance + 1e-6), energy / 10, top2[:, 1],
                             top2[:, 1] - top2[:, 0]], axis=1)  # fmt: skip
-        x = np.concatenate([z / np.sqrt(d), scalars, pooled(images)], axis=1)
+        maps = maps if "map_width" in a else maps[:, :0]
+        x = np.concatenate([z / np.sqrt(d), scalars, maps, pooled(images)], axis=1)
         return ((x - a["input_mean"]) / a["input_std"]).astype(np.float32)
 
-    def score(self, images, proba, features, logits) -> np.ndarray:
+    def score(self, images, proba, features, logits, maps) -> np.ndarray:
         """The log-odds that each image is not one of the classes (float32 (N,))."""
-        return mlp_score(self.arrays, self.inputs(images, proba, features, logits))
+        return mlp_score(self.arrays, self.inputs(images, proba, features, logits, maps))
+
+    def scored(self, model, images: np.ndarray, temperature: float
+               ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """(calibrated probabilities, scores) of model-ready images, from one pass."""
+        seen = model.look(images)
+        proba = calibration.scaled(seen.proba, temperature)
+        return proba, self.score(images, proba, seen.features, seen.logits, seen.maps)
 
     def reason(self, proba: np.ndarray, score: float, classes) -> str | None:
         """Why one answer is refused, or None when it is accepted."""

@@ -42,26 +42,18 @@ class TorchModel(Model):
         xb = torch.from_numpy(x).to(self.device).unsqueeze(1)
         return torch.softmax(self.net(xb).float(), dim=1).cpu().numpy()
 
-    def _proba_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _look(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The layers up to the last Linear give the features, the rest the logits, under the
         autocast the network's own forward uses (mnistlab.models.fast.Bf16Sequential), so
         the probabilities are its forward's; a network that averages views in eval mode
         (`best`'s test-time augmentation) gives its averaged probabilities."""
         xb = torch.from_numpy(x).to(self.device).unsqueeze(1)
-        layers = list(self.net)
-        last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Linear))
         bf16 = getattr(self.net, "bf16", False) and precision.compute_path(xb.device.type) == "bf16"
         with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=bf16):
-            h = xb
-            for layer in layers[:last]:
-                h = layer(h)
-            logits = h
-            for layer in layers[last:]:
-                logits = layer(logits)
-        h, logits = h.float(), logits.float()
+            h, logits, maps = through(self.net, xb)
         averaged = getattr(self.net, "flip_tta", False) or getattr(self.net, "shift_tta", False)
-        proba = torch.softmax(self.net(xb).float() if averaged else logits, dim=1)
-        return proba.cpu().numpy(), h.cpu().numpy(), logits.cpu().numpy()
+        proba = torch.softmax(self.net(xb).float() if averaged else logits.float(), dim=1)
+        return tuple(a.float().cpu().numpy() for a in (proba, h, logits, maps))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
@@ -99,6 +91,34 @@ class TorchModel(Model):
         if linear is None:
             raise MnistlabError(f"model {self.name!r} has no Conv2d or Linear layer to show")
         return "dense", linear.weight.detach().cpu().numpy()
+
+
+def through(net: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(penultimate activations, logits, last convolutional map pooled to 2x2 and flattened)
+    of a Sequential network, layer by layer; the map is (N, 0) for a network without one.
+    The export traces this same function (mnistlab.prediction.export)."""
+    layers = list(net)
+    last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Linear))
+    h, spatial = images, None
+    for layer in layers[:last]:
+        h = layer(h)
+        if h.dim() == 4 and h.shape[1] > 1 and h.shape[-1] > 1:  # channels, not the image
+            spatial = h
+    logits = h
+    for layer in layers[last:]:
+        logits = layer(logits)
+    if spatial is None:
+        return h, logits, h.new_zeros((len(h), 0))
+    return h, logits, quadrants(spatial)
+
+
+def quadrants(maps: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) → (N, C*4): each channel's mean over its four (overlapping, for odd
+    sizes) quarters, as adaptive_avg_pool2d(maps, 2) gives, in slices any ONNX runtime runs."""
+    height, width = maps.shape[-2:]
+    rows = (slice(0, (height + 1) // 2), slice(height // 2, height))
+    cols = (slice(0, (width + 1) // 2), slice(width // 2, width))
+    return torch.stack([maps[..., r, c].mean((-2, -1)) for r in rows for c in cols], -1).flatten(1)
 
 
 def _layer_label(layer: nn.Module) -> str:

@@ -129,7 +129,8 @@ def fit_reject(model, config: dict, held: Dataset, temperature: float, where: st
     seen_digits = _calibrated(model, digits, temperature)  # one pass over each set
     seen_strange = _calibrated(model, strange, temperature)
     arrays = reject.whitening(seen_digits[1], labels, len(config["classes"]))
-    arrays |= {"input_mean": np.float32(0), "input_std": np.float32(1)}
+    arrays |= {"input_mean": np.float32(0), "input_std": np.float32(1),
+               "map_width": np.array([seen_digits[3].shape[1]], np.float32)}  # fmt: skip
     rule = RejectRule(arrays, threshold=np.inf, unsure=UNSURE)
     x_digits, x_strange = rule.inputs(digits, *seen_digits), rule.inputs(strange, *seen_strange)
     both = np.concatenate([x_digits, x_strange])
@@ -137,7 +138,7 @@ def fit_reject(model, config: dict, held: Dataset, temperature: float, where: st
     arrays |= {"input_mean": mean, "input_std": std}
     x_digits, x_strange = (x_digits - mean) / std, (x_strange - mean) / std
     arrays |= _train_mlp(x_digits, x_strange)
-    held_scores = rule.score(held.images, *_calibrated(model, held.images, temperature))
+    held_scores = rule.scored(model, held.images, temperature)[1]
     rule.threshold = float(np.quantile(held_scores, accept))
     own = reject.mlp_score(arrays, x_strange[: len(kinds)]) > rule.threshold
     report = {
@@ -153,8 +154,8 @@ def fit_reject(model, config: dict, held: Dataset, temperature: float, where: st
 
 
 def _calibrated(model, images, temperature):
-    proba, features, logits = model.predict_features(images)
-    return calibration.scaled(proba, temperature), features, logits
+    seen = model.look(images)
+    return calibration.scaled(seen.proba, temperature), *seen[1:]
 
 
 def _shifted(images: np.ndarray, seed: int) -> np.ndarray:

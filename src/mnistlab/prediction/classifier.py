@@ -168,10 +168,8 @@ class Classifier:
         with self._lock:
             if self.rule is not None and hasattr(self.model, "predict_scored"):
                 proba, score = self.model.predict_scored(arrays)  # an export computes both
-            elif self.rule is not None and hasattr(self.model, "predict_features"):
-                proba, features, logits = self.model.predict_features(arrays)
-                proba = calibration.scaled(proba, self._scale)
-                score = self.rule.score(arrays, proba, features, logits)
+            elif self.rule is not None and hasattr(self.model, "look"):
+                proba, score = self.rule.scored(self.model, arrays, self._scale)
             else:
                 proba = calibration.scaled(self.model.predict_proba(arrays), self._scale)
                 score = np.full(len(proba), np.nan, np.float32)

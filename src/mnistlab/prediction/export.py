@@ -84,8 +84,10 @@ def onnx_bytes(run_dir: str | Path) -> bytes:
     if scored:
         from mnistlab.prediction import export_reject
 
-        penultimate = _penultimate(model) if isinstance(model, NumpyModel) else "features"
-        export_reject.add_score(proto, arrays, penultimate, "logits", OUTPUT, INPUT, SCORE)
+        numpy = isinstance(model, NumpyModel)
+        penultimate = _penultimate(model) if numpy else "features"
+        export_reject.add_score(proto, arrays, penultimate, "logits", None if numpy else "maps",
+                                OUTPUT, INPUT, SCORE)  # fmt: skip
         metadata["mnistlab.reject_threshold"] = repr(float(calibrated["reject"]["threshold"]))
         metadata["mnistlab.unsure_below"] = repr(float(calibrated["reject"]["unsure_below"]))
     onnx.helper.set_model_props(proto, metadata)
@@ -149,9 +151,11 @@ def _penultimate(model: NumpyModel) -> str:
 
 def _torch_proto(model: Model, features: bool = False) -> onnx.ModelProto:
     """Trace the network in eval mode and float32, softmax appended, batch axis dynamic;
-    with `features`, the penultimate activations and the logits are outputs too (as
-    Model.predict_features computes them), for the reject score."""
+    with `features`, the penultimate activations, the logits and the pooled convolutional
+    map are outputs too (as Model.look computes them), for the reject score."""
     import torch
+
+    from mnistlab.models.torch_model import through
 
     _require("onnxscript")  # what torch's exporter builds the graph with
 
@@ -159,22 +163,20 @@ def _torch_proto(model: Model, features: bool = False) -> onnx.ModelProto:
         def __init__(self, net: torch.nn.Module) -> None:
             super().__init__()
             self.net = net
-            layers = list(net)
-            last = max(i for i, m in enumerate(layers) if isinstance(m, torch.nn.Linear))
-            self.body = torch.nn.Sequential(*layers[:last])
-            self.head = torch.nn.Sequential(*layers[last:])
             self.averaged = getattr(net, "flip_tta", False) or getattr(net, "shift_tta", False)
 
         def forward(self, images: torch.Tensor):
             if not features:
                 return torch.softmax(self.net(images).float(), dim=1)
-            h = self.body(images).float()
-            logits = self.head(h).float()
+            h, logits, maps = (a.float() for a in through(self.net, images))
             proba = torch.softmax(self.net(images).float() if self.averaged else logits, dim=1)
-            return proba, h, logits
+            return (proba, h, logits, maps) if has_map else (proba, h, logits)
 
     wrapper = Probabilities(copy.deepcopy(model.net).cpu()).eval()  # the caller's stays as is
     example = (torch.rand(2, 1, 28, 28),)
+    with torch.no_grad():
+        has_map = through(wrapper.net, example[0])[2].shape[1] > 0
+    names = [OUTPUT, "features", "logits", "maps"][: 4 if has_map else 3] if features else [OUTPUT]
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level
     exporter_log.setLevel(logging.ERROR)  # "torchvision is not installed" notes, not for users
@@ -184,7 +186,7 @@ def _torch_proto(model: Model, features: bool = False) -> onnx.ModelProto:
             program = torch.onnx.export(
                 wrapper, example, None, dynamo=True, opset_version=OPSET, verbose=False,
                 input_names=[INPUT],
-                output_names=[OUTPUT, "features", "logits"] if features else [OUTPUT],
+                output_names=names,
                 dynamic_shapes=({0: torch.export.Dim("batch")},),
             )  # fmt: skip
     finally:

@@ -10,10 +10,12 @@ from mnistlab.models.reject import POOL
 
 
 def add_score(proto, arrays: dict[str, np.ndarray], features: str, logits: str,
-              probabilities: str, images: str, score: str) -> None:  # fmt: skip
+              maps: str | None, probabilities: str, images: str, score: str
+              ) -> None:  # fmt: skip
     """Append the nodes that compute `score` (N,) from the graph's tensors named `features`
-    (penultimate activations), `logits`, `probabilities` (calibrated) and `images` (the
-    input); `features` and `logits` stop being outputs of the file."""
+    (penultimate activations), `logits`, `maps` (the pooled convolutional map; None for a
+    network without one), `probabilities` (calibrated) and `images` (the input); `features`,
+    `logits` and `maps` stop being outputs of the file."""
     from onnx import TensorProto, helper, numpy_helper
 
     graph = proto.graph
@@ -35,6 +37,9 @@ def add_score(proto, arrays: dict[str, np.ndarray], features: str, logits: str,
     graph.initializer.extend(
         numpy_helper.from_array(np.array(v, np.int64), k) for k, v in ints.items()
     )
+    # A rule fitted before it read the map (no map_width) leaves it out, as RejectRule does.
+    width = int(np.asarray(arrays.get("map_width", [0])).ravel()[0])
+    read_maps = [maps] if maps is not None and width else []
     node = helper.make_node
     graph.node.extend([
         node("Sub", [features, "r_feature_mean"], ["r_centred"]),
@@ -58,8 +63,8 @@ def add_score(proto, arrays: dict[str, np.ndarray], features: str, logits: str,
         node("AveragePool", [images], ["r_pooled4"], kernel_shape=[POOL, POOL],
              strides=[POOL, POOL]),
         node("Flatten", ["r_pooled4"], ["r_pooled"], axis=1),
-        node("Concat", ["r_zs", "r_logd", "r_energy10", "r_top", "r_margin", "r_pooled"],
-             ["r_x"], axis=1),
+        node("Concat", ["r_zs", "r_logd", "r_energy10", "r_top", "r_margin", *read_maps,
+                        "r_pooled"], ["r_x"], axis=1),
         node("Sub", ["r_x", "r_input_mean"], ["r_xc"]),
         node("Div", ["r_xc", "r_input_std"], ["r_xs"]),
         node("MatMul", ["r_xs", "r_w1"], ["r_h1"]),
@@ -70,7 +75,7 @@ def add_score(proto, arrays: dict[str, np.ndarray], features: str, logits: str,
         node("Flatten", ["r_out_b"], ["r_out2"], axis=0),
         node("Squeeze", ["r_out2", "r_first"], [score]),
     ])  # fmt: skip
-    keep = [o for o in graph.output if o.name not in (features, logits)]
+    keep = [o for o in graph.output if o.name not in (features, logits, maps)]
     del graph.output[:]
     graph.output.extend(keep)
     graph.output.append(helper.make_tensor_value_info(score, TensorProto.FLOAT, ["batch"]))

@@ -344,9 +344,7 @@ def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict,
             made_up=outliers,
         )
         runs.save_reject(run_dir, rule.arrays)
-        raw, features, logits = model.predict_features(test_set.images)
-        scaled = calibration.scaled(raw, fitted["temperature"])
-        scores = rule.score(test_set.images, scaled, features, logits)
+        scaled, scores = rule.scored(model, test_set.images, fitted["temperature"])
         metrics["reject"] = reject.selective(scores, scaled, test_set.labels, rule.threshold,
                                              rule.unsure)  # fmt: skip
     if fitted is not None:
