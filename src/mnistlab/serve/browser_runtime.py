@@ -58,8 +58,9 @@ def fetch() -> Path:
             tarball = npm_pack(PACKAGE, Path(work))
         except (OSError, subprocess.SubprocessError) as e:
             raise MnistlabError(
-                f"cannot fetch {PACKAGE} from the npm registry ({e}); run `make setup` "
-                f"where the registry is reachable, or copy {folder()} from a machine that has it"
+                f"{PACKAGE}, the page's runtime, is not cached in {folder()} and the npm "
+                f"registry cannot be reached ({e}): run `make setup` where it can, or copy that "
+                "folder from a machine that has it"
             ) from None
         data = tarball.read_bytes()
         digest = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
