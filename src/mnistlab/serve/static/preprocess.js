@@ -20,8 +20,9 @@
   }
   const BLANK = "no ink found: the image is blank (draw or upload a digit)";
 
-  // ── images: {w, h, d: Float64Array} in [0, 1]; 8-bit grey and alpha: {w, h, l, a} ──────
-  const image = (w, h, d) => ({ w, h, d: d || new Float64Array(w * h) });
+  // ── images: {w, h, d: Float32Array} in [0, 1] (NumPy's float32); 8-bit grey and alpha:
+  // {w, h, l, a} ───────────────────────────────────────────────────────────────────────
+  const image = (w, h, d) => ({ w, h, d: d || new Float32Array(w * h) });
 
   // Python's round(): halves to even.
   function roundHalfEven(x) {
@@ -58,9 +59,10 @@
     return { ...la, l };
   }
 
-  // Image.reduce(k) of an LA image: k x k block means of La, the last blocks partial.
+  // Image.reduce(k) of an LA image: k x k block means of La (premultiplied as Pillow's
+  // LA -> La does), the last blocks partial, then back to LA.
   function reduce(la, k) {
-    const w = Math.ceil(la.w / k), h = Math.ceil(la.h / k), pre = premultiply(la);
+    const w = Math.ceil(la.w / k), h = Math.ceil(la.h / k);
     const out = { w, h, l: new Uint8Array(w * h), a: new Uint8Array(w * h) };
     for (let y = 0; y < h; y++) {
       const y1 = Math.min(la.h, (y + 1) * k);
@@ -68,9 +70,12 @@
         const x1 = Math.min(la.w, (x + 1) * k);
         let sl = 0, sa = 0;
         for (let yy = y * k; yy < y1; yy++) {
-          for (let xx = x * k; xx < x1; xx++) {
-            sl += pre.l[yy * la.w + xx];
-            sa += pre.a[yy * la.w + xx];
+          for (let i = yy * la.w + x * k, end = yy * la.w + x1; i < end; i++) {
+            const a = la.a[i];
+            if (a === 0) continue;
+            const t = la.l[i] * a + 128;
+            sl += ((t >> 8) + t) >> 8;
+            sa += a;
           }
         }
         const n = (y1 - y * k) * (x1 - x * k), mult = Math.trunc((1 / n) * 2 ** 24), amend = n >> 1;
@@ -106,52 +111,61 @@
     return bounds;
   }
 
-  // One pass over a plane (rows x cols, `stride` apart) for each output index.
-  function pass(src, lines, along, outSize, coeffs, at, store) {
-    const out = new Float64Array(lines * outSize);
-    for (let line = 0; line < lines; line++) {
-      for (let o = 0; o < outSize; o++) {
-        const [xmin, k] = coeffs[o];
-        let s = 0;
-        for (let x = 0; x < k.length; x++) s += src[at(line, xmin + x)] * k[x];
-        out[along ? o * lines + line : line * outSize + o] = store(s);
+  // One pass of `outSize` outputs per line, over `lines` lines of `src`: input pixel i of
+  // line l at l * lineStep + i * step; outputs stored by line (horizontal) or by output.
+  function pass(src, lines, lineStep, step, outSize, coeffs, byOutput, eight) {
+    const out = new Float32Array(lines * outSize);
+    for (let o = 0; o < outSize; o++) {
+      const [xmin, k] = coeffs[o], n = k.length;
+      for (let line = 0; line < lines; line++) {
+        let s = 0, at = line * lineStep + xmin * step;
+        for (let x = 0; x < n; x++, at += step) s += src[at] * k[x];
+        // 8-bit: the fixed-point sum rounded and clipped to 0..255; else float32
+        out[byOutput ? o * lines + line : line * outSize + o] = eight
+          ? Math.min(255, Math.max(0, Math.floor((s + 2097152) / 4194304)))
+          : s;
       }
     }
     return out;
   }
 
-  // Image.resize(size, filter, box) of one plane: `eight` for 8-bit bands (fixed-point
-  // weights, rounded to integers after each pass), else float32 ("F" mode).
+  // Image.resize(size, filter, box) of one plane: `eight` for 8-bit bands (22-bit
+  // fixed-point weights, integers after each pass), else float32 ("F" mode). As Pillow does,
+  // the horizontal pass only covers the rows the vertical one reads.
   function resamplePlane(d, w, h, ow, oh, box, name, eight) {
-    // 8-bit: 22-bit fixed-point weights, the sum rounded and clipped to 0..255.
-    const store = eight ? (s) => Math.min(255, Math.max(0, Math.floor((s + 2 ** 21) / 2 ** 22))) : Math.fround;
-    let src = d, sw = w;
-    if (ow !== w || box[0] !== 0 || box[2] !== w) {
-      const c = coefficients(w, box[0], box[2], ow, name, eight);
-      src = pass(d, h, false, ow, c, (line, x) => line * w + x, store);
-      sw = ow;
+    const horizontal = ow !== w || box[0] !== 0 || box[2] !== w;
+    const vertical = oh !== h || box[1] !== 0 || box[3] !== h;
+    const cv = coefficients(h, box[1], box[3], oh, name, eight);
+    const first = vertical ? cv[0][0] : 0;
+    const last = vertical ? cv[oh - 1][0] + cv[oh - 1][1].length : h;
+    let src = d.subarray(first * w, last * w);
+    if (horizontal) {
+      const ch = coefficients(w, box[0], box[2], ow, name, eight);
+      src = pass(src, last - first, w, 1, ow, ch, false, eight);
     }
-    if (oh !== h || box[1] !== 0 || box[3] !== h) {
-      const c = coefficients(h, box[1], box[3], oh, name, eight);
-      const out = pass(src, sw, true, oh, c, (line, y) => y * sw + line, store);
-      return out;
-    }
-    return src;
+    if (!vertical) return src;
+    const shifted = cv.map(([ymin, k]) => [ymin - first, k]);
+    return pass(src, ow, 1, ow, oh, shifted, true, eight);
   }
 
   function resizeFloat(img, ow, oh, name, box) {
     box = box || [0, 0, img.w, img.h];
     if (ow === img.w && oh === img.h && box[0] === 0 && box[1] === 0 && box[2] === img.w && box[3] === img.h) {
-      return image(ow, oh, Float64Array.from(img.d));
+      return image(ow, oh, Float32Array.from(img.d));
     }
     return image(ow, oh, resamplePlane(img.d, img.w, img.h, ow, oh, box, name, false));
   }
 
   // Image.resize of an LA image: resampled premultiplied (La), then back to LA.
   function resizeLA(la, ow, oh, box) {
-    const pre = premultiply(la);
-    const l = resamplePlane(pre.l, la.w, la.h, ow, oh, box, "box", true);
-    const a = resamplePlane(pre.a, la.w, la.h, ow, oh, box, "box", true);
+    // Only the box and what the filter reads around it (half a step each side) is premultiplied.
+    const m = Math.ceil(0.5 * Math.max((box[2] - box[0]) / ow, (box[3] - box[1]) / oh)) + 2;
+    const x0 = Math.max(0, Math.floor(box[0]) - m), y0 = Math.max(0, Math.floor(box[1]) - m);
+    const part = cropLA(la, [x0, y0, Math.min(la.w, Math.ceil(box[2]) + m), Math.min(la.h, Math.ceil(box[3]) + m)]);
+    const pre = premultiply(part), inside = [box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0];
+    // resampled as float32 arrays (the values stay integers): one array type for `pass`
+    const l = resamplePlane(Float32Array.from(pre.l), part.w, part.h, ow, oh, inside, "box", true);
+    const a = resamplePlane(Float32Array.from(pre.a), part.w, part.h, ow, oh, inside, "box", true);
     return unpremultiply({ w: ow, h: oh, l: Uint8Array.from(l), a: Uint8Array.from(a) });
   }
 
@@ -168,8 +182,33 @@
 
   // ── statistics ───────────────────────────────────────────────────────────────────────
   function median(values) {
-    const s = Float64Array.from(values).sort(), n = s.length;
-    return n % 2 ? s[(n - 1) >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    const s = Float32Array.from(values), n = s.length, upper = select(s, n >> 1);
+    if (n % 2) return upper;
+    let lower = -Infinity; // the largest value below the middle one
+    for (let i = 0; i < n >> 1; i++) lower = Math.max(lower, s[i]);
+    return (lower + upper) / 2;
+  }
+
+  // The k-th smallest value (Hoare's quickselect); leaves smaller ones before index k.
+  function select(a, k) {
+    let lo = 0, hi = a.length - 1;
+    while (lo < hi) {
+      const pivot = a[(lo + hi) >> 1];
+      let i = lo, j = hi;
+      while (i <= j) {
+        while (a[i] < pivot) i++;
+        while (a[j] > pivot) j--;
+        if (i <= j) {
+          const t = a[i];
+          a[i++] = a[j];
+          a[j--] = t;
+        }
+      }
+      if (k <= j) hi = j;
+      else if (k >= i) lo = i;
+      else break;
+    }
+    return a[k];
   }
 
   // preprocess._otsu: the split of 256 bins that best separates two classes.
@@ -194,7 +233,7 @@
   // ── the steps ────────────────────────────────────────────────────────────────────────
   // preprocess._arrays and _background: grey composited over the colour that keeps ink ink.
   function flatten(la) {
-    const n = la.w * la.h, gray = new Float64Array(n), alpha = new Float64Array(n);
+    const n = la.w * la.h, gray = new Float32Array(n), alpha = new Float32Array(n);
     const opaque = [];
     for (let i = 0; i < n; i++) {
       gray[i] = Math.fround(la.l[i] * Math.fround(1 / 255));
@@ -210,7 +249,9 @@
   }
 
   function composite(gray, alpha, flat) {
-    return gray.map((g, i) => Math.fround(Math.fround(g * alpha[i]) + Math.fround(flat * Math.fround(1 - alpha[i]))));
+    const out = new Float32Array(gray.length);
+    for (let i = 0; i < gray.length; i++) out[i] = Math.fround(gray[i] * alpha[i]) + Math.fround(flat * Math.fround(1 - alpha[i]));
+    return out;
   }
 
   function sigmaFor(side) {
@@ -218,30 +259,47 @@
     return sigma >= 0.5 ? sigma : 0;
   }
 
-  // scipy.ndimage.gaussian_filter (truncate 4, mode "reflect"), rows then columns.
+  // scipy.ndimage.gaussian_filter (truncate 4, mode "reflect"), along rows then columns.
   function gaussian(img, sigma) {
-    const radius = Math.trunc(4 * sigma + 0.5), k = [];
+    const radius = Math.trunc(4 * sigma + 0.5), taps = 2 * radius + 1, kernel = new Float64Array(taps);
     let sum = 0;
-    for (let x = -radius; x <= radius; x++) sum += k[x + radius] = Math.exp((-0.5 * x * x) / (sigma * sigma));
-    const kernel = k.map((v) => v / sum);
-    const reflect = (i, n) => {
-      while (i < 0 || i >= n) i = i < 0 ? -i - 1 : 2 * n - i - 1;
-      return i;
-    };
-    const blur = (d, w, h, vertical) => {
-      const out = new Float64Array(w * h);
-      for (let y = 0; y < h; y++) {
-        for (let x = 0; x < w; x++) {
-          let s = 0;
-          for (let j = -radius; j <= radius; j++) {
-            s += kernel[j + radius] * (vertical ? d[reflect(y + j, h) * w + x] : d[y * w + reflect(x + j, w)]);
-          }
-          out[y * w + x] = Math.fround(s);
+    for (let x = -radius; x <= radius; x++) sum += kernel[x + radius] = Math.exp((-0.5 * x * x) / (sigma * sigma));
+    for (let i = 0; i < taps; i++) kernel[i] /= sum;
+    // index i + j for j in -radius..radius, reflected at the edges (d c b a | a b c d)
+    const reflected = (n) => {
+      const at = new Int32Array(n * taps);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < taps; j++) {
+          let k = i + j - radius;
+          while (k < 0 || k >= n) k = k < 0 ? -k - 1 : 2 * n - k - 1;
+          at[i * taps + j] = k;
         }
       }
-      return out;
+      return at;
     };
-    return image(img.w, img.h, blur(blur(img.d, img.w, img.h, true), img.w, img.h, false));
+    const { w, h } = img, rows = reflected(h), cols = reflected(w), d = img.d;
+    const down = new Float32Array(w * h), out = new Float32Array(w * h), offsets = new Int32Array(taps);
+    for (let y = 0; y < h; y++) {
+      for (let j = 0; j < taps; j++) offsets[j] = rows[y * taps + j] * w;
+      for (let x = 0; x < w; x++) {
+        let s = 0;
+        for (let j = 0; j < taps; j++) s += kernel[j] * d[offsets[j] + x];
+        down[y * w + x] = s;
+      }
+    }
+    for (let y = 0; y < h; y++) {
+      const row = y * w;
+      for (let x = 0; x < w; x++) {
+        let s = 0;
+        if (x >= radius && x < w - radius) {
+          for (let j = 0, at = row + x - radius; j < taps; j++, at++) s += kernel[j] * down[at];
+        } else {
+          for (let j = 0; j < taps; j++) s += kernel[j] * down[row + cols[x * taps + j]];
+        }
+        out[row + x] = s;
+      }
+    }
+    return image(w, h, out);
   }
 
   // preprocess._ink: ink strength in [0, 1] on a 0 background, and how it was found.
@@ -256,7 +314,8 @@
     const invert = background - lo > hi - background;
     let s = d;
     if (invert) {
-      s = d.map((v) => Math.fround(1 - v));
+      s = new Float32Array(d.length);
+      for (let i = 0; i < d.length; i++) s[i] = 1 - d[i];
       background = 1 - background;
     }
     let same = 0;
@@ -266,31 +325,46 @@
     }
     const bg = Math.fround(background);
     let peak = -Infinity;
-    s = s.map((v) => {
-      const r = Math.fround(v - bg);
-      peak = Math.max(peak, r);
-      return r;
-    });
+    s = Float32Array.from(s);
+    for (let i = 0; i < s.length; i++) {
+      s[i] -= bg;
+      if (s[i] > peak) peak = s[i];
+    }
     if (peak < MIN_CONTRAST) throw new PrepareError(BLANK, "no_ink");
-    let ink = s.map((v) => Math.min(1, Math.max(0, Math.fround(v / peak))));
+    let ink = scaled(s, 0, peak);
     const threshold = otsu(ink);
     let dropped = null;
     if (threshold) [ink, dropped] = despeckle(smooth.w, smooth.h, levels(ink, threshold));
-    if (!ink.some((v) => v > 0)) throw new PrepareError("no ink found: nothing stands out from the background", "no_ink");
+    if (!anyInk(ink)) throw new PrepareError("no ink found: nothing stands out from the background", "no_ink");
     return [image(smooth.w, smooth.h, ink), { invert, background: bg, peak, threshold, dropped }];
   }
 
   // preprocess._levels (digits): background to 0, the median stroke to full strength.
   function levels(ink, threshold) {
-    const floor = threshold * 0.5, level = median(ink.filter((v) => v > threshold));
-    const span = Math.max(level - floor, 1e-6);
-    return ink.map((v) => Math.min(1, Math.max(0, Math.fround((v - floor) / span))));
+    const strokes = new Float32Array(ink.length);
+    let n = 0;
+    for (let i = 0; i < ink.length; i++) if (ink[i] > threshold) strokes[n++] = ink[i];
+    const floor = threshold * 0.5, level = median(strokes.subarray(0, n));
+    return scaled(ink, floor, Math.max(level - floor, 1e-6));
+  }
+
+  // clip((a - shift) / by, 0, 1) in float32, a new array.
+  function scaled(a, shift, by) {
+    const out = new Float32Array(a.length);
+    for (let i = 0; i < a.length; i++) out[i] = Math.min(1, Math.max(0, Math.fround(Math.fround(a[i] - shift) / by)));
+    return out;
+  }
+
+  function anyInk(a) {
+    for (let i = 0; i < a.length; i++) if (a[i] > 0) return true;
+    return false;
   }
 
   // preprocess._despeckle: drop specks and clutter along the border; also what was dropped.
   function despeckle(w, h, ink) {
     const reach = Math.max(1, roundHalfEven(Math.max(w, h) / 200));
-    let near = ink.map((v) => (v > 0 ? 1 : 0));
+    let near = new Uint8Array(w * h);
+    for (let i = 0; i < w * h; i++) near[i] = ink[i] > 0 ? 1 : 0;
     for (let r = 0; r < reach; r++) near = dilate(near, w, h);
     const [labels, n] = label(near, w, h);
     if (n < 2) return [ink, null];
@@ -311,11 +385,12 @@
     let total = 0;
     for (let c = 1; c <= n; c++) total += mass[c];
     const dropped = new Uint8Array(w * h);
-    const out = ink.map((v, i) => {
+    const out = Float32Array.from(ink);
+    for (let i = 0; i < w * h; i++) {
       const c = labels[i];
-      dropped[i] = c > 0 && !(mass[c] >= 0.02 * total);
-      return dropped[i] ? 0 : v;
-    });
+      dropped[i] = c > 0 && !(mass[c] >= 0.02 * total) ? 1 : 0;
+      if (dropped[i]) out[i] = 0;
+    }
     return [out, dropped];
   }
 
@@ -389,41 +464,38 @@
     const scale = Math.min(1, DETAIL_SIDE / Math.max(bw, bh));
     const size = [Math.max(1, roundHalfEven(bw * scale)), Math.max(1, roundHalfEven(bh * scale))];
     const region = scale === 1 ? cropLA(la, box) : resizeLA(la, size[0], size[1], box);
-    const n = region.w * region.h;
-    let gray = new Float64Array(n);
-    const alpha = new Float64Array(n);
+    const n = region.w * region.h, third = Math.fround(1 / 255);
+    let smooth = image(region.w, region.h);
     for (let i = 0; i < n; i++) {
-      gray[i] = Math.fround(region.l[i] * Math.fround(1 / 255));
-      alpha[i] = Math.fround(region.a[i] * Math.fround(1 / 255));
+      const g = Math.fround(region.l[i] * third), a = Math.fround(region.a[i] * third);
+      smooth.d[i] = flat === null ? g : Math.fround(g * a) + Math.fround(flat * Math.fround(1 - a));
     }
-    if (flat !== null) gray = composite(gray, alpha, flat);
     const sigma = sigmaFor(Math.max(la.w, la.h) * scale);
-    let smooth = image(region.w, region.h, gray);
     if (sigma) smooth = gaussian(smooth, sigma);
-    const fine = smooth.d.map((v) => Math.fround((how.invert ? Math.fround(1 - v) : v) - how.background));
+    const fine = smooth.d, background = how.background;
+    for (let i = 0; i < n; i++) fine[i] = (how.invert ? Math.fround(1 - fine[i]) : fine[i]) - background;
     if (how.dropped) {
+      const ix = new Int32Array(region.w); // each fine pixel's analysis pixel (np.rint)
+      for (let x = 0; x < region.w; x++) {
+        ix[x] = Math.min(w - 1, Math.max(0, roundHalfEven((box[0] + ((x + 0.5) * bw) / region.w) / k - 0.5)));
+      }
       for (let y = 0; y < region.h; y++) {
-        const ay = (box[1] + ((y + 0.5) * bh) / region.h) / k - 0.5;
-        const iy = Math.min(h - 1, Math.max(0, roundHalfEven(ay)));
-        for (let x = 0; x < region.w; x++) {
-          const ax = (box[0] + ((x + 0.5) * bw) / region.w) / k - 0.5;
-          const ix = Math.min(w - 1, Math.max(0, roundHalfEven(ax)));
-          if (how.dropped[iy * w + ix]) fine[y * region.w + x] = 0;
-        }
+        const iy = Math.min(h - 1, Math.max(0, roundHalfEven((box[1] + ((y + 0.5) * bh) / region.h) / k - 0.5)));
+        for (let x = 0; x < region.w; x++) if (how.dropped[iy * w + ix[x]]) fine[y * region.w + x] = 0;
       }
     }
     let peak = how.peak;
     for (const v of fine) peak = Math.max(peak, v);
-    let out = fine.map((v) => Math.min(1, Math.max(0, Math.fround(v / peak))));
+    let out = scaled(fine, 0, peak);
     if (how.threshold) out = levels(out, how.threshold);
-    return out.some((v) => v > 0) ? image(region.w, region.h, out) : ink;
+    return anyInk(out) ? image(region.w, region.h, out) : ink;
   }
 
   // framing.resize: area averaging to shrink, bilinear to enlarge; clipped to [0, 1].
   function resize(img, factor) {
     const ow = Math.max(1, roundHalfEven(img.w * factor)), oh = Math.max(1, roundHalfEven(img.h * factor));
     const out = resizeFloat(img, ow, oh, factor <= 1 ? "box" : "bilinear");
-    out.d = out.d.map((v) => Math.min(1, Math.max(0, v)));
+    for (let i = 0; i < out.d.length; i++) out.d[i] = Math.min(1, Math.max(0, out.d[i]));
     return out;
   }
 
@@ -459,7 +531,9 @@
     };
     for (let x = 0; x < w; x++) line((y) => f[y * w + x], (y, val) => (f[y * w + x] = val), h);
     for (let y = 0; y < h; y++) line((x) => f[y * w + x], (x, val) => (f[y * w + x] = val), w);
-    return f.map((v) => Math.fround(Math.sqrt(v)));
+    const out = new Float32Array(w * h);
+    for (let i = 0; i < w * h; i++) out[i] = Math.sqrt(f[i]);
+    return out;
   }
 
   function pad(img, p, value = 0) {
@@ -472,8 +546,9 @@
   // framing.normalize_stroke: thin strokes grown, thick ones thinned to MNIST's width.
   function normalizeStroke(ink, measured) {
     const work = resize(ink, STROKE_SIDE / Math.max(ink.w, ink.h));
-    const mask = work.d.map((v) => (v > 0.5 ? 1 : 0));
-    if (!mask.some((v) => v)) return ink;
+    const mask = new Float32Array(work.d.length);
+    for (let i = 0; i < mask.length; i++) mask[i] = work.d[i] > 0.5 ? 1 : 0;
+    if (!anyInk(mask)) return ink;
     const padded = distances(pad(image(work.w, work.h, mask), 1).d, work.w + 2, work.h + 2);
     const inside = new Float64Array(work.w * work.h);
     let sum = 0, count = 0;
@@ -492,13 +567,15 @@
     if (width < 0.75 * target) {
       const radius = (target - width) / (2 * (1 - MNIST_STROKE)), p = Math.ceil(radius) + 1;
       const grown = pad(work, p), ring = pad(image(work.w, work.h, mask), p);
-      const outside = distances(ring.d.map((v) => 1 - v), grown.w, grown.h);
-      grown.d = grown.d.map((v, i) => Math.max(v, Math.min(1, Math.max(0, radius + 0.5 - outside[i]))));
+      for (let i = 0; i < ring.d.length; i++) ring.d[i] = 1 - ring.d[i];
+      const outside = distances(ring.d, grown.w, grown.h);
+      for (let i = 0; i < grown.d.length; i++) grown.d[i] = Math.max(grown.d[i], Math.min(1, Math.max(0, radius + 0.5 - outside[i])));
       return grown;
     }
     if (width > 1.5 * target) {
-      const thinned = work.d.map((v, i) => Math.min(v, Math.min(1, Math.max(0, inside[i] - (width - target) / 2 + 0.5))));
-      return thinned.some((v) => v > 0) ? image(work.w, work.h, thinned) : ink;
+      const thinned = new Float32Array(work.d.length);
+      for (let i = 0; i < thinned.length; i++) thinned[i] = Math.min(work.d[i], Math.min(1, Math.max(0, inside[i] - (width - target) / 2 + 0.5)));
+      return anyInk(thinned) ? image(work.w, work.h, thinned) : ink;
     }
     return ink;
   }
@@ -527,9 +604,10 @@
     const box = [left + before[1], top + before[0], right + before[1], bottom + before[0]];
     const out = resizeFloat(padded, 28, 28, scale <= 1 ? "box" : "bilinear", box);
     let peak = 0;
-    const clipped = out.d.map((v) => Math.min(1, Math.max(0, v)));
+    const clipped = out.d;
+    for (let i = 0; i < 784; i++) clipped[i] = Math.min(1, Math.max(0, clipped[i]));
     for (const v of clipped) peak = Math.max(peak, v);
-    return clipped.map((v) => v / Math.max(peak, 1e-6));
+    return scaled(clipped, 0, Math.max(peak, 1e-6));
   }
 
   // preprocess.prepare for RGBA pixels (a canvas's getImageData, or a decoded PNG):
