@@ -16,11 +16,14 @@ FONTS := fonts-liberation fonts-comic-neue fonts-humor-sans fonts-bwht fonts-bre
 	fonts-urw-base35 fonts-opensymbol fonts-cabinsketch fonts-yusei-magic
 
 # torch first, pinned to the CPU wheel, so the package's own `torch>=2.2` is already met.
+# onnxruntime-web (pinned, hash-checked) into ~/.cache/mnistlab, not the repository: the page
+# runs the model in the browser with it, and `mnistlab export --format web` copies it.
 # As root with apt: Debian's Fashion-MNIST package and Chromium (for the browser tests).
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m mnistlab.serve.browser_runtime   # onnxruntime-web into the cache, for the page
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  dpkg -s dataset-fashion-mnist chromium wrk $(FONTS) >/dev/null 2>&1 || \
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \

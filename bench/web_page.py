@@ -77,7 +77,8 @@ def measure(site: Path, strokes: int) -> dict:
         page.wait_for_timeout(300)
         times = page.evaluate("window.answerMs")
         label = page.locator("#label").inner_text()
-    return {"first_answer_s": first_ms / 1000, "answers": len(times), "answer_p50_ms": float(np.percentile(times, 50)),
+    return {"first_answer_s": first_ms / 1000, "answers": len(times),
+            "answer_p50_ms": float(np.percentile(times, 50)),
             "answer_p95_ms": float(np.percentile(times, 95)), "answer_max_ms": max(times),
             "last_label": label}  # fmt: skip
 
@@ -128,7 +129,8 @@ def main() -> int:
               f"{sizes['page'] / 1e6:.2f}); first answer {timing['first_answer_s']:.2f} s; "
               f"{timing['answers']} answers "
               f"while drawing: p50 {timing['answer_p50_ms']:.1f} ms, p95 "
-              f"{timing['answer_p95_ms']:.1f} ms, max {timing['answer_max_ms']:.1f} ms")  # fmt: skip
+              f"{timing['answer_p95_ms']:.1f} ms, max {timing['answer_max_ms']:.1f} ms"
+              )  # fmt: skip
     return records.finish(__file__, args, document, info, missed)
 
 

@@ -25,7 +25,7 @@ DRAWINGS = 200
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     if browser_runtime.cached() is None:
-        pytest.fail(f"onnxruntime-web is not cached in {browser_runtime.folder()}: run `make setup`")
+        pytest.fail(f"onnxruntime-web is not in {browser_runtime.folder()}: run `make setup`")
     out = tmp_path_factory.mktemp("site")
     write_site(trained_run(), out)
     return out
@@ -98,7 +98,8 @@ def test_the_browser_prepares_and_answers_as_python_does(page):
     for image, answer in zip(images, answers, strict=True):
         prepared, ink = classifier.prepare(image)
         expected = classifier.prediction(classifier.outputs(prepared[None])[0], ink)
-        seen = np.asarray(Image.open(io.BytesIO(base64.b64decode(answer["preprocessed"][22:]))).convert("L"))
+        png = base64.b64decode(answer["preprocessed"].split(",", 1)[1])
+        seen = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
         pixel_diffs.append(np.abs(seen.astype(int) - prepared).mean())
         labels_agree += answer["label"] == expected.label
         proba_diffs.append(np.abs(np.array(answer["probabilities"]) - expected.probabilities).max())

@@ -11,14 +11,14 @@ from PIL import Image, ImageDraw
 
 SUPERSAMPLE = 4  # strokes drawn 4x larger and averaged down: antialiased edges, as a canvas
 
+RING = np.linspace(0, 2 * math.pi, 24)
 # Digit-like paths in a unit box (x right, y down); each is one or two strokes.
 SHAPES = {
     "1": [[(0.55, 0.0), (0.5, 0.5), (0.45, 1.0)]],
     "7": [[(0.1, 0.05), (0.9, 0.05), (0.35, 1.0)]],
     "4": [[(0.6, 0.0), (0.05, 0.65), (0.95, 0.65)], [(0.7, 0.3), (0.7, 1.0)]],
     "L": [[(0.2, 0.0), (0.2, 1.0), (0.9, 1.0)]],
-    "0": [[(0.5 + 0.45 * math.sin(t), 0.5 - 0.5 * math.cos(t))
-           for t in np.linspace(0, 2 * math.pi, 24)]],  # fmt: skip
+    "0": [[(0.5 + 0.45 * math.sin(t), 0.5 - 0.5 * math.cos(t)) for t in RING]],
     "2": [[(0.1, 0.25), (0.4, 0.0), (0.85, 0.2), (0.75, 0.5), (0.1, 1.0), (0.95, 1.0)]],
     "3": [[(0.1, 0.1), (0.8, 0.05), (0.4, 0.45), (0.9, 0.7), (0.5, 1.0), (0.05, 0.9)]],
     "dot": [[(0.5, 0.5), (0.52, 0.5)]],
@@ -37,8 +37,10 @@ def drawings(n: int, seed: int = 0) -> list[np.ndarray]:
         x0 = rng.uniform(0, side - size * 0.8)  # anywhere, often far from the centre
         y0 = rng.uniform(0, side - size)
         jitter = rng.normal(0, 0.03, (16, 2))
-        strokes = [[(x0 + (x + jitter[j % 16, 0]) * size * 0.8, y0 + (y + jitter[j % 16, 1]) * size)
-                    for j, (x, y) in enumerate(s)] for s in SHAPES[names[i % len(names)]]]  # fmt: skip
+        shape = SHAPES[names[i % len(names)]]
+        strokes = [[(x0 + (x + jitter[j % 16, 0]) * size * 0.8,
+                     y0 + (y + jitter[j % 16, 1]) * size)
+                    for j, (x, y) in enumerate(s)] for s in shape]  # fmt: skip
         out.append(canvas(side, strokes, width, white=i % 5 == 4))
     return out
 

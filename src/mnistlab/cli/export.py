@@ -24,8 +24,9 @@ def export_cmd(
     to: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="File to write (default RUN_DIR/model.onnx); web: the folder "
-            "(default RUN_DIR/site)."
+            "--out",
+            help="File to write (default RUN_DIR/model.onnx); web: the folder "
+            "(default RUN_DIR/site).",
         ),
     ] = None,
 ) -> None:
@@ -52,5 +53,6 @@ def _web(run_dir: Path, site: Path) -> None:
     parts = ", ".join(f"{name} {sizes[name] / 1e6:.2f} MB" for name in
                       ("model.onnx", "runtime", "page", "model.json"))  # fmt: skip
     console.print(f"exported {run_dir} as a static page: {sizes['total'] / 1e6:.1f} MB ({parts}); "
-                  f"try it: python -m http.server -d {site}", highlight=False, soft_wrap=True)  # fmt: skip
+                  f"try it: python -m http.server -d {site}",
+                  highlight=False, soft_wrap=True)  # fmt: skip
     out.print(str(site), markup=False, highlight=False, soft_wrap=True)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import shutil
 import subprocess
 import tarfile
 import tempfile
+import urllib.request
 from pathlib import Path
 
 from mnistlab import atomic
@@ -30,6 +30,7 @@ PACKAGE = f"onnxruntime-web@{VERSION}"
 INTEGRITY = (  # the registry's `dist.integrity` of the tarball: sha512, base64
     "sha512-q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4rKY3jL02Vb7QmRMDs1SigqR4CXAfKYQ=="
 )
+TARBALL = f"https://registry.npmjs.org/onnxruntime-web/-/onnxruntime-web-{VERSION}.tgz"
 LOADER, GLUE, WASM = "ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"
 FILES = (LOADER, GLUE, WASM + ".gz")  # what the cache holds and the page loads, under ort/
 
@@ -52,10 +53,11 @@ def ensure() -> Path:
 
 
 def fetch() -> Path:
-    """Download the pinned package with npm, check its hash, cache the page's three files."""
+    """Download the pinned package (with npm, or from the registry's URL where npm is not
+    installed), check its hash, cache the page's three files."""
     with tempfile.TemporaryDirectory(prefix="mnistlab-ort-") as work:
         try:
-            tarball = npm_pack(PACKAGE, Path(work))
+            tarball = _download(Path(work))
         except (OSError, subprocess.SubprocessError) as e:
             raise MnistlabError(
                 f"{PACKAGE}, the page's runtime, is not cached in {folder()} and the npm "
@@ -83,15 +85,13 @@ def fetch() -> Path:
     return target
 
 
-def copy_to(out: Path) -> dict[str, int]:
-    """Copy the runtime's files into OUT (fetching them first if need be); their sizes."""
-    source = ensure()
-    out.mkdir(parents=True, exist_ok=True)
-    sizes = {}
-    for name in FILES:
-        shutil.copyfile(source / name, out / name)
-        sizes[name] = (out / name).stat().st_size
-    return sizes
+def _download(work: Path) -> Path:
+    try:
+        return npm_pack(PACKAGE, work)
+    except FileNotFoundError:  # no npm: the tarball's address on the public registry
+        with urllib.request.urlopen(TARBALL, timeout=60) as answer:
+            (work / "package.tgz").write_bytes(answer.read())
+        return work / "package.tgz"
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from mnistlab.serve import browser_runtime
 STATIC = Path(__file__).parent / "static"
 PAGE = ("style.css", "app.js", "preprocess.js", "local.js")  # under static/, beside index.html
 MANIFEST = "model.json"
+ABOUT = ("dataset", "model", "test_accuracy", "parameters", "epochs", "run")  # shown on the page
 RUNTIME = "ort/"  # the runtime's files, under the page's folder (and the server's root)
 STATIC_MARK = ('<html lang="en">', '<html lang="en" data-site="static">')  # no server behind
 
@@ -43,8 +44,7 @@ def manifest(describe: dict, metadata: dict[str, str] | None) -> dict:
         "wasm": browser_runtime.WASM + ".gz",
         "classes": describe["classes"],
         "preprocessing": describe["preprocessing"],
-        "about": {key: describe.get(key) for key in
-                  ("dataset", "model", "test_accuracy", "parameters", "epochs", "run")},  # fmt: skip
+        "about": {key: describe.get(key) for key in ABOUT},
         "calibrated": bool(metadata) and "mnistlab.temperature" in metadata,
         "reject": reject,
         "ink": {"too_thick": TOO_THICK, "thick": THICK, "small": SMALL},
