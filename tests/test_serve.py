@@ -48,6 +48,17 @@ def test_health_page_model_and_docs(client):
     assert "/api/predict" in client.get("/openapi.json").json()["paths"]
 
 
+def test_the_page_asks_the_server_when_the_model_does_not_run_in_the_browser(client):
+    """This app runs torch, with no export for the browser: model.json says so (the page then
+    posts every drawing), and still gives what the page shows."""
+    manifest = client.get("/model.json").json()
+    assert manifest["model"] is None and manifest["runtime"] is None
+    assert manifest["classes"] == [str(d) for d in range(10)]
+    assert manifest["about"]["model"] == "cnn"
+    assert client.get("/model.onnx").status_code == 404
+    assert client.get("/ort/ort.wasm.min.js").status_code == 404
+
+
 @pytest.mark.slow
 def test_predict_a_canvas_export(client):
     answer = post(client, encode(canvas_export()))
