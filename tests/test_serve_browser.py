@@ -133,6 +133,7 @@ def test_the_api_docs_render_with_the_network_unreachable(page, server, path, op
 def test_drawings_are_answered_in_the_browser_without_a_request(page):
     """With the runtime cached (`make setup`), the served page runs the server's own export
     in the browser: drawing asks /api/predict nothing, and the page says where it runs."""
+    page.errors.clear()  # the upload test's 415 before this one
     page.wait_for_function("mnistlabLocal.ready()", timeout=30_000)
     expect(page.locator("#where")).to_have_text("running in your browser")
     asked = []

@@ -9,7 +9,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-SUPERSAMPLE = 4  # strokes drawn 4x larger and averaged down: antialiased edges, as a canvas
+SUPERSAMPLE = 2  # strokes drawn 2x larger and averaged down: antialiased edges, as a canvas
 
 RING = np.linspace(0, 2 * math.pi, 24)
 # Digit-like paths in a unit box (x right, y down); each is one or two strokes.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from mnistlab import atomic
+from mnistlab import atomic, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.models.reject import NOT_LIKE, TOO_LITTLE_INK, UNSURE
 from mnistlab.prediction.export import ONNX_FILE, export_run
@@ -59,14 +59,14 @@ def write_site(run_dir: str | Path, out: str | Path) -> dict[str, int]:
     run_dir, out = Path(run_dir), Path(out)
     if out.exists() and not out.is_dir():
         raise MnistlabError(f"{out} is a file; name a folder for the page (--out SITE)")
+    reads = runs.load_config(run_dir).get("preprocessing", "digits")
+    if reads != "digits":
+        raise MnistlabError(f"{run_dir} reads {reads}; the page prepares digits only in the "
+                            "browser: serve this run with `mnistlab serve` instead")  # fmt: skip
     runtime = browser_runtime.ensure()  # before the export, which takes seconds
     try:
         export_run(run_dir, out / ONNX_FILE)
         classifier = Classifier.load(run_dir, runtime="onnx", onnx_file=out / ONNX_FILE)
-        if classifier.options.preprocessing != "digits":
-            raise MnistlabError(f"{run_dir} reads {classifier.options.preprocessing}; the page "
-                                "prepares digits only in the browser: serve this run with "
-                                "`mnistlab serve` instead")  # fmt: skip
         body = manifest(classifier.describe(), classifier.model.metadata)
         atomic.write_text(out / MANIFEST, _json(body))
         index = (STATIC / "index.html").read_text(encoding="utf-8")
