@@ -76,9 +76,13 @@ def measure(site: Path, strokes: int) -> dict:
                 page.click("#clear")
         page.wait_for_timeout(300)
         times = page.evaluate("window.answerMs")
-    return {"first_answer_s": first_ms / 1000, "answers": len(times),
-            "answer_p50_ms": float(np.percentile(times, 50)),
-            "answer_p95_ms": float(np.percentile(times, 95)), "answer_max_ms": max(times)}
+    return {
+        "first_answer_s": first_ms / 1000,
+        "answers": len(times),
+        "answer_p50_ms": float(np.percentile(times, 50)),
+        "answer_p95_ms": float(np.percentile(times, 95)),
+        "answer_max_ms": max(times),
+    }
 
 
 def main() -> int:
