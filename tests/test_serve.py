@@ -59,6 +59,20 @@ def test_the_page_asks_the_server_when_the_model_does_not_run_in_the_browser(cli
     assert client.get("/ort/ort.wasm.min.js").status_code == 404
 
 
+def test_model_json_of_a_run_calibrated_or_not():
+    """The page's reject rule comes from the ONNX file's metadata: a run trained before
+    calibration has none, and the page then refuses by the ink rule only, as Classifier does."""
+    from mnistlab.serve.site import manifest
+
+    describe = {"classes": ["0", "1"], "preprocessing": "digits", "model": "mlp", "run": "r"}
+    old = manifest(describe, {"mnistlab.export_version": "2"})
+    assert old["model"] == "model.onnx" and old["reject"] is None and not old["calibrated"]
+    new = manifest(describe, {"mnistlab.temperature": "0.5", "mnistlab.reject_threshold": "4.0",
+                              "mnistlab.unsure_below": "0.5"})  # fmt: skip
+    assert new["reject"] == {"threshold": 4.0, "unsure_below": 0.5} and new["calibrated"]
+    assert new["messages"]["unsure"].format("4", "9") == "unsure between 4 and 9"
+
+
 @pytest.mark.slow
 def test_predict_a_canvas_export(client):
     answer = post(client, encode(canvas_export()))
