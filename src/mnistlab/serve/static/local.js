@@ -43,6 +43,7 @@
   });
 
   async function load() {
+    if (location.protocol === "file:") throw new Error("open it through a web server (python -m http.server), not as a file");
     const manifest = await manifestLoaded;
     if (!manifest.model || !manifest.runtime) throw new Error("no model or runtime to run here");
     if (manifest.preprocessing !== "digits") throw new Error("only digits are prepared in the browser");
@@ -76,8 +77,11 @@
     },
   );
 
+  // The image's own size: an <img>'s width and height are its size on the page.
+  const sizeOf = (source) => [source.naturalWidth || source.width, source.naturalHeight || source.height];
+
   function pixels(source) {
-    const { width, height } = source;
+    const [width, height] = sizeOf(source);
     const c = source instanceof HTMLCanvasElement ? source : Object.assign(document.createElement("canvas"), { width, height });
     const ctx = c.getContext("2d", { willReadFrequently: true });
     if (c !== source) ctx.drawImage(source, 0, 0);
@@ -124,7 +128,7 @@
   async function predict(source) {
     const m = loaded.manifest;
     const rgba = pixels(source);
-    const { image, ink } = global.mnistlabPreprocess.prepare(rgba, source.width, source.height);
+    const { image, ink } = global.mnistlabPreprocess.prepare(rgba, ...sizeOf(source));
     const [{ probabilities, score }] = await run([image]);
     const label = probabilities.indexOf(Math.max(...probabilities));
     const why = reason(m, ink, probabilities, score);
