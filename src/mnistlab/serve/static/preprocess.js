@@ -30,13 +30,19 @@
     return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
   }
 
-  // images.gray_image + Image.convert("LA") of RGBA pixels: ITU-R 601-2 luma, Pillow's rounding.
-  function grayAlpha(rgba, w, h) {
-    const l = new Uint8Array(w * h), a = new Uint8Array(w * h);
-    for (let i = 0; i < w * h; i++) {
-      const p = 4 * i;
-      l[i] = (rgba[p] * 19595 + rgba[p + 1] * 38470 + rgba[p + 2] * 7471 + 0x8000) >>> 16;
-      a[i] = rgba[p + 3];
+  // images.gray_image + Image.convert("LA") of a box of the RGBA pixels (a drawing {w, h,
+  // rgba}): ITU-R 601-2 luma with Pillow's rounding, and alpha. Only the pixels a step
+  // reads are converted.
+  const luma = (rgba, p) => (rgba[p] * 19595 + rgba[p + 1] * 38470 + rgba[p + 2] * 7471 + 0x8000) >>> 16;
+
+  function cropLA(src, [x0, y0, x1, y1]) {
+    const w = x1 - x0, h = y1 - y0, l = new Uint8Array(w * h), a = new Uint8Array(w * h);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const p = 4 * ((y + y0) * src.w + x + x0);
+        l[y * w + x] = luma(src.rgba, p);
+        a[y * w + x] = src.rgba[p + 3];
+      }
     }
     return { w, h, l, a };
   }
@@ -61,19 +67,19 @@
 
   // Image.reduce(k) of an LA image: k x k block means of La (premultiplied as Pillow's
   // LA -> La does), the last blocks partial, then back to LA.
-  function reduce(la, k) {
-    const w = Math.ceil(la.w / k), h = Math.ceil(la.h / k);
+  function reduce(src, k) {
+    const w = Math.ceil(src.w / k), h = Math.ceil(src.h / k), rgba = src.rgba;
     const out = { w, h, l: new Uint8Array(w * h), a: new Uint8Array(w * h) };
     for (let y = 0; y < h; y++) {
-      const y1 = Math.min(la.h, (y + 1) * k);
+      const y1 = Math.min(src.h, (y + 1) * k);
       for (let x = 0; x < w; x++) {
-        const x1 = Math.min(la.w, (x + 1) * k);
+        const x1 = Math.min(src.w, (x + 1) * k);
         let sl = 0, sa = 0;
         for (let yy = y * k; yy < y1; yy++) {
-          for (let i = yy * la.w + x * k, end = yy * la.w + x1; i < end; i++) {
-            const a = la.a[i];
+          for (let i = yy * src.w + x * k, end = yy * src.w + x1; i < end; i++) {
+            const a = rgba[4 * i + 3];
             if (a === 0) continue;
-            const t = la.l[i] * a + 128;
+            const t = luma(rgba, 4 * i) * a + 128;
             sl += ((t >> 8) + t) >> 8;
             sa += a;
           }
@@ -157,27 +163,16 @@
   }
 
   // Image.resize of an LA image: resampled premultiplied (La), then back to LA.
-  function resizeLA(la, ow, oh, box) {
+  function resizeLA(src, ow, oh, box) {
     // Only the box and what the filter reads around it (half a step each side) is premultiplied.
     const m = Math.ceil(0.5 * Math.max((box[2] - box[0]) / ow, (box[3] - box[1]) / oh)) + 2;
     const x0 = Math.max(0, Math.floor(box[0]) - m), y0 = Math.max(0, Math.floor(box[1]) - m);
-    const part = cropLA(la, [x0, y0, Math.min(la.w, Math.ceil(box[2]) + m), Math.min(la.h, Math.ceil(box[3]) + m)]);
+    const part = cropLA(src, [x0, y0, Math.min(src.w, Math.ceil(box[2]) + m), Math.min(src.h, Math.ceil(box[3]) + m)]);
     const pre = premultiply(part), inside = [box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0];
     // resampled as float32 arrays (the values stay integers): one array type for `pass`
     const l = resamplePlane(Float32Array.from(pre.l), part.w, part.h, ow, oh, inside, "box", true);
     const a = resamplePlane(Float32Array.from(pre.a), part.w, part.h, ow, oh, inside, "box", true);
     return unpremultiply({ w: ow, h: oh, l: Uint8Array.from(l), a: Uint8Array.from(a) });
-  }
-
-  function cropLA(la, [x0, y0, x1, y1]) {
-    const w = x1 - x0, h = y1 - y0, l = new Uint8Array(w * h), a = new Uint8Array(w * h);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        l[y * w + x] = la.l[(y + y0) * la.w + x + x0];
-        a[y * w + x] = la.a[(y + y0) * la.w + x + x0];
-      }
-    }
-    return { w, h, l, a };
   }
 
   // ── statistics ───────────────────────────────────────────────────────────────────────
@@ -455,22 +450,22 @@
 
   // preprocess._detail: the ink's region redone from the full drawing, with the analysis
   // copy's background, threshold and dropped specks.
-  function detail(la, k, ink, how, flat) {
+  function detail(src, k, ink, how, flat) {
     const { w, h } = ink, b = inkBox(ink);
     const top = Math.max(0, b.top - 2), bottom = Math.min(h, b.bottom + 3);
     const left = Math.max(0, b.left - 2), right = Math.min(w, b.right + 3);
-    const box = [left * k, top * k, Math.min(la.w, right * k), Math.min(la.h, bottom * k)];
+    const box = [left * k, top * k, Math.min(src.w, right * k), Math.min(src.h, bottom * k)];
     const bw = box[2] - box[0], bh = box[3] - box[1];
     const scale = Math.min(1, DETAIL_SIDE / Math.max(bw, bh));
     const size = [Math.max(1, roundHalfEven(bw * scale)), Math.max(1, roundHalfEven(bh * scale))];
-    const region = scale === 1 ? cropLA(la, box) : resizeLA(la, size[0], size[1], box);
+    const region = scale === 1 ? cropLA(src, box) : resizeLA(src, size[0], size[1], box);
     const n = region.w * region.h, third = Math.fround(1 / 255);
     let smooth = image(region.w, region.h);
     for (let i = 0; i < n; i++) {
       const g = Math.fround(region.l[i] * third), a = Math.fround(region.a[i] * third);
       smooth.d[i] = flat === null ? g : Math.fround(g * a) + Math.fround(flat * Math.fround(1 - a));
     }
-    const sigma = sigmaFor(Math.max(la.w, la.h) * scale);
+    const sigma = sigmaFor(Math.max(src.w, src.h) * scale);
     if (sigma) smooth = gaussian(smooth, sigma);
     const fine = smooth.d, background = how.background;
     for (let i = 0; i < n; i++) fine[i] = (how.invert ? Math.fround(1 - fine[i]) : fine[i]) - background;
@@ -502,16 +497,17 @@
   // framing.distances (OpenCV's exact transform): each set pixel's Euclidean distance to
   // the nearest unset one; Felzenszwalb and Huttenlocher's two passes of lower envelopes.
   function distances(mask, w, h) {
-    const INF = 1e20, f = new Float64Array(w * h);
+    const INF = 1e20, f = new Float64Array(w * h), n = Math.max(w, h);
     for (let i = 0; i < w * h; i++) f[i] = mask[i] ? INF : 0;
-    const line = (get, set, n) => {
-      const v = new Int32Array(n), z = new Float64Array(n + 1), src = new Float64Array(n);
-      for (let q = 0; q < n; q++) src[q] = get(q);
+    const v = new Int32Array(n), z = new Float64Array(n + 1), src = new Float64Array(n);
+    // one line of `count` values, `stride` apart from `start`, replaced by its squared distances
+    const line = (start, stride, count) => {
+      for (let q = 0; q < count; q++) src[q] = f[start + q * stride];
       let k = 0;
       v[0] = 0;
       z[0] = -INF;
       z[1] = INF;
-      for (let q = 1; q < n; q++) {
+      for (let q = 1; q < count; q++) {
         let s;
         for (;;) {
           s = (src[q] + q * q - (src[v[k]] + v[k] * v[k])) / (2 * q - 2 * v[k]);
@@ -524,13 +520,13 @@
         z[k + 1] = INF;
       }
       k = 0;
-      for (let q = 0; q < n; q++) {
+      for (let q = 0; q < count; q++) {
         while (z[k + 1] < q) k++;
-        set(q, (q - v[k]) ** 2 + src[v[k]]);
+        f[start + q * stride] = (q - v[k]) ** 2 + src[v[k]];
       }
     };
-    for (let x = 0; x < w; x++) line((y) => f[y * w + x], (y, val) => (f[y * w + x] = val), h);
-    for (let y = 0; y < h; y++) line((x) => f[y * w + x], (x, val) => (f[y * w + x] = val), w);
+    for (let x = 0; x < w; x++) line(x, w, h);
+    for (let y = 0; y < h; y++) line(y * w, 1, w);
     const out = new Float32Array(w * h);
     for (let i = 0; i < w * h; i++) out[i] = Math.sqrt(f[i]);
     return out;
@@ -613,14 +609,14 @@
   // preprocess.prepare for RGBA pixels (a canvas's getImageData, or a decoded PNG):
   // {image: Uint8Array(784), light ink on black; ink: {extent, stroke}} as Ink holds them.
   function prepare(rgba, w, h) {
-    const la = grayAlpha(rgba, w, h);
+    const src = { w, h, rgba };
     const k = Math.ceil(Math.max(w, h) / ANALYSIS_SIDE);
-    const small = k > 1 ? reduce(la, k) : la;
+    const small = k > 1 ? reduce(src, k) : cropLA(src, [0, 0, w, h]);
     const { gray, flat } = flatten(small);
     const [found, how] = findInk(image(small.w, small.h, gray));
     const b = inkBox(found);
     const extent = Math.max(b.bottom - b.top + 1, b.right - b.left + 1) / Math.max(found.w, found.h);
-    let ink = crop(k > 1 ? detail(la, k, found, how, flat) : found);
+    let ink = crop(k > 1 ? detail(src, k, found, how, flat) : found);
     const measured = {};
     ink = crop(normalizeStroke(ink, measured));
     const fitted = fitDigit(ink);
