@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mnistlab.cli.common import RunDir, app, console, out
+from mnistlab.errors import MnistlabError
 
 
 @app.command("export")
@@ -36,9 +37,13 @@ def export_cmd(
     `--format web` writes a folder that any static file server serves (`python -m
     http.server -d SITE`): no mnistlab process needed.
     """
+    from mnistlab.prediction.export import FORMATS, export_run
+
+    if fmt not in (*FORMATS, "web"):
+        raise MnistlabError(f"unknown export format {fmt!r}; choose one of "
+                            f"{', '.join((*FORMATS, 'web'))}")  # fmt: skip
     if fmt == "web":
         return _web(run_dir, to or Path(run_dir) / "site")
-    from mnistlab.prediction.export import export_run
 
     path = export_run(run_dir, to, fmt)
     size = path.stat().st_size / 1e6
