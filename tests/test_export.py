@@ -178,7 +178,7 @@ def test_cli_export_and_predict_with_onnxruntime(tmp_path, cli, cli_here):
     np.testing.assert_allclose(by_onnx["probabilities"], by_torch["probabilities"], atol=1e-4)
     wrong = cli_here("export", run, "--format", "tflite")
     assert wrong.returncode == 1 and wrong.stderr.strip() == (
-        "error: unknown export format 'tflite'; choose one of onnx"
+        "error: unknown export format 'tflite'; choose one of onnx, web"
     )
     missing = cli_here("export", tmp_path / "nowhere")
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
