@@ -21,7 +21,8 @@ from mnistlab.prediction.preprocess import SMALL, THICK, TOO_THICK
 from mnistlab.serve import browser_runtime
 
 STATIC = Path(__file__).parent / "static"
-PAGE = ("style.css", "app.js", "preprocess.js", "local.js")  # under static/, beside index.html
+# under static/, beside index.html
+PAGE = ("style.css", "app.js", "imaging.js", "preprocess.js", "local.js")
 MANIFEST = "model.json"
 ABOUT = ("dataset", "model", "test_accuracy", "parameters", "epochs", "run")  # shown on the page
 RUNTIME = "ort/"  # the runtime's files, under the page's folder (and the server's root)
