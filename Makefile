@@ -7,6 +7,7 @@ RUNS   := runs
 .PHONY: setup demo test test-fast lint bench bench-serve compare-classics benchmarks clean
 
 setup: $(STAMP)
+	@$(PY) -c 'from mnistlab.serve import browser_runtime; browser_runtime.main()'
 
 # Fonts for the made-up non-digits the reject rule learns from (src/mnistlab/data/outliers.py)
 # and, apart from them, for bench/nondigits.py's held-out ones and the tests' unseen letters.
@@ -16,14 +17,14 @@ FONTS := fonts-liberation fonts-comic-neue fonts-humor-sans fonts-bwht fonts-bre
 	fonts-urw-base35 fonts-opensymbol fonts-cabinsketch fonts-yusei-magic
 
 # torch first, pinned to the CPU wheel, so the package's own `torch>=2.2` is already met.
-# onnxruntime-web (pinned, hash-checked) into ~/.cache/mnistlab, not the repository: the page
-# runs the model in the browser with it, and `mnistlab export --format web` copies it.
+# Then, on every `make setup` (nothing to do once cached): onnxruntime-web (pinned,
+# hash-checked) into ~/.cache/mnistlab, not the repository: the page runs the model in the
+# browser with it, `mnistlab export --format web` copies it, and the browser tests use it.
 # As root with apt: Debian's Fashion-MNIST package and Chromium (for the browser tests).
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
-	$(PY) -m mnistlab.serve.browser_runtime   # onnxruntime-web into the cache, for the page
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  dpkg -s dataset-fashion-mnist chromium wrk $(FONTS) >/dev/null 2>&1 || \
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \

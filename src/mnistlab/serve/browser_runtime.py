@@ -95,13 +95,11 @@ def _download(work: Path) -> Path:
 
 
 def main() -> None:
-    """`python -m mnistlab.serve.browser_runtime` (make setup): cache the runtime once."""
+    """`make setup`: cache the runtime once; says nothing when it is cached already."""
+    if cached() is not None:
+        return
     try:
-        path = ensure()
+        path = fetch()
     except MnistlabError as e:
         raise SystemExit(f"error: {e}") from None
     print(f"{PACKAGE} cached in {path}")
-
-
-if __name__ == "__main__":
-    main()
