@@ -7,6 +7,7 @@ RUNS   := runs
 .PHONY: setup demo test test-fast lint bench bench-serve compare-classics benchmarks clean
 
 setup: $(STAMP)
+	@$(PY) -c 'from mnistlab.serve import browser_runtime; browser_runtime.main()'
 
 # Fonts for the made-up non-digits the reject rule learns from (src/mnistlab/data/outliers.py)
 # and, apart from them, for bench/nondigits.py's held-out ones and the tests' unseen letters.
@@ -16,6 +17,9 @@ FONTS := fonts-liberation fonts-comic-neue fonts-humor-sans fonts-bwht fonts-bre
 	fonts-urw-base35 fonts-opensymbol fonts-cabinsketch fonts-yusei-magic
 
 # torch first, pinned to the CPU wheel, so the package's own `torch>=2.2` is already met.
+# Then, on every `make setup` (nothing to do once cached): onnxruntime-web (pinned,
+# hash-checked) into ~/.cache/mnistlab, not the repository: the page runs the model in the
+# browser with it, `mnistlab export --format web` copies it, and the browser tests use it.
 # As root with apt: Debian's Fashion-MNIST package and Chromium (for the browser tests).
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)

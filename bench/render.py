@@ -105,6 +105,16 @@ def preprocess_speed(res: dict) -> list[str]:
     return table(["image", "KB", "wall ms (median)", "min", "max", "CPU ms"], rows)
 
 
+def web_page(res: dict) -> list[str]:
+    sizes = res.get("sizes_bytes") or {}
+    row = [fmt(res.get("model")), fmt(res.get("first_answer_s"), ".2f"),
+           fmt(res.get("answer_p50_ms"), ".1f"), fmt(res.get("answer_p95_ms"), ".1f"),
+           fmt(res.get("answers")), *(fmt((sizes.get(part) or 0) / 1e6, ".2f") for part in
+                                      ("total", "model.onnx", "runtime", "page"))]  # fmt: skip
+    return table(["model", "first answer s", "answer p50 ms", "p95 ms", "answers", "site MB",
+                  "model.onnx MB", "runtime MB", "page MB"], [row])  # fmt: skip
+
+
 def predict_robustness(res: dict) -> list[str]:
     rows = [["raw 28x28 test arrays", fmt(res.get("raw_accuracy"), ".1%"), MISSING]]
     rows += [[fmt(r.get("style")), fmt(r.get("accuracy"), ".1%"),
@@ -181,6 +191,7 @@ RENDER: dict[str, Callable[[dict], list[str]]] = {
     "inference": inference,
     "serve_load": serve_load,
     "preprocess_speed": preprocess_speed,
+    "web_page": web_page,
     "predict_robustness": predict_robustness,
     "compare_classics": compare_classics,
     "distributed": distributed,

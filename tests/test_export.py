@@ -178,7 +178,24 @@ def test_cli_export_and_predict_with_onnxruntime(tmp_path, cli, cli_here):
     np.testing.assert_allclose(by_onnx["probabilities"], by_torch["probabilities"], atol=1e-4)
     wrong = cli_here("export", run, "--format", "tflite")
     assert wrong.returncode == 1 and wrong.stderr.strip() == (
-        "error: unknown export format 'tflite'; choose one of onnx"
+        "error: unknown export format 'tflite'; choose one of onnx, web"
     )
     missing = cli_here("export", tmp_path / "nowhere")
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_a_web_export_without_the_runtime_and_the_registry_says_what_to_do(
+    tmp_path, monkeypatch, cli_here
+):
+    """The page's runtime is fetched before anything is exported: unreachable, one line."""
+    from mnistlab.serve import browser_runtime
+
+    run = untrained_run(tmp_path, "mlp")
+    monkeypatch.setenv("MNISTLAB_CACHE", str(tmp_path / "cache"))  # nothing cached
+    monkeypatch.setenv("npm_config_registry", "http://127.0.0.1:9/")  # nothing answers
+    monkeypatch.setattr(browser_runtime, "TARBALL", "http://127.0.0.1:9/ort.tgz")  # no npm
+    result = cli_here("export", run, "--format", "web", "--out", tmp_path / "site")
+    assert result.returncode == 1 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "registry cannot be reached" in result.stderr and "make setup" in result.stderr
+    assert not (tmp_path / "site").exists() and not (run / "model.onnx").exists()

@@ -36,8 +36,8 @@ def post(client, data: bytes, name="image.png"):
 def test_health_page_model_and_docs(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     page = client.get("/")
-    assert page.status_code == 200 and "<canvas" in page.text and "/static/app.js" in page.text
-    for asset in ("app.js", "style.css"):
+    assert page.status_code == 200 and "<canvas" in page.text and "static/app.js" in page.text
+    for asset in ("app.js", "style.css", "imaging.js", "preprocess.js", "local.js"):
         assert client.get(f"/static/{asset}").status_code == 200
     info = client.get("/api/model").json()
     assert info["dataset"] == "mnist" and info["model"] == "cnn"
@@ -46,6 +46,31 @@ def test_health_page_model_and_docs(client):
     assert info["preprocessing"] == "digits"
     assert client.get("/docs").status_code == 200
     assert "/api/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_the_page_asks_the_server_when_the_model_does_not_run_in_the_browser(client):
+    """This app runs torch, with no export for the browser: model.json says so (the page then
+    posts every drawing), and still gives what the page shows."""
+    manifest = client.get("/model.json").json()
+    assert manifest["model"] is None and manifest["runtime"] is None
+    assert manifest["classes"] == [str(d) for d in range(10)]
+    assert manifest["about"]["model"] == "cnn"
+    assert client.get("/model.onnx").status_code == 404
+    assert client.get("/ort/ort.wasm.min.js").status_code == 404
+
+
+def test_model_json_of_a_run_calibrated_or_not():
+    """The page's reject rule comes from the ONNX file's metadata: a run trained before
+    calibration has none, and the page then refuses by the ink rule only, as Classifier does."""
+    from mnistlab.serve.site import manifest
+
+    describe = {"classes": ["0", "1"], "preprocessing": "digits", "model": "mlp", "run": "r"}
+    old = manifest(describe, {"mnistlab.export_version": "2"})
+    assert old["model"] == "model.onnx" and old["reject"] is None and not old["calibrated"]
+    new = manifest(describe, {"mnistlab.temperature": "0.5", "mnistlab.reject_threshold": "4.0",
+                              "mnistlab.unsure_below": "0.5"})  # fmt: skip
+    assert new["reject"] == {"threshold": 4.0, "unsure_below": 0.5} and new["calibrated"]
+    assert new["messages"]["unsure"].format("4", "9") == "unsure between 4 and 9"
 
 
 @pytest.mark.slow

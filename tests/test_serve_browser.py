@@ -128,3 +128,18 @@ def test_the_api_docs_render_with_the_network_unreachable(page, server, path, op
         assert all(url.endswith("logo-mini.svg") for url in outside), outside
     finally:
         docs.close()
+
+
+def test_drawings_are_answered_in_the_browser_without_a_request(page):
+    """With the runtime cached (`make setup`), the served page runs the server's own export
+    in the browser: drawing asks /api/predict nothing, and the page says where it runs."""
+    page.errors.clear()  # the upload test's 415 before this one
+    page.wait_for_function("mnistlabLocal.ready()", timeout=30_000)
+    expect(page.locator("#where")).to_have_text("running in your browser")
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/predict" in r.url else None)
+    stroke(page, [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)])
+    expect(page.locator("#label")).to_have_text("7", timeout=10_000)
+    page.click("#clear")
+    assert asked == []
+    assert page.errors == []

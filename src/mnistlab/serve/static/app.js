@@ -1,12 +1,13 @@
 // Draw (Pointer Events: mouse, touch, pen) or upload an image; POST it to /api/predict
-// while drawing (debounced) and show the answer, a bar per class, and the 28x28 image
+// while drawing (debounced), or answer in the browser when the model runs here (local.js),
+// and show the answer, a bar per class, and the 28x28 image
 // the model received. The canvas is exported as dark strokes on transparent pixels;
 // the server's preprocessing turns that into an MNIST-like image.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const canvas = $("canvas");
-const ctx = canvas.getContext("2d");
+const ctx = canvas.getContext("2d", { willReadFrequently: true }); // local.js reads it back
 const DEBOUNCE_MS = 200;
 const LINE_WIDTH = canvas.width / 15; // a marker, as thick relative to the digit as MNIST's strokes
 
@@ -23,8 +24,7 @@ let again = false;
 // ── model info ───────────────────────────────────────────────────────────────
 async function loadModel() {
   try {
-    const res = await fetch("/api/model");
-    const info = await res.json();
+    const info = mnistlabLocal.STATIC_SITE ? await mnistlabLocal.info() : await (await fetch("/api/model")).json();
     classes = info.classes;
     const acc = info.test_accuracy == null ? "not evaluated" : `${(info.test_accuracy * 100).toFixed(1)}% test accuracy`;
     $("model").innerHTML = "";
@@ -202,15 +202,14 @@ async function predictNow() {
   inflight = true;
   const asked = version;
   try {
-    const blob = upload || (await new Promise((done) => canvas.toBlob(done, "image/png")));
-    const form = new FormData();
-    form.append("file", blob, upload ? upload.name : "canvas.png");
-    const res = await fetch("/api/predict", { method: "POST", body: form });
-    const body = await res.json().catch(() => ({ error: `${res.status} ${res.statusText}` }));
+    // In the browser when the model runs here (static/local.js): drawings, and uploads too
+    // on a page exported without a server; else the server.
+    const here = mnistlabLocal.STATIC_SITE || (!upload && mnistlabLocal.ready());
+    const { ok, body } = here ? await mnistlabLocal.answer(upload ? $("uploaded") : canvas) : await askServer();
     if (asked !== version) return;
-    if (res.ok) return showPrediction(body);
+    if (ok) return showPrediction(body);
     if (upload) dropUpload(); // a refused file leaves no broken image on the pad
-    showError(body.error || res.statusText);
+    showError(body.error);
   } catch (err) {
     if (asked === version) showError(`Cannot reach the server (${err.message}).`);
   } finally {
@@ -220,6 +219,15 @@ async function predictNow() {
       predictNow();
     }
   }
+}
+
+async function askServer() {
+  const blob = upload || (await new Promise((done) => canvas.toBlob(done, "image/png")));
+  const form = new FormData();
+  form.append("file", blob, upload ? upload.name : "canvas.png");
+  const res = await fetch("/api/predict", { method: "POST", body: form });
+  const body = await res.json().catch(() => ({ error: `${res.status} ${res.statusText}` }));
+  return { ok: res.ok, body: res.ok ? body : { error: body.error || res.statusText } };
 }
 
 // ── showing the answer ───────────────────────────────────────────────────────
