@@ -164,12 +164,31 @@ def readme_table(records: list[dict]) -> str:
                      f"| {fmt(row.get('test_accuracy'), '.2%')} | "
                      f"{fmt(row.get('train_seconds'), '.1f')} | {ratio} |")  # fmt: skip
     used = sorted({id(r): r for _, r in rows}.values(), key=lambda r: r.get("date") or "")
-    commands = [r.get("command", "–") for r in used + sorted(races, key=key)]
+    honest = sorted(
+        (r for r in ours if r.get("bench") == "honest"), key=lambda r: r.get("date") or ""
+    )
+    lines += honest_rows(honest[-1]) if honest else []
+    commands = [r.get("command", "–") for r in used + sorted(races, key=key) + honest[-1:]]
     lines += ["", "Measured by:", "", "```", *commands, "```"]
     if any(r.get("carried_over") for r in used + races):
         lines += ["", "Some of these figures were carried over from earlier write-ups; their "
                       "records say when, where and on which CPU."]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def honest_rows(record: dict) -> list[str]:
+    """What the reader refuses and how often it refuses a digit, from one bench/honest.py
+    record (its run: `make demo`'s)."""
+    res = record.get("results") or {}
+    kinds = ", ".join(f"{k} {fmt(v, '.0%')}" for k, v in (res.get("flagged") or {}).items())
+    return ["", "Honest answers of the `make demo` run (`fast`, MNIST): what it refuses and how "
+            "often it refuses a digit.", "",
+            "| held-out non-digits refused | MNIST test: accepted, right when accepted "
+            "| people-style digits accepted and right |", "|---|---|---|",
+            f"| {fmt(res.get('flagged_all'), '.1%')} ({kinds}) | "
+            f"{fmt(res.get('test_accepted'), '.2%')}, "
+            f"{fmt(res.get('test_accuracy_accepted'), '.2%')}"
+            f" | {fmt(res.get('robust_accepted_right'), '.1%')} |"]  # fmt: skip
 
 
 def _order(model: str | None) -> int:
