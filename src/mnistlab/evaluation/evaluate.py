@@ -87,13 +87,23 @@ def first_layer_filters(model) -> tuple[np.ndarray, str]:
     """What the first layer looks for: (K, h, w) weight images and a title saying what they are.
 
     CNNs: the first Conv2d's kernels (first input channel). MLPs, the NumPy one included: the
-    first dense layer's weights into each unit, as 28x28 images.
+    first dense layer's weights into each unit, as 28x28 images. A layer set from the data and
+    never trained (`fast`'s whitened stem) says so: it shows the data, not what was learned.
     """
     kind, w = model.first_layer()
     if kind == "conv":
-        title = f"First convolution layer: {min(len(w), MAX_FILTERS)} of {len(w)} filters"
+        fixed = model.first_learned_layer() is not None
+        what = "fixed before training, never trained" if fixed else "trained"
+        title = f"First convolution layer ({what}): {min(len(w), MAX_FILTERS)} of {len(w)} filters"
         return w[:MAX_FILTERS], f"{title} ({w.shape[1]}×{w.shape[2]})"
     return _as_images(w, "first dense layer"), _units_title(len(w))
+
+
+def learned_filters(kernels: np.ndarray) -> tuple[np.ndarray, str]:
+    """Model.first_learned_layer's kernels over the pixels, with a title saying what they are."""
+    shown, size = min(len(kernels), MAX_FILTERS), "×".join(map(str, kernels.shape[1:]))
+    title = f"First trained convolution, seen through the fixed one: {shown} of {len(kernels)}"
+    return kernels[:MAX_FILTERS], f"{title} kernels ({size} pixels)"
 
 
 def _as_images(rows: np.ndarray, what: str) -> np.ndarray:
@@ -186,7 +196,7 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
                 scores: np.ndarray | None = None):  # fmt: skip
     """The split's figures into plots_dir(split); curves and filters (split-free) into plots/."""
     from mnistlab import runs
-    from mnistlab.evaluation import honesty, plots
+    from mnistlab.evaluation import honesty, plots, typical
 
     calibrated = runs.load_calibration(run_dir)
     scaled = calibration.scaled(proba, calibrated["temperature"]) if calibrated else None
@@ -198,8 +208,11 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
         out / "confusion_matrix.png": lambda: plots.confusion_matrix(
             metrics["confusion_matrix"], classes, where
         ),
-        out / "per_class_accuracy.png": lambda: plots.per_class_accuracy(
+        out / "per_class_accuracy.png": lambda: plots.per_class_errors(
             metrics["per_class"], metrics["accuracy"], where
+        ),
+        out / "typical.png": lambda: typical.typical_figure(
+            images, labels, proba if scaled is None else scaled, classes, where
         ),
         out / "misclassified.png": lambda: plots.misclassified(
             images, labels, proba, classes, names
@@ -220,5 +233,8 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
         base / "curves.png": lambda: plots.curves(history),
         base / "filters.png": lambda: plots.filters(*first_layer_filters(model)),
     }
+    learned = model.first_learned_layer()
+    if learned is not None:
+        figures[base / "learned_filters.png"] = lambda: plots.filters(*learned_filters(learned))
     for path, draw in figures.items():
         plots.save(draw(), path)

@@ -32,8 +32,17 @@ PLOTS = (
     ),
     (
         "per_class_accuracy.png",
-        "Per-class accuracy",
-        "The share of each class predicted right (its recall), against the overall accuracy.",
+        "Per-class accuracy, as error rates",
+        "The share of each class predicted wrong (100% minus its recall), against the overall "
+        "error rate; the right-hand axis reads the same bars as accuracy. Near 99%, error "
+        "rates show differences that accuracy bars on a 0 to 100% axis hide.",
+    ),
+    (
+        "typical.png",
+        "Most and least typical images of each class",
+        "For each class, the images the model finds most like it (left) and least like it "
+        "(right), ranked by the calibrated probability of their true class, shown above "
+        "each. The least typical are often badly written, mislabelled or its mistakes.",
     ),
     (
         "misclassified.png",
@@ -60,10 +69,25 @@ PLOTS = (
         "What the first layer learned",
         "First-layer weights; red pixels push a unit up, blue pixels push it down.",
     ),
+    (
+        "learned_filters.png",
+        "What the first trained layer learned",
+        "This model's first layer is fixed, so here is the first one training changed: the "
+        "second convolution's kernels, each composed with the fixed filters it reads and "
+        "shown over the pixels it sees (leaving out the ReLU between, which for filter pairs "
+        "f and −f keeps exactly this linear part). Red pushes a unit up, blue down.",
+    ),
+)
+# filters.png when learned_filters.png exists: a layer set from the data, never trained.
+FIXED_FIRST_LAYER = (
+    "The first layer: set from the data, not learned",
+    "Whitening filters of the training images' 5×5 patches, set before training and never "
+    "trained (models/fast.py): they show the data's statistics, not what the network learned.",
 )
 RULE_PLOTS = {"risk_coverage.png"}  # drawn only for a run with a reject rule
-SPLIT_PLOTS = {"confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "correct.png",
-               "calibration.png", "risk_coverage.png"}  # fmt: skip
+FIXED_STEM_PLOTS = {"learned_filters.png"}  # drawn only for a model whose first layer is fixed
+SPLIT_PLOTS = {"confusion_matrix.png", "per_class_accuracy.png", "typical.png", "misclassified.png",
+               "correct.png", "calibration.png", "risk_coverage.png"}  # fmt: skip
 
 CSS = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif;
@@ -194,6 +218,8 @@ def collect_figures(plots: Path) -> list[tuple[str, str, bytes]]:
         for file, heading, caption in PLOTS:
             if label and file not in SPLIT_PLOTS:
                 continue
+            if file == "filters.png" and (folder / "learned_filters.png").is_file():
+                heading, caption = FIXED_FIRST_LAYER
             if (folder / file).is_file():
                 found.append((heading + label, caption, (folder / file).read_bytes()))
     return found

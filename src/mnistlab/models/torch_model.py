@@ -100,6 +100,24 @@ class TorchModel(Model):
             raise MnistlabError(f"model {self.name!r} has no Conv2d or Linear layer to show")
         return "dense", linear.weight.detach().cpu().numpy()
 
+    def first_learned_layer(self) -> np.ndarray | None:
+        """After a fixed first convolution, the next convolution's kernels seen from the pixels:
+        each composed with the fixed kernels it reads, as if the ReLU between were not there.
+        With `fast`'s stem of filter pairs (f, -f) that is exactly the linear part of what a
+        kernel responds to, since w₊·relu(z) + w₋·relu(-z) = (w₊ - w₋)/2 · z + (w₊ + w₋)/2 · |z|.
+        """
+        convs = [m for m in self.net.modules() if isinstance(m, nn.Conv2d)]
+        if not convs or convs[0].weight.requires_grad:
+            return None
+        if len(convs) < 2:
+            raise MnistlabError(f"model {self.name!r} has no trained convolution to show")
+        fixed, learned = convs[0], convs[1]
+        with torch.no_grad():  # (K, C, 3, 3) ⊛ᵀ (C, 1, 5, 5), stride 2 → (K, 1, 9, 9)
+            pixels = nn.functional.conv_transpose2d(
+                learned.weight.float(), fixed.weight.float(), stride=fixed.stride
+            )
+        return pixels[:, 0].cpu().numpy()
+
 
 def _layer_label(layer: nn.Module) -> str:
     """Short names for the table: "Conv2d(1 → 32, 2×2)" rather than PyTorch's full repr."""
