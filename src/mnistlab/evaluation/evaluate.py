@@ -196,7 +196,7 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
                 scores: np.ndarray | None = None):  # fmt: skip
     """The split's figures into plots_dir(split); curves and filters (split-free) into plots/."""
     from mnistlab import runs
-    from mnistlab.evaluation import honesty, plots, typical
+    from mnistlab.evaluation import honesty, mistakes, plots, typical
 
     calibrated = runs.load_calibration(run_dir)
     scaled = calibration.scaled(proba, calibrated["temperature"]) if calibrated else None
@@ -238,3 +238,6 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
         figures[base / "learned_filters.png"] = lambda: plots.filters(*learned_filters(learned))
     for path, draw in figures.items():
         plots.save(draw(), path)
+    temperature = float(calibrated["temperature"]) if calibrated else 1.0
+    shown = proba if scaled is None else scaled
+    mistakes.write_for_split(run_dir, out, split, model, ds, shown, temperature)
