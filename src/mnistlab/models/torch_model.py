@@ -86,7 +86,7 @@ class TorchModel(Model):
         with self._inference():  # batch norm and dropout must not update or drop on the probe
             for layer in self.net.children():
                 x = layer(x)
-                rows.append({"layer": _layer_label(layer), "output_shape": list(x.shape[1:]),
+                rows.append({"layer": layer_label(layer), "output_shape": list(x.shape[1:]),
                              "params": sum(p.numel() for p in layer.parameters())})  # fmt: skip
         return rows
 
@@ -119,7 +119,7 @@ class TorchModel(Model):
         return pixels[:, 0].cpu().numpy()
 
 
-def _layer_label(layer: nn.Module) -> str:
+def layer_label(layer: nn.Module) -> str:
     """Short names for the table: "Conv2d(1 → 32, 2×2)" rather than PyTorch's full repr."""
     extra = layer.extra_repr()
     if isinstance(layer, nn.Linear):
