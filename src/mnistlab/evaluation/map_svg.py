@@ -40,7 +40,10 @@ def map_svg(points: np.ndarray, labels: np.ndarray, predicted: np.ndarray, indic
         f'<svg class="map" viewBox="0 0 {WIDTH + LEGEND} {HEIGHT}" role="img" '
         f'aria-label="Map of {len(points):,} test images, {len(rings)} mistakes ringed" '
         'xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="13">'
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/><g opacity="0.75">'
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>'
+        f'<text x="{WIDTH + 16}" y="{HEIGHT - 30}" fill="#52606d">{len(points):,} test images,</text>'
+        f'<text x="{WIDTH + 16}" y="{HEIGHT - 12}" fill="#52606d">{len(rings)} mistakes</text>'
+        '<g opacity="0.75">'
         + "".join(dots)
         + "</g>"
         + "".join(rings)

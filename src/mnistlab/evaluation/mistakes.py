@@ -25,9 +25,10 @@ from mnistlab.atomic import write_text
 from mnistlab.evaluation.map_svg import map_svg
 
 FILE, MAP = "mistakes.json", "map.svg"
-SHOWN = 60  # the most confident mistakes in the gallery (and as many on the map)
+SHOWN = 40  # the most confident mistakes in the gallery (and as many on the map)
 GAP = 2  # white pixels between a tile's three panels
-INK_SHADE = 0.3  # how dark the image's ink shows under an attribution
+INK_SHADE = 0.25  # how dark the image's ink shows under an attribution
+BOUND = 95  # the percentile of attribution magnitudes that gets the fullest colour
 
 
 def pick(labels: np.ndarray, proba: np.ndarray, on_map: np.ndarray, n: int = SHOWN) -> np.ndarray:
@@ -83,14 +84,17 @@ def gallery(model, images, labels, proba, temperature: float, shown: np.ndarray)
 
 
 def tile_png(image: np.ndarray, toward: np.ndarray, true: np.ndarray) -> bytes:
-    """The image, then the two attributions on one symmetric scale over its shaded ink, side
-    by side as one RGB PNG (28 pixels high, each pixel a pixel of the image)."""
+    """The image, then the two attributions over its shaded ink, side by side as one RGB PNG
+    (28 pixels high, a pixel per pixel of the image). Each attribution on its own scale, the
+    BOUND percentile of its magnitudes on the ink, so that a few strong pixels fade no others
+    (a low probability's attribution is larger: its log moves more)."""
     ink = np.asarray(image, np.float32) / 255
-    bound = float(max(np.abs(toward).max(), np.abs(true).max())) or 1.0
     cmap = colormaps["RdBu_r"]
     panels = [np.repeat(ink[:, :, None], 3, axis=2)]
     for values in (toward, true):
-        colour = cmap(0.5 + 0.5 * np.clip(values / bound, -1, 1))[:, :, :3]
+        on_ink = np.abs(values[ink > 0])
+        bound = float(np.percentile(on_ink, BOUND)) if on_ink.size else 0.0
+        colour = cmap(0.5 + 0.5 * np.clip(values / (bound or 1.0), -1, 1))[:, :, :3]
         panels.append(colour * (1 - INK_SHADE * ink[:, :, None]))
     gap = np.ones((28, GAP, 3))
     row = np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1)
@@ -129,17 +133,18 @@ def gallery_html(doc: dict, classes: list[str]) -> str:
         runner = "the true class" if t["runner_up"] == t["label"] else next_
         tiles.append(
             f'<figure class="tile" id="{anchor(doc["split"], t["index"])}">'
+            f'<div class="panels"><span>image {t["index"]}</span><span>for {said}</span>'
+            f"<span>for {true}</span></div>"
             f'<img alt="{doc["split"]} image {t["index"]}, a {true} taken for a {said}" '
             f'src="data:image/png;base64,{t["tile"]}"><figcaption>'
-            f"<b>{said}</b> {t['p_predicted']:.1%} · true <b>{true}</b> {t['p_true']:.1%}<br>"
-            f"runner-up: {runner} {t['p_runner_up']:.1%} · image {t['index']}"
-            "</figcaption></figure>"
+            f"said <b>{said}</b> {t['p_predicted']:.1%} · true <b>{true}</b> {t['p_true']:.1%}"
+            f"<br>runner-up: {runner} {t['p_runner_up']:.1%}</figcaption></figure>"
         )
     more = doc["wrong"] - len(doc["shown"])
     rest = f" and {more:,} more not shown" if more > 0 else ""
     head = (
         f'<p class="sub">{len(doc["shown"])} of {doc["wrong"]:,} mistakes, the most confident '
         f"first{rest}. Each tile: the image; the pixels that raised (red) and lowered (blue) "
-        "the class it predicted; the same for its true class.</p>"
+        "the class it predicted; the same for its true class, each on its own scale.</p>"
     )
     return head + '<div class="gallery">' + "".join(tiles) + "</div>"

@@ -50,6 +50,8 @@ svg.map a circle:hover { stroke-width: 3; }
 .gallery .tile img { width: 270px; image-rendering: pixelated; margin: 0; }
 .gallery .tile:target { outline: 3px solid #d62728; background: #fff1f0; }
 .gallery figcaption { margin-top: 2px; }
+.gallery .panels { display: grid; grid-template-columns: repeat(3, 1fr); font-size: 12px;
+  color: #52606d; text-align: center; }
 """
 
 
