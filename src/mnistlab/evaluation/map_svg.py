@@ -36,20 +36,15 @@ def map_svg(points: np.ndarray, labels: np.ndarray, predicted: np.ndarray, indic
         ring = (f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{COLOURS[c % 10]}" stroke="#111"'
                 f' stroke-width="1.6"><title>{html.escape(tip)}</title></circle>')  # fmt: skip
         rings.append(f'<a href="#{linked[int(i)]}">{ring}</a>' if int(i) in linked else ring)
-    return (
-        f'<svg class="map" viewBox="0 0 {WIDTH + LEGEND} {HEIGHT}" role="img" '
-        f'aria-label="Map of {len(points):,} test images, {len(rings)} mistakes ringed" '
-        'xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="13">'
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>'
-        f'<text x="{WIDTH + 16}" y="{HEIGHT - 30}" fill="#52606d">{len(points):,} test images,</text>'
-        f'<text x="{WIDTH + 16}" y="{HEIGHT - 12}" fill="#52606d">{len(rings)} mistakes</text>'
-        '<g opacity="0.75">'
-        + "".join(dots)
-        + "</g>"
-        + "".join(rings)
-        + _legend(classes)
-        + "</svg>"
-    )
+    count = (f'<text x="{WIDTH + 16}" y="{HEIGHT - 30}" fill="#52606d">{len(points):,} test '
+             f'images,</text><text x="{WIDTH + 16}" y="{HEIGHT - 12}" fill="#52606d">'
+             f"{len(rings)} mistakes</text>")  # fmt: skip
+    head = (f'<svg class="map" viewBox="0 0 {WIDTH + LEGEND} {HEIGHT}" role="img" '
+            f'aria-label="Map of {len(points):,} test images, {len(rings)} mistakes ringed" '
+            'xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" font-size="13">'
+            f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>')  # fmt: skip
+    body = '<g opacity="0.75">' + "".join(dots) + "</g>" + "".join(rings)
+    return head + count + body + _legend(classes) + "</svg>"
 
 
 def _legend(classes: list[str]) -> str:
