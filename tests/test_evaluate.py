@@ -1,5 +1,6 @@
 """Metrics against a hand-computed example, first-layer weights, and the evaluation figures."""
 
+import io
 import re
 import warnings
 
@@ -10,7 +11,7 @@ import torch.nn as nn
 from PIL import Image
 
 from mnistlab.data import load_dataset
-from mnistlab.evaluation import plots, typical
+from mnistlab.evaluation import mistakes, plots, typical
 from mnistlab.evaluation.evaluate import (
     MAX_FILTERS,
     compute_metrics,
@@ -226,3 +227,30 @@ def test_importing_plots_leaves_pyplot_and_its_backend_alone(python):
     code += "print('matplotlib.pyplot' in sys.modules)"
     done = python("-c", code)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_the_gallery_holds_the_most_confident_mistakes_and_those_on_the_map():
+    labels = np.zeros(8, np.int64)
+    proba = np.zeros((8, 3), np.float32)
+    proba[:, 1] = [0.9, 0.2, 0.6, 0.8, 0.7, 0.55, 0.65, 0.3]  # 0 is right for the rest
+    proba[:, 0] = 1 - proba[:, 1]
+    # Wrong: 0 (0.9), 3 (0.8), 4 (0.7), 6 (0.65), 2 (0.6), 5 (0.55); right: 1, 7.
+    shown = mistakes.pick(labels, proba, on_map=np.array([1, 5, 7]), n=2)
+    assert list(shown) == [0, 3, 5]  # the two most confident, then the mistake on the map
+
+
+def test_a_tile_is_the_image_beside_its_two_attributions():
+    image = np.zeros((28, 28), np.uint8)
+    image[10:18, 12:16] = 255
+    toward = np.where(image > 0, 1.0, 0.0).astype(np.float32)
+    toward[10, 12] = -1.0
+    with Image.open(io.BytesIO(mistakes.tile_png(image, toward, -toward))) as tile:
+        rgb = np.asarray(tile.convert("RGB")).astype(int)
+    assert rgb.shape == (28, 3 * 28 + 2 * mistakes.GAP, 3)
+    assert (rgb[:, :28, 0] == image).all()  # the image as it is, in grey
+    pushed = rgb[:, 28 + mistakes.GAP : 56 + mistakes.GAP]
+    red, blue = pushed[11, 13], pushed[10, 12]
+    assert red[0] > red[2] + 50 and blue[2] > blue[0] + 50
+    assert pushed[0, 0].min() > 240 and np.ptp(pushed[0, 0]) < 5  # nothing there: near white
+    against = rgb[:, 56 + 2 * mistakes.GAP :]
+    assert against[11, 13][2] > against[11, 13][0] + 50  # the other sign, the other colour
