@@ -15,6 +15,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation.scores import loss_and_accuracy
+from mnistlab.explanation import data_map, neighbor_index
 from mnistlab.models import calibration, reject
 
 log = logging.getLogger("mnistlab.evaluation.evaluate")
@@ -176,6 +177,9 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
         write_plots(run_dir, split, config, history, model, ds, proba, metrics, scores)
     except OSError as e:
         raise MnistlabError(f"cannot write into {run_dir}: {e.strerror or e}") from None
+    # What explanations compare an image with, built once for a run that lacks it (kept in
+    # RUN_DIR/explain/), so that `explain` and the report need not wait for it.
+    data_map(run_dir, model, neighbor_index(run_dir, model))
     return metrics
 
 

@@ -83,11 +83,13 @@ def _prepared(run_dir: Path, runtime: str, folder: str) -> str | None:
 
 def _prepare(run_dir: Path, runtime: str, folder: str) -> str | None:
     """The model loads (a corrupt weights file is one line here, not a traceback from every
-    worker uvicorn restarts), and for onnxruntime the export every worker loads."""
-    if runtime == "onnx":
-        return str(export.shared_file(run_dir, folder))
-    runs.load_model(run_dir)
-    return None
+    worker uvicorn restarts), the explanations' neighbour index and map are built if the run
+    lacks them (never in a request), and for onnxruntime the export every worker loads."""
+    from mnistlab.explanation import data_map, neighbor_index
+
+    model = runs.load_model(run_dir)
+    data_map(run_dir, model, neighbor_index(run_dir, model))
+    return str(export.shared_file(run_dir, folder)) if runtime == "onnx" else None
 
 
 def _serve(held: socket.socket, host: str, workers: int, access_log: bool) -> None:
