@@ -172,14 +172,14 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
         scaled = calibration.scaled(proba, float(calibrated["temperature"]))
         metrics["reject"] = reject.selective(scores, scaled, ds.labels, rule["threshold"],
                                              rule["unsure_below"])  # fmt: skip
+    # What explanations compare an image with, built once for a run that lacks it (kept in
+    # RUN_DIR/explain/), so that `explain` need not wait for it; the report draws the map.
+    places = data_map(run_dir, model, neighbor_index(run_dir, model))
     try:
         runs.write_metrics(run_dir, metrics if split == "test" else {"val": metrics})
-        write_plots(run_dir, split, config, history, model, ds, proba, metrics, scores)
+        write_plots(run_dir, split, config, history, model, ds, proba, metrics, scores, places)
     except OSError as e:
         raise MnistlabError(f"cannot write into {run_dir}: {e.strerror or e}") from None
-    # What explanations compare an image with, built once for a run that lacks it (kept in
-    # RUN_DIR/explain/), so that `explain` and the report need not wait for it.
-    data_map(run_dir, model, neighbor_index(run_dir, model))
     return metrics
 
 
@@ -197,8 +197,9 @@ def reject_scores(run_dir: Path, model, images: np.ndarray) -> np.ndarray | None
 
 
 def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, proba, metrics,
-                scores: np.ndarray | None = None):  # fmt: skip
-    """The split's figures into plots_dir(split); curves and filters (split-free) into plots/."""
+                scores: np.ndarray | None = None, places=None):  # fmt: skip
+    """The split's figures into plots_dir(split); curves and filters (split-free) into plots/.
+    With `places` (the run's DataMap), the test split's map too (mistakes.write_for_split)."""
     from mnistlab import runs
     from mnistlab.evaluation import honesty, mistakes, plots, typical
 
@@ -244,4 +245,5 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
         plots.save(draw(), path)
     temperature = float(calibrated["temperature"]) if calibrated else 1.0
     shown = proba if scaled is None else scaled
-    mistakes.write_for_split(run_dir, out, split, model, ds, shown, temperature)
+    mistakes.write_for_split(out, split, model, ds, shown, temperature,
+                             places if split == "test" else None)  # fmt: skip

@@ -1,9 +1,9 @@
 """The report's map of the test set: every mapped test image as a dot coloured by its true
 class, its mistakes ringed and linked to their tiles in the gallery (mistakes.py).
 
-The points are mnistlab.explanation's map (UMAP of the penultimate features, `data_map`):
-near dots are images the model sees alike. An SVG, so the page stays one file and a mistake
-is a link (the gallery's anchor) with a tooltip, without any script.
+The points are mnistlab.explanation's map (`data_map`: the first two principal components of
+the penultimate features): near dots are images the model sees alike. An SVG, so the page
+stays one file and a mistake is a link (the gallery's anchor) with a tooltip, no script.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from PIL import Image
 from mnistlab import reading
 from mnistlab.atomic import write_text
 from mnistlab.evaluation.map_svg import map_svg
+from mnistlab.explanation import attribute
 
 FILE, MAP = "mistakes.json", "map.svg"
 SHOWN = 40  # the most confident mistakes in the gallery (and as many on the map)
@@ -41,15 +42,11 @@ def pick(labels: np.ndarray, proba: np.ndarray, on_map: np.ndarray, n: int = SHO
     return wrong[np.isin(wrong, np.concatenate([wrong[:n], mapped]))]
 
 
-def write_for_split(run_dir: Path, folder: Path, split: str, model, ds, proba: np.ndarray,
-                    temperature: float) -> None:  # fmt: skip
-    """FOLDER/mistakes.json for the split; for the test split, plots/map.svg too (the map is
-    of test images), whose rings link to the tiles. `proba`: the calibrated probabilities."""
-    places = None
-    if split == "test":
-        from mnistlab.explanation import data_map
-
-        places = data_map(run_dir, model)
+def write_for_split(folder: Path, split: str, model, ds, proba: np.ndarray, temperature: float,
+                    places=None) -> None:  # fmt: skip
+    """FOLDER/mistakes.json for the split, and with `places` (the run's map of test images,
+    mnistlab.explanation.DataMap) FOLDER/map.svg, whose rings link to the tiles. `proba`:
+    the calibrated probabilities."""
     on_map = places.indices if places is not None else np.zeros(0, np.int64)
     shown = pick(ds.labels, proba, on_map)
     tiles = gallery(model, ds.images, ds.labels, proba, temperature, shown)
@@ -65,8 +62,6 @@ def write_for_split(run_dir: Path, folder: Path, split: str, model, ds, proba: n
 def gallery(model, images, labels, proba, temperature: float, shown: np.ndarray) -> list[dict]:
     """The tiles of the mistakes `shown`: each one's index, classes, probabilities (`proba`:
     the calibrated ones) and a PNG of the image beside its two attributions."""
-    from mnistlab.explanation import attribute
-
     order = np.argsort(-proba[shown], axis=1, kind="stable")
     predicted, runner_up, true = order[:, 0], order[:, 1], labels[shown]
     found = attribute(model, np.concatenate([images[shown]] * 2),

@@ -78,9 +78,10 @@ PLOTS = (
 )
 MAP_FIGURE = (
     "Map of the test set",
-    "Test images placed by what the model's last hidden layer makes of them (UMAP of its "
-    "features, mnistlab.explanation): near dots are images it sees alike, each coloured by "
-    "its true class. Ringed dots are its mistakes; a click opens the mistake in the gallery.",
+    "Test images placed by what the model's last hidden layer makes of them (the first two "
+    "principal components of its features, mnistlab.explanation): near dots are images it "
+    "sees alike, each coloured by its true class. Ringed dots are its mistakes; a click opens "
+    "the mistake in the gallery.",
 )
 GALLERY_CAPTION = (
     "Attributions are Integrated Gradients of the calibrated log-probability "

@@ -100,7 +100,7 @@
     showLayers(e.layers);
   }
 
-  const pct = (p) => `${(100 * p).toFixed(p < 0.001 ? 2 : 1)}%`;
+  const pct = (p) => (p < 0.0001 ? "<0.01%" : `${(100 * p).toFixed(p < 0.001 ? 2 : 1)}%`);
 
   // ── the attribution over what the model saw ──────────────────────────────────
   for (const [id, index] of [["explain-top", 0], ["explain-runner", 1]]) {
@@ -184,7 +184,10 @@
     ctx.stroke();
     ctx.font = `700 ${14 * scale}px system-ui, sans-serif`;
     ctx.fillStyle = "#111";
-    ctx.fillText("your drawing", Math.min(x + 13 * scale, c.width - 95 * scale), Math.max(y - 10 * scale, 16 * scale));
+    const label = "your drawing";
+    const width = ctx.measureText(label).width;
+    const right = x + 13 * scale + width <= c.width; // else on the dot's left
+    ctx.fillText(label, right ? x + 13 * scale : x - 13 * scale - width, Math.max(y - 10 * scale, 16 * scale));
     $("explain-place").dataset.filled = "true";
     $("explain-map-count").textContent = map.x.length.toLocaleString("en");
     legend(map.classes);
