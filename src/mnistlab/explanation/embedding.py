@@ -19,7 +19,12 @@ import numpy as np
 
 from mnistlab import runs
 from mnistlab.explanation import store
-from mnistlab.explanation.neighbors import NeighborIndex, Projection, neighbor_index
+from mnistlab.explanation.neighbors import (
+    NeighborIndex,
+    Projection,
+    neighbor_index,
+    principal_axes,
+)
 from mnistlab.models.model import Model
 
 MAP_IMAGES = 2_000  # the first test images: a scatter that stays readable
@@ -74,11 +79,9 @@ def data_map(run_dir: str | Path, model: Model | None = None,
     log.info("mapping %d test images of %s for explanations", len(indices), run_dir)
     proba, features, _ = model.predict_features(data.test_images[indices])
     vectors = index.projection(features)
-    center = vectors.mean(axis=0)
-    _, _, vt = np.linalg.svd(vectors - center, full_matrices=False)
-    axes = np.ascontiguousarray(vt[:2].T, dtype=np.float32)
+    center, axes = principal_axes(vectors, 2)
     found = DataMap((vectors - center) @ axes, data.test_labels[indices].astype(np.int64),
-                    proba.argmax(axis=1).astype(np.int64), indices, center.astype(np.float32),
-                    axes, index.projection, model)  # fmt: skip
+                    proba.argmax(axis=1).astype(np.int64), indices, center, axes,
+                    index.projection, model)  # fmt: skip
     store.save(run_dir, FILE, {n: getattr(found, n) for n in names}, {"method": "pca"})
     return found

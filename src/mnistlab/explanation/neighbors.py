@@ -42,13 +42,20 @@ class Projection:
 
     @classmethod
     def fit(cls, features: np.ndarray, dims: int = DIMS) -> Projection:
-        x = _unit(features)
-        mean = x.mean(axis=0)
-        _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-        return cls(mean.astype(np.float32), vt[:dims].T.astype(np.float32))
+        return cls(*principal_axes(_unit(features), dims))
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         return _unit((_unit(features) - self.mean) @ self.components)
+
+
+def principal_axes(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean (D,) of rows x (N, D) and their k leading principal directions (D, k), both
+    float32, from the D×D covariance (milliseconds, where an SVD of x takes seconds)."""
+    x = np.asarray(x, np.float64)
+    mean = x.mean(axis=0)
+    values, vectors = np.linalg.eigh(np.cov(x, rowvar=False))  # ascending
+    axes = vectors[:, ::-1][:, :k] * np.where(vectors[:, ::-1][:1, :k] < 0, -1, 1)  # one sign
+    return mean.astype(np.float32), np.ascontiguousarray(axes, dtype=np.float32)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
