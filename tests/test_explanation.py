@@ -184,7 +184,7 @@ def test_api_explain_answers_like_predict_and_maps_the_test_set(run_dirs):
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    with TestClient(create_app(run_dirs["cnn"], runtime="onnx")) as client:
+    with TestClient(create_app(run_dirs["cnn"])) as client:
         files = {"file": ("seven.png", encode(draw_seven()), "image/png")}
         predicted = client.post("/api/predict", files=files).json()
         explained = client.post("/api/explain", files=files)

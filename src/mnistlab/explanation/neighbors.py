@@ -3,9 +3,10 @@
 "Nearest" is the cosine distance between the penultimate-layer activations
 (Model.predict_features), reduced by PCA to DIMS components fitted on the indexed images:
 what the last layer reads, so images the model finds alike, whatever their pixels. The
-index holds the first INDEX_IMAGES images of the dataset's official training file, built
-once per run and kept in RUN_DIR/explain/index.safetensors as float16 (about 1.3 MB; the
-images themselves are read from the dataset, by their index in that file).
+index holds the first INDEX_IMAGES images of the dataset's official training file (fewer
+for a run trained on fewer, `--train-limit`), built once per run and kept in
+RUN_DIR/explain/index.safetensors as float16 (about 1.3 MB; the images themselves are read
+from the dataset, by their index in that file).
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ class NeighborIndex:
 def neighbor_index(run_dir: str | Path, model: Model | None = None) -> NeighborIndex:
     """The run's index, from RUN_DIR/explain/index.safetensors, built (and kept) on first use,
     or when the file is damaged or from other weights; `model` saves loading it again."""
-    dataset = runs.load_config(run_dir)["dataset"]
+    config = runs.load_config(run_dir)
+    dataset = config["dataset"]
     kept = store.load(run_dir, FILE)
     names = ("mean", "components", "vectors", "labels", "indices")
     if kept is not None and store.require(kept[0], names, store.path(run_dir, FILE)):
@@ -107,7 +109,8 @@ def neighbor_index(run_dir: str | Path, model: Model | None = None) -> NeighborI
     model = model if model is not None else runs.load_model(run_dir)
     data = store.official(dataset)
     images, labels = data.train_images, data.train_labels
-    indices = np.arange(min(INDEX_IMAGES, len(labels)), dtype=np.int64)
+    limit = min(INDEX_IMAGES, config.get("train_limit") or INDEX_IMAGES, len(labels))
+    indices = np.arange(limit, dtype=np.int64)
     log.info("indexing %d training images of %s for explanations", len(indices), run_dir)
     features = model.predict_features(images[indices])[1]
     projection = Projection.fit(features)
