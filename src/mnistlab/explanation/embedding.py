@@ -69,8 +69,11 @@ def data_map(run_dir: str | Path, model: Model | None = None,
     index = index if index is not None else neighbor_index(run_dir, model)
     model = model if model is not None else index.model
     kept = store.load(run_dir, FILE)
-    names = ("points", "labels", "predicted", "indices", "center", "axes")
-    if kept is not None and store.require(kept[0], names, store.path(run_dir, FILE)):
+    k = str(index.vectors.shape[1])  # the index's space, which the map's axes live in
+    shapes = {"points": "M,2", "labels": "M", "predicted": "M", "indices": "M", "center": k,
+              "axes": f"{k},2"}  # fmt: skip
+    names = tuple(shapes)
+    if kept is not None and store.require(kept[0], shapes, store.path(run_dir, FILE)):
         a = kept[0]
         return DataMap(*(a[n] for n in names), index.projection, model)
     model = model if model is not None else runs.load_model(run_dir)

@@ -101,8 +101,8 @@ def neighbor_index(run_dir: str | Path, model: Model | None = None) -> NeighborI
     config = runs.load_config(run_dir)
     dataset = config["dataset"]
     kept = store.load(run_dir, FILE)
-    names = ("mean", "components", "vectors", "labels", "indices")
-    if kept is not None and store.require(kept[0], names, store.path(run_dir, FILE)):
+    shapes = {"mean": "D", "components": "D,K", "vectors": "M,K", "labels": "M", "indices": "M"}
+    if kept is not None and store.require(kept[0], shapes, store.path(run_dir, FILE)):
         a = kept[0]
         return NeighborIndex(Projection(a["mean"], a["components"]), a["vectors"],
                              a["labels"], a["indices"], dataset, model)  # fmt: skip
