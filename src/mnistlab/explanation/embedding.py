@@ -19,7 +19,12 @@ import numpy as np
 
 from mnistlab import runs
 from mnistlab.explanation import store
-from mnistlab.explanation.neighbors import NeighborIndex, Projection, neighbor_index
+from mnistlab.explanation.neighbors import (
+    NeighborIndex,
+    Projection,
+    neighbor_index,
+    principal_axes,
+)
 from mnistlab.models.model import Model
 
 MAP_IMAGES = 2_000  # the first test images: a scatter that stays readable
@@ -64,8 +69,11 @@ def data_map(run_dir: str | Path, model: Model | None = None,
     index = index if index is not None else neighbor_index(run_dir, model)
     model = model if model is not None else index.model
     kept = store.load(run_dir, FILE)
-    names = ("points", "labels", "predicted", "indices", "center", "axes")
-    if kept is not None and store.require(kept[0], names, store.path(run_dir, FILE)):
+    k = str(index.vectors.shape[1])  # the index's space, which the map's axes live in
+    shapes = {"points": "M,2", "labels": "M", "predicted": "M", "indices": "M", "center": k,
+              "axes": f"{k},2"}  # fmt: skip
+    names = tuple(shapes)
+    if kept is not None and store.require(kept[0], shapes, store.path(run_dir, FILE)):
         a = kept[0]
         return DataMap(*(a[n] for n in names), index.projection, model)
     model = model if model is not None else runs.load_model(run_dir)
@@ -74,11 +82,9 @@ def data_map(run_dir: str | Path, model: Model | None = None,
     log.info("mapping %d test images of %s for explanations", len(indices), run_dir)
     proba, features, _ = model.predict_features(data.test_images[indices])
     vectors = index.projection(features)
-    center = vectors.mean(axis=0)
-    _, _, vt = np.linalg.svd(vectors - center, full_matrices=False)
-    axes = np.ascontiguousarray(vt[:2].T, dtype=np.float32)
+    center, axes = principal_axes(vectors, 2)
     found = DataMap((vectors - center) @ axes, data.test_labels[indices].astype(np.int64),
-                    proba.argmax(axis=1).astype(np.int64), indices, center.astype(np.float32),
-                    axes, index.projection, model)  # fmt: skip
+                    proba.argmax(axis=1).astype(np.int64), indices, center, axes,
+                    index.projection, model)  # fmt: skip
     store.save(run_dir, FILE, {n: getattr(found, n) for n in names}, {"method": "pca"})
     return found

@@ -3,9 +3,10 @@
 "Nearest" is the cosine distance between the penultimate-layer activations
 (Model.predict_features), reduced by PCA to DIMS components fitted on the indexed images:
 what the last layer reads, so images the model finds alike, whatever their pixels. The
-index holds the first INDEX_IMAGES images of the dataset's official training file, built
-once per run and kept in RUN_DIR/explain/index.safetensors as float16 (about 1.3 MB; the
-images themselves are read from the dataset, by their index in that file).
+index holds the first INDEX_IMAGES images of the dataset's official training file (fewer
+for a run trained on fewer, `--train-limit`), built once per run and kept in
+RUN_DIR/explain/index.safetensors as float16 (about 1.3 MB; the images themselves are read
+from the dataset, by their index in that file).
 """
 
 from __future__ import annotations
@@ -42,13 +43,20 @@ class Projection:
 
     @classmethod
     def fit(cls, features: np.ndarray, dims: int = DIMS) -> Projection:
-        x = _unit(features)
-        mean = x.mean(axis=0)
-        _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-        return cls(mean.astype(np.float32), vt[:dims].T.astype(np.float32))
+        return cls(*principal_axes(_unit(features), dims))
 
     def __call__(self, features: np.ndarray) -> np.ndarray:
         return _unit((_unit(features) - self.mean) @ self.components)
+
+
+def principal_axes(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean (D,) of rows x (N, D) and their k leading principal directions (D, k), both
+    float32, from the D×D covariance (milliseconds, where an SVD of x takes seconds)."""
+    x = np.asarray(x, np.float64)
+    mean = x.mean(axis=0)
+    values, vectors = np.linalg.eigh(np.cov(x, rowvar=False))  # ascending
+    axes = vectors[:, ::-1][:, :k] * np.where(vectors[:, ::-1][:1, :k] < 0, -1, 1)  # one sign
+    return mean.astype(np.float32), np.ascontiguousarray(axes, dtype=np.float32)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -90,17 +98,19 @@ class NeighborIndex:
 def neighbor_index(run_dir: str | Path, model: Model | None = None) -> NeighborIndex:
     """The run's index, from RUN_DIR/explain/index.safetensors, built (and kept) on first use,
     or when the file is damaged or from other weights; `model` saves loading it again."""
-    dataset = runs.load_config(run_dir)["dataset"]
+    config = runs.load_config(run_dir)
+    dataset = config["dataset"]
     kept = store.load(run_dir, FILE)
-    names = ("mean", "components", "vectors", "labels", "indices")
-    if kept is not None and store.require(kept[0], names, store.path(run_dir, FILE)):
+    shapes = {"mean": "D", "components": "D,K", "vectors": "M,K", "labels": "M", "indices": "M"}
+    if kept is not None and store.require(kept[0], shapes, store.path(run_dir, FILE)):
         a = kept[0]
         return NeighborIndex(Projection(a["mean"], a["components"]), a["vectors"],
                              a["labels"], a["indices"], dataset, model)  # fmt: skip
     model = model if model is not None else runs.load_model(run_dir)
     data = store.official(dataset)
     images, labels = data.train_images, data.train_labels
-    indices = np.arange(min(INDEX_IMAGES, len(labels)), dtype=np.int64)
+    limit = min(INDEX_IMAGES, config.get("train_limit") or INDEX_IMAGES, len(labels))
+    indices = np.arange(limit, dtype=np.int64)
     log.info("indexing %d training images of %s for explanations", len(indices), run_dir)
     features = model.predict_features(images[indices])[1]
     projection = Projection.fit(features)

@@ -59,12 +59,27 @@ def save(run_dir: str | Path, name: str, arrays: dict[str, np.ndarray],
                     e.strerror or e)  # fmt: skip
 
 
-def require(arrays: dict[str, np.ndarray], names: tuple[str, ...], file: Path) -> bool:
-    """Whether a loaded file holds every array named (else it is logged and rebuilt)."""
-    missing = [n for n in names if n not in arrays]
+def require(arrays: dict[str, np.ndarray], shapes: dict[str, str], file: Path) -> bool:
+    """Whether a loaded file holds every array named, of the shapes named ("M,D": a letter is
+    a size that must agree wherever it appears, a digit a fixed size); else it is logged and
+    built again."""
+    missing = [n for n in shapes if n not in arrays]
     if missing:
         log.warning("%s lacks %s; building it again", file, ", ".join(missing))
-    return not missing
+        return False
+    sizes: dict[str, int] = {}
+    for name, shape in shapes.items():
+        dims = shape.split(",")
+        found = arrays[name].shape
+        fits = len(found) == len(dims) and all(
+            int(d) == n if d.isdigit() else sizes.setdefault(d, n) == n
+            for d, n in zip(dims, found, strict=False)
+        )
+        if not fits:
+            log.warning("%s: %s has shape %s, not (%s); building it again", file, name,
+                        list(found), shape)  # fmt: skip
+            return False
+    return True
 
 
 def official(dataset: str):
