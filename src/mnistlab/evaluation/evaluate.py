@@ -205,6 +205,7 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
 
     calibrated = runs.load_calibration(run_dir)
     scaled = calibration.scaled(proba, calibrated["temperature"]) if calibrated else None
+    shown = proba if scaled is None else scaled  # the probabilities the report gives
     where = "test" if split == "test" else "validation"
     names = config.get("preprocessing") == "objects"  # Fashion: class names; digits: numbers
     images, labels, classes = ds.images, ds.labels, ds.classes
@@ -216,11 +217,9 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
         out / "per_class_accuracy.png": lambda: plots.per_class_errors(
             metrics["per_class"], metrics["accuracy"], where
         ),
-        out / "typical.png": lambda: typical.typical_figure(
-            images, labels, proba if scaled is None else scaled, classes, where
-        ),
+        out / "typical.png": lambda: typical.typical_figure(images, labels, shown, classes, where),
         out / "misclassified.png": lambda: plots.misclassified(
-            images, labels, proba, classes, names
+            images, labels, shown, classes, names
         ),
         out / "correct.png": lambda: plots.correct_predictions(
             images, labels, proba, classes, names
@@ -244,6 +243,5 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
     for path, draw in figures.items():
         plots.save(draw(), path)
     temperature = float(calibrated["temperature"]) if calibrated else 1.0
-    shown = proba if scaled is None else scaled
     mistakes.write_for_split(out, split, model, ds, shown, temperature,
                              places if split == "test" else None)  # fmt: skip
