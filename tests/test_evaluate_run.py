@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from mnistlab.evaluation.evaluate import evaluate_run
+from mnistlab.evaluation.mistakes import SHOWN
 from mnistlab.evaluation.report_figures import FIXED_STEM_PLOTS, PLOTS, RULE_PLOTS
 from mnistlab.training.run import TrainConfig, train
 from test_evaluate import assert_png
@@ -77,8 +78,8 @@ def test_every_plot_is_a_png(evaluated):
 def test_the_report_maps_the_test_set_and_explains_its_mistakes(evaluated):
     run = evaluated[0]
     gallery = json.loads((run / "plots" / "mistakes.json").read_text())
-    assert gallery["split"] == "test" and gallery["wrong"] > len(gallery["shown"]) >= 40
-    confidences = [t["p_predicted"] for t in gallery["shown"][:40]]
+    assert gallery["split"] == "test" and gallery["wrong"] > len(gallery["shown"]) >= SHOWN
+    confidences = [t["p_predicted"] for t in gallery["shown"][:SHOWN]]
     assert confidences == sorted(confidences, reverse=True)
     for t in gallery["shown"]:
         assert t["label"] != t["predicted"] and t["p_predicted"] >= t["p_runner_up"] >= t["p_true"]

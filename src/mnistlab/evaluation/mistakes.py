@@ -26,7 +26,7 @@ from mnistlab.evaluation.map_svg import map_svg
 from mnistlab.explanation import attribute
 
 FILE, MAP = "mistakes.json", "map.svg"
-SHOWN = 40  # the most confident mistakes in the gallery (and as many on the map)
+SHOWN = 30  # the most confident mistakes in the gallery (and as many on the map)
 GAP = 2  # white pixels between a tile's three panels
 INK_SHADE = 0.25  # how dark the image's ink shows under an attribution
 BOUND = 95  # the percentile of attribution magnitudes that gets the fullest colour
