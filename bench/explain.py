@@ -98,10 +98,11 @@ def figures(run: Path, images: int) -> dict:
     test = load_dataset(config["dataset"], "test")
     x, y = test.images[:images], test.labels[:images]
     fresh = build_model(config["model"], seed=12345, **config["model_args"])
-    rho = checks.sanity(model, fresh, x, temperature)
+    rho, rho_abs = checks.sanity(model, fresh, x, temperature)
     by_attribution, at_random = checks.deletion(model, x, temperature)
     shared, right = checks.neighbor_agreement(neighbor_index(run, model), model, x, y)
     return {"spearman_median": float(np.median(rho)), "spearman_p90": float(np.quantile(rho, 0.9)),
+            "spearman_abs_median": float(np.median(rho_abs)),
             "deletion_share": float(np.mean(by_attribution > at_random)),
             "deletion_drop_attributed": float(np.mean(by_attribution)),
             "deletion_drop_random": float(np.mean(at_random)),

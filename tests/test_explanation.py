@@ -72,8 +72,10 @@ def test_sanity_check_attributions_depend_on_what_was_learned(name, run_dirs, te
     run = run_dirs[name]
     config, model = runs.load_config(run), runs.load_model(run)
     fresh = build_model(config["model"], seed=12345, **config["model_args"])
-    rho = checks.sanity(model, fresh, test_split[0][:20], _temperature(run))
-    assert np.median(rho) < 0.3, rho  # bench/explain.py: about 0.01 on 500 images
+    rho, rho_abs = checks.sanity(model, fresh, test_split[0][:20], _temperature(run))
+    # bench/explain.py, 500 images: signed about 0.01; absolute values about 0.45, as both
+    # scale with the ink (x · the mean gradient)
+    assert np.median(rho) < 0.3 and np.median(rho_abs) < 0.7, (rho, rho_abs)
 
 
 def test_deletion_check_the_most_attributed_ink_matters_most(run_dirs, test_split):

@@ -29,7 +29,7 @@ def explain_cmd(
     """
     from mnistlab.explanation import data_map, explain_image, neighbor_index
     from mnistlab.explanation.figure import figure, save
-    from mnistlab.prediction.classifier import Classifier, find_images
+    from mnistlab.prediction.classifier import Classifier, find_images, png_name
 
     classifier = Classifier.load(run)  # the torch (or NumPy) model: gradients
     files = find_images(images)
@@ -42,7 +42,7 @@ def explain_cmd(
         except MnistlabError as e:
             errors.append(str(e) if str(path) in str(e) else f"{path}: {e}")
             continue
-        png = _free_name(folder, path.stem, used)
+        png = png_name(folder, path.stem, used)
         try:
             save(figure(explanation, places), png)
         except OSError as e:
@@ -60,13 +60,3 @@ def explain_cmd(
     if errors:
         n = len(errors)
         raise MnistlabError(f"{n} of {n + len(done)} images could not be used")
-
-
-def _free_name(folder: Path, stem: str, used: set[str]) -> Path:
-    """FOLDER/STEM.png, or STEM-2.png, -3... when two inputs share a stem."""
-    name, n = f"{stem}.png", 1
-    while name in used:
-        n += 1
-        name = f"{stem}-{n}.png"
-    used.add(name)
-    return folder / name

@@ -69,15 +69,17 @@ def _captum(model: Model, x: np.ndarray, targets: np.ndarray, temperature: float
         return torch.log_softmax(net(batch).float() / temperature, dim=1)
 
     device = next(net.parameters()).device
-    xb = torch.from_numpy(x).to(device).unsqueeze(1)
+    ig, out = IntegratedGradients(log_proba), []
     was_training = net.training
     net.eval()  # batch norm's running statistics, `best`'s averaged views: as predicted
     try:
         with torch.enable_grad():
-            found = IntegratedGradients(log_proba).attribute(
-                xb, baselines=0.0, target=torch.from_numpy(targets).to(device), n_steps=steps,
-                method="riemann_middle", internal_batch_size=CHUNK * steps,
-            )  # fmt: skip
+            for i in range(0, len(x), CHUNK):  # CHUNK images, STEPS points each, per pass
+                xb = torch.from_numpy(x[i : i + CHUNK]).to(device).unsqueeze(1)
+                t = torch.from_numpy(targets[i : i + CHUNK]).to(device)
+                found = ig.attribute(xb, baselines=0.0, target=t, n_steps=steps,
+                                     method="riemann_middle")  # fmt: skip
+                out.append(found.detach().float().cpu().numpy()[:, 0])
     finally:
         net.train(was_training)
-    return found.detach().float().cpu().numpy()[:, 0]
+    return np.concatenate(out)

@@ -21,25 +21,26 @@ from mnistlab.models.model import Model
 INK = 0.1  # a pixel above this, in [0, 1], is ink
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Spearman rank correlation of each pair of rows of a and b (N, ...), pixel by pixel."""
-    from scipy.stats import rankdata
+def spearman(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation of each pair of images of a and b (N, 28, 28), over the
+    pixels `where` (N, 28, 28) is true."""
+    from scipy.stats import spearmanr
 
-    ra = rankdata(a.reshape(len(a), -1), axis=1)
-    rb = rankdata(b.reshape(len(b), -1), axis=1)
-    ra -= ra.mean(axis=1, keepdims=True)
-    rb -= rb.mean(axis=1, keepdims=True)
-    return (ra * rb).sum(1) / np.sqrt((ra**2).sum(1) * (rb**2).sum(1))
+    return np.array([spearmanr(x[m], y[m]).statistic for x, y, m in zip(a, b, where, strict=True)])
 
 
 def sanity(trained: Model, reinitialised: Model, images: np.ndarray, temperature: float = 1.0
-           ) -> np.ndarray:  # fmt: skip
+           ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Per image, the Spearman correlation of the trained and the re-initialised network's
-    attributions to the trained network's answer: near 1 would mean the attribution shows
-    the image (edges, ink) rather than what the network learned."""
+    attributions to the trained network's answer, signed and of their absolute values (as
+    Adebayo et al. report both): near 1 would mean the attribution shows the image (edges,
+    ink) rather than what the network learned. Over the ink pixels only: elsewhere both are
+    0 by construction (the path starts from a blank image), which alone would correlate."""
     targets = trained.predict_proba(images).argmax(axis=1)
-    return spearman(attribute(trained, images, targets, temperature),
-                    attribute(reinitialised, images, targets, temperature))  # fmt: skip
+    a = attribute(trained, images, targets, temperature)
+    b = attribute(reinitialised, images, targets, temperature)
+    ink = np.asarray(images) > 0
+    return spearman(a, b, ink), spearman(np.abs(a), np.abs(b), ink)
 
 
 def deletion(model: Model, images: np.ndarray, temperature: float = 1.0, fraction: float = 0.1,
