@@ -17,6 +17,7 @@
   const PARTS = ["explain-why", "explain-place", "explain-near", "explain-inside"];
 
   let version = 0; // bumped on every change: a late answer for an old image is dropped
+  let empty = true; // nothing drawn or uploaded: nothing to ask about
   let timer = null;
   let inflight = false;
   let again = false;
@@ -27,12 +28,14 @@
 
   document.addEventListener("mnistlab:input", (e) => {
     version++;
+    empty = e.detail.empty;
     clearTimeout(timer);
-    if (e.detail.empty) return idle();
+    if (empty) return idle();
     timer = setTimeout(explainNow, e.detail.final ? AFTER_STROKE_MS : WAIT_MS);
   });
 
   async function explainNow() {
+    if (empty) return; // cleared while a request was on its way
     if (inflight) {
       again = true; // one request at a time; the newest image goes next
       return;
@@ -125,7 +128,7 @@
       for (let k = 0; k < 3; k++) small.data[4 * i + k] = ink[i] * (1 - a) + colour[k] * a;
       small.data[4 * i + 3] = 255;
     }
-    const scratch = new OffscreenCanvas(28, 28);
+    const scratch = small28();
     scratch.getContext("2d").putImageData(small, 0, 0);
     const c = $("explain-attribution");
     const ctx = c.getContext("2d");
@@ -139,11 +142,17 @@
     const img = new Image();
     img.src = url;
     await img.decode();
-    const scratch = new OffscreenCanvas(28, 28);
+    const scratch = small28();
     const ctx = scratch.getContext("2d");
     ctx.drawImage(img, 0, 0, 28, 28);
     const rgba = ctx.getImageData(0, 0, 28, 28).data;
     return Array.from({ length: 784 }, (_, i) => rgba[4 * i]);
+  }
+
+  function small28() { // a plain canvas: older tablets lack OffscreenCanvas
+    const c = document.createElement("canvas");
+    c.width = c.height = 28;
+    return c;
   }
 
   function percentile(values, q) {
