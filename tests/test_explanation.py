@@ -202,3 +202,22 @@ def test_api_explain_answers_like_predict_and_maps_the_test_set(run_dirs):
         assert len(mapped["x"]) == len(mapped["y"]) == len(mapped["labels"]) == 2000
         empty = client.post("/api/explain", files={"file": ("e.png", b"", "image/png")})
         assert empty.status_code == 400 and "empty" in empty.json()["error"]
+
+
+def test_serve_starts_without_the_dataset_and_says_explanations_are_not_available(
+    run_dirs, tmp_path, monkeypatch, caplog
+):
+    import shutil
+
+    from mnistlab.errors import MnistlabError
+    from mnistlab.serve import server
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dirs["numpy"], run, ignore=shutil.ignore_patterns("explain"))
+
+    def unavailable(dataset):
+        raise MnistlabError(f"explanations need the {dataset} images; no network here")
+
+    monkeypatch.setattr(store, "official", unavailable)
+    assert server._prepare(run, "torch", str(tmp_path)) is None  # predictions need no dataset
+    assert "explanations are not available: explanations need the mnist images" in caplog.text
