@@ -196,6 +196,9 @@ def main() -> int:
     results["libraries"] = {"captum": library_cost("captum", "captum.attr"),
                             "umap-learn": library_cost("umap-learn", "umap")}  # fmt: skip
     missed = check(results, args)
+    flags = ("max_fast_ms", "max_best_ms", "max_evaluate_s", "min_deletion", "min_neighbors",
+             "max_spearman")  # fmt: skip
+    results["targets"] = {k: getattr(args, k) for k in flags}
     results["met"] = not missed
     document = {"machine": info, **results}
     print(json.dumps(document, indent=2) if args.json else machine.line(info))

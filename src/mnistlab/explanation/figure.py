@@ -20,12 +20,14 @@ def figure(explanation: Explanation, places: DataMap) -> Figure:
     """The explanation's figure: rows of panels, one row per layer at the bottom."""
     e, p = explanation, explanation.prediction
     ratios = [2.2, 1, *[1] * len(e.layers)]
-    fig = Figure(figsize=(COLUMNS * 1.3, sum(ratios) * 1.5 + 0.6))
+    fig = Figure(figsize=(COLUMNS * 1.3, sum(ratios) * 1.5 + 0.9))
     grid = fig.add_gridspec(len(ratios), COLUMNS, height_ratios=ratios, hspace=0.6,
-                            wspace=0.25, left=0.02, right=0.98, top=1 - 0.6 / fig.get_figheight(),
+                            wspace=0.25, left=0.02, right=0.98, top=1 - 0.9 / fig.get_figheight(),
                             bottom=0.03)  # fmt: skip
     verdict = "" if p["accepted"] else f" (refused: {p['reason']})"
-    fig.suptitle(f"{p['name']}, {max(p['probabilities']):.1%}{verdict}")
+    fig.suptitle(
+        f"{p['name']}, {max(p['probabilities']):.1%}{verdict}", y=1 - 0.2 / fig.get_figheight()
+    )
     _image(fig.add_subplot(grid[0, 0:2]), e.image, "what the model saw", "gray")
     for j, (c, values) in enumerate(e.attribution.items()):
         ax = fig.add_subplot(grid[0, 2 + 2 * j : 4 + 2 * j])

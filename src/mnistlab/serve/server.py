@@ -18,6 +18,7 @@ measured here).
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import socket
@@ -88,7 +89,10 @@ def _prepare(run_dir: Path, runtime: str, folder: str) -> str | None:
     from mnistlab.explanation import data_map, neighbor_index
 
     model = runs.load_model(run_dir)
-    data_map(run_dir, model, neighbor_index(run_dir, model))
+    try:
+        data_map(run_dir, model, neighbor_index(run_dir, model))
+    except MnistlabError as e:  # no dataset here: predictions need none, /api/explain says so
+        logging.getLogger("mnistlab.serve").warning("explanations are not available: %s", e)
     return str(export.shared_file(run_dir, folder)) if runtime == "onnx" else None
 
 
