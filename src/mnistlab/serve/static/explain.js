@@ -26,6 +26,12 @@
   let map = null; // GET /api/map's points
   let mapAsked = null;
 
+  // A page exported without a server (data-site="static") has no /api/explain: no panel.
+  if (document.documentElement.dataset.site === "static") {
+    $("explain").hidden = true;
+    return;
+  }
+
   document.addEventListener("mnistlab:input", (e) => {
     version++;
     empty = e.detail.empty;
