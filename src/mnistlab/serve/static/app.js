@@ -131,6 +131,7 @@ function dropUpload() {
   $("uploaded").hidden = true;
   $("uploaded").removeAttribute("src");
   updateTools();
+  announce();
 }
 
 function clearAll() {
