@@ -185,6 +185,30 @@ def demo(res: dict) -> list[str]:
                  [row])  # fmt: skip
 
 
+def explain(res: dict) -> list[str]:
+    runs = res.get("runs") or {}
+    named = runs.items() if isinstance(runs, dict) else [(r.get("model"), r) for r in runs]
+    rows = []
+    for model, r in named:
+        checks, latency = r.get("checks") or {}, r.get("latency") or {}
+        rows.append([fmt(model), fmt(latency.get("warm_p50_ms"), ".0f"),
+                     fmt(latency.get("cold_ms"), ".0f"), fmt(checks.get("spearman_median"), ".3f"),
+                     fmt(checks.get("spearman_abs_median"), ".2f"),
+                     fmt(checks.get("deletion_share"), ".1%"),
+                     fmt(checks.get("neighbors_shared"), ".1%")])  # fmt: skip
+    lines = table(["model", "/api/explain warm p50, ms", "cold, ms", "sanity: Spearman",
+                   "of abs. values", "deletion beats random", "neighbours share the label"],
+                  rows)  # fmt: skip
+    extra, captum = res.get("evaluate_extra") or {}, (res.get("libraries") or {}).get("captum")
+    return lines + [
+        "",
+        f"On {fmt(res.get('images'))} test images. The index and the map add "
+        f"{fmt(extra.get('seconds'), '.1f')} s to `mnistlab evaluate` (fast); captum: "
+        f"{fmt((captum or {}).get('mb'), '.1f')} MB, imported in "
+        f"{fmt((captum or {}).get('import_s'), '.2f')} s after torch.",
+    ]
+
+
 RENDER: dict[str, Callable[[dict], list[str]]] = {
     "accuracy": accuracy,
     "time_to_accuracy": time_to_accuracy,
@@ -199,4 +223,5 @@ RENDER: dict[str, Callable[[dict], list[str]]] = {
     "honest": honest,
     "suite": suite,
     "demo": demo,
+    "explain": explain,
 }

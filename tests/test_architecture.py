@@ -16,11 +16,22 @@ LAYERS = {  # folder (or base module) → what it may import, besides itself
     "models": {"base", "data"},
     "run_checks": {"base", "models"},  # what runs.py checks in each file it reads
     "runs": {"base", "data", "models", "run_checks"},
-    "evaluation": {"base", "data", "models", "runs"},
+    "explanation": {"base", "data", "models", "runs"},  # why an image got its answer
+    "evaluation": {"base", "data", "models", "runs", "explanation"},
     "training": {"base", "data", "models", "runs", "evaluation", "prediction"},
     "prediction": {"base", "data", "models", "runs"},
-    "serve": {"base", "data", "models", "runs", "prediction"},
-    "cli": {"base", "data", "models", "runs", "evaluation", "training", "prediction", "serve"},
+    "serve": {"base", "data", "models", "runs", "prediction", "explanation"},
+    "cli": {
+        "base",
+        "data",
+        "models",
+        "runs",
+        "evaluation",
+        "training",
+        "prediction",
+        "serve",
+        "explanation",
+    },
     "__init__": {"base", "data"},  # the rest of the API loads lazily, by name
     "__main__": {"cli"},
 }

@@ -1,15 +1,23 @@
 """Metrics against a hand-computed example, first-layer weights, and the evaluation figures."""
 
+import io
+import re
 import warnings
 
 import numpy as np
 import pytest
+import torch
 import torch.nn as nn
 from PIL import Image
 
 from mnistlab.data import load_dataset
-from mnistlab.evaluation import plots
-from mnistlab.evaluation.evaluate import MAX_FILTERS, compute_metrics, first_layer_filters
+from mnistlab.evaluation import mistakes, plots, typical
+from mnistlab.evaluation.evaluate import (
+    MAX_FILTERS,
+    compute_metrics,
+    first_layer_filters,
+    learned_filters,
+)
 from mnistlab.evaluation.scores import PROB_FLOOR, loss_and_accuracy
 from mnistlab.models import build_model
 from mnistlab.models.torch_model import TorchModel
@@ -90,6 +98,25 @@ def test_first_layer_filters_for_each_kind_of_network():
     cnn = nn.Sequential(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 24 * 24, 10))
     w, title = first_layer_filters(TorchModel("cnn", cnn))
     assert w.shape == (8, 5, 5) and "(5×5)" in title
+    assert "(trained)" in title
+
+
+def test_a_fixed_stem_says_so_and_the_first_trained_layer_is_seen_from_the_pixels():
+    model = build_model("fast", widths=[8, 12], dense=16, whitened_stem=True, crop=2, bf16=False)
+    model.init_from_data(load_dataset("mnist", "test").images[:300])
+    assert "never trained" in first_layer_filters(model)[1]
+    kernels = model.first_learned_layer()
+    assert kernels.shape == (12, 9, 9)
+    w, title = learned_filters(kernels)
+    assert "12 of 12" in title and np.array_equal(w, kernels)
+    # A kernel over the pixels is what the two convolutions do to an image, without the ReLU.
+    stem, second = model.net[1], model.net[3]
+    x = torch.randn(1, 1, 9, 9)
+    with torch.no_grad():
+        direct = second(stem(x) - stem.bias[:, None, None]) - second.bias[:, None, None]
+    np.testing.assert_allclose(direct[0, :, 0, 0], (kernels * x[0, 0].numpy()).sum((1, 2)),
+                               rtol=1e-4, atol=1e-4)  # fmt: skip
+    assert build_model("fast", widths=[8, 12], dense=16).first_learned_layer() is None
 
 
 def assert_png(path, min_width=300, min_height=150):
@@ -133,7 +160,8 @@ def test_each_evaluation_figure_is_a_valid_png(tmp_path, fashion):
         "curves": plots.curves(history),
         "misclassified": plots.misclassified(images, labels, proba, classes, True),
         "correct": plots.correct_predictions(images, labels, proba, classes, True),
-        "per_class": plots.per_class_accuracy(m["per_class"], m["accuracy"]),
+        "per_class": plots.per_class_errors(m["per_class"], m["accuracy"]),
+        "typical": typical.typical_figure(images, labels, proba, classes),
         "filters": plots.filters(np.random.default_rng(1).normal(size=(32, 5, 5)), "filters"),
         "compare": plots.compare_curves([("run-a", history), ("run-b", history[:2])]),
     }
@@ -142,16 +170,32 @@ def test_each_evaluation_figure_is_a_valid_png(tmp_path, fashion):
         assert_png(tmp_path / f"{name}.png")
 
 
-def test_misclassified_titles_follow_the_tutorial_most_confident_first(fashion):
+def test_misclassified_titles_give_both_probabilities_and_the_runner_up(fashion):
     images, labels, proba, classes = fashion
     fig = plots.misclassified(images, labels, proba, classes, use_names=False, n=6)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 6
-    assert all(t.startswith("True label: ") and " Predicted: " in t for t in titles)
-    confidences = [float(t.split("confidence ")[1].rstrip("%")) for t in titles]
-    assert confidences == sorted(confidences, reverse=True)
-    true, predicted = titles[0].split("\n")[0].removeprefix("True label: ").split(" Predicted: ")
-    assert true != predicted
+    pattern = (
+        r"True label: (\d) \(([\d.]+)%\) Predicted: (\d) \(([\d.]+)%\)"
+        r"\nrunner-up: (.+) \(([\d.]+)%\)"
+    )
+    parsed = [re.fullmatch(pattern, t).groups() for t in titles]
+    confidences = [float(p[3]) for p in parsed]
+    assert confidences == sorted(confidences, reverse=True)  # most confident first
+    for true, p_true, predicted, p_predicted, runner_up, p_runner_up in parsed:
+        assert true != predicted and float(p_true) <= float(p_runner_up) <= float(p_predicted)
+        assert (runner_up == "the true label") == (p_true == p_runner_up)
+
+
+def test_typical_images_are_ranked_past_a_probability_that_shows_as_one():
+    proba = np.full((6, 3), 1e-12, np.float32)
+    proba[:, 0] = 1.0  # float32 rounds all six to 1; what is left differs
+    proba[[0, 1, 2, 3, 4, 5], 1] = [1e-9, 1e-11, 1e-10, 1e-8, 1e-7, 0.0]
+    labels = np.zeros(6, np.int64)
+    odds = typical.true_class_log_odds(proba, labels)
+    (best, worst), *_ = typical.extremes(labels, odds, 3, k=2)
+    assert list(best) == [5, 1] and list(worst) == [4, 3]
+    assert [len(b) for b, _ in typical.extremes(labels, odds, 3, k=2)[1:]] == [0, 0]
 
 
 def test_curves_skip_an_all_nan_validation_line():
@@ -183,3 +227,30 @@ def test_importing_plots_leaves_pyplot_and_its_backend_alone(python):
     code += "print('matplotlib.pyplot' in sys.modules)"
     done = python("-c", code)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_the_gallery_holds_the_most_confident_mistakes_and_those_on_the_map():
+    labels = np.zeros(8, np.int64)
+    proba = np.zeros((8, 3), np.float32)
+    proba[:, 1] = [0.9, 0.2, 0.6, 0.8, 0.7, 0.55, 0.65, 0.3]  # 0 is right for the rest
+    proba[:, 0] = 1 - proba[:, 1]
+    # Wrong: 0 (0.9), 3 (0.8), 4 (0.7), 6 (0.65), 2 (0.6), 5 (0.55); right: 1, 7.
+    shown = mistakes.pick(labels, proba, on_map=np.array([1, 5, 7]), n=2)
+    assert list(shown) == [0, 3, 5]  # the two most confident, then the mistake on the map
+
+
+def test_a_tile_is_the_image_beside_its_two_attributions():
+    image = np.zeros((28, 28), np.uint8)
+    image[10:18, 12:16] = 255
+    toward = np.where(image > 0, 1.0, 0.0).astype(np.float32)
+    toward[10, 12] = -1.0
+    with Image.open(io.BytesIO(mistakes.tile_png(image, toward, -toward))) as tile:
+        rgb = np.asarray(tile.convert("RGB")).astype(int)
+    assert rgb.shape == (28, 3 * 28 + 2 * mistakes.GAP, 3)
+    assert (rgb[:, :28, 0] == image).all()  # the image as it is, in grey
+    pushed = rgb[:, 28 + mistakes.GAP : 56 + mistakes.GAP]
+    red, blue = pushed[11, 13], pushed[10, 12]
+    assert red[0] > red[2] + 50 and blue[2] > blue[0] + 50
+    assert pushed[0, 0].min() > 240 and np.ptp(pushed[0, 0]) < 5  # nothing there: near white
+    against = rgb[:, 56 + 2 * mistakes.GAP :]
+    assert against[11, 13][2] > against[11, 13][0] + 50  # the other sign, the other colour

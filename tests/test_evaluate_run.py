@@ -2,19 +2,22 @@
 
 import hashlib
 import json
+import re
 import shutil
 
 import pytest
 
 from mnistlab.evaluation.evaluate import evaluate_run
-from mnistlab.evaluation.report import PLOTS, RULE_PLOTS
+from mnistlab.evaluation.mistakes import SHOWN
+from mnistlab.evaluation.report_figures import FIXED_STEM_PLOTS, PLOTS, RULE_PLOTS
 from mnistlab.training.run import TrainConfig, train
 from test_evaluate import assert_png
 from test_report import assert_whole_in_chromium
 
 pytestmark = pytest.mark.slow
 
-RUN_PLOTS = [plot for plot in PLOTS if plot[0] not in RULE_PLOTS]  # these runs have no rule
+# These runs have no reject rule, and train their first layer.
+RUN_PLOTS = [plot for plot in PLOTS if plot[0] not in RULE_PLOTS | FIXED_STEM_PLOTS]
 PLOT_FILES = [file for file, _, _ in RUN_PLOTS]
 
 
@@ -72,9 +75,25 @@ def test_every_plot_is_a_png(evaluated):
         assert_png(run / "plots" / file)
 
 
+def test_the_report_maps_the_test_set_and_explains_its_mistakes(evaluated):
+    run = evaluated[0]
+    gallery = json.loads((run / "plots" / "mistakes.json").read_text())
+    assert gallery["split"] == "test" and gallery["wrong"] > len(gallery["shown"]) >= SHOWN
+    confidences = [t["p_predicted"] for t in gallery["shown"][:SHOWN]]
+    assert confidences == sorted(confidences, reverse=True)
+    for t in gallery["shown"]:
+        assert t["label"] != t["predicted"] and t["p_predicted"] >= t["p_runner_up"] >= t["p_true"]
+    page = (run / "report.html").read_text()
+    links = re.findall(r'<a href="#(test-mistake-\d+)">', page)
+    assert links and set(links) <= set(re.findall(r'<figure class="tile" id="([^"]+)"', page))
+    assert "Map of the test set" in page and "learned_filters" not in page
+
+
 @pytest.mark.browser
 def test_report_shows_every_section_in_chromium(evaluated):
-    assert_whole_in_chromium(evaluated[0] / "report.html", RUN_PLOTS)
+    tiles = len(json.loads((evaluated[0] / "plots" / "mistakes.json").read_text())["shown"])
+    # misclassified.png's place holds the gallery: an image per tile
+    assert_whole_in_chromium(evaluated[0] / "report.html", RUN_PLOTS, len(RUN_PLOTS) - 1 + tiles)
 
 
 def test_numpy_and_cnn_runs_evaluate_too(runs):
@@ -106,6 +125,8 @@ def test_validation_split_is_kept_apart(runs, tmp_path, cli_here):
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["accuracy"] == test_metrics["accuracy"] and saved["val"] == val
     assert_png(run / "plots" / "val" / "confusion_matrix.png")
+    assert json.loads((run / "plots" / "val" / "mistakes.json").read_text())["split"] == "val"
+    assert not (run / "plots" / "val" / "map.svg").exists()  # the map is of test images
     assert "Confusion matrix (validation split)" in (run / "report.html").read_text()
 
 

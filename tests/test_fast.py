@@ -6,6 +6,7 @@ import torch
 
 from mnistlab import runs
 from mnistlab.data import load_dataset
+from mnistlab.explanation import checks
 from mnistlab.models import build_model
 from mnistlab.training.run import TrainConfig, train
 from train_helpers import reloaded, straight_and_resumed, weights
@@ -33,6 +34,12 @@ def test_fast_trained_briefly_on_a_subset_clears_98_percent_and_its_run_loads(tm
     test = load_dataset("mnist", "test")
     _, proba = reloaded(run, test.images[:1000])
     assert (proba.argmax(1) == test.labels[:1000]).mean() >= 0.97
+    # Its explanations pass the deletion check (mnistlab.explanation.checks; 500 images in
+    # bench/explain.py): the 10% most attributed ink matters more than 10% at random.
+    temperature = (runs.load_calibration(run.dir) or {}).get("temperature", 1.0)
+    model = runs.load_model(run.dir)
+    by_attribution, at_random = checks.deletion(model, test.images[:40], temperature)
+    assert np.mean(by_attribution > at_random) >= 0.8
 
 
 @pytest.mark.slow

@@ -142,4 +142,41 @@ def test_drawings_are_answered_in_the_browser_without_a_request(page):
     expect(page.locator("#label")).to_have_text("7", timeout=10_000)
     page.click("#clear")
     assert asked == []
+
+
+def test_the_explain_panel_follows_the_drawing(page):
+    """Every part of the Explain panel fills in after a drawing, the runner-up's attribution
+    is a click away, and a phone's width leaves nothing to scroll sideways."""
+    page.errors.clear()  # the upload test's refused file logs a 4xx on the shared page
+    page.keyboard.press("Escape")  # whatever an earlier test left: a blank pad
+    stroke(page, [(0.52, 0.18), (0.5, 0.5), (0.48, 0.82)])
+    for part in ("#explain-why", "#explain-place", "#explain-near", "#explain-inside"):
+        expect(page.locator(part)).to_have_attribute("data-filled", "true", timeout=20_000)
+    expect(page.locator("#explain-status")).to_contain_text("It says 1")
+    expect(page.locator("#explain-top")).to_contain_text("for 1")
+    expect(page.locator("#explain-neighbors li")).to_have_count(6)
+    loaded = "images => images.length > 0 && images.every(i => i.complete && i.naturalWidth > 0)"
+    assert page.locator("#explain-neighbors img").evaluate_all(loaded)
+    assert page.locator("#explain-layers .layer.conv img").evaluate_all(loaded)
+    expect(page.locator("#explain-map-legend li")).to_have_count(10)
+    # Red or blue pixels over the grey image: the attribution is drawn, and differs per class.
+    coloured = """() => { const c = document.getElementById("explain-attribution");
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) n += Math.abs(d[i] - d[i + 2]) > 60; return n; }"""
+    top = page.evaluate("document.getElementById('explain-attribution').toDataURL()")
+    assert page.evaluate(coloured) > 0
+    page.click("#explain-runner")
+    expect(page.locator("#explain-runner")).to_have_attribute("aria-pressed", "true")
+    page.wait_for_function(f"document.getElementById('explain-attribution').toDataURL() != {top!r}")
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator("#explain").screenshot(path=str(ARTIFACTS / "web-explain-phone.png"))
+    finally:
+        page.set_viewport_size({"width": 1100, "height": 800})
+    page.click("#explain-top")
+    page.click("#clear")
+    expect(page.locator("#explain-why")).to_have_attribute("data-filled", "false")
+    page.evaluate("window.scrollTo(0, 0)")  # the clicks scrolled: the next test draws on the pad
     assert page.errors == []

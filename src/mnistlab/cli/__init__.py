@@ -12,7 +12,7 @@ import os
 import sys
 
 # Each import registers its module's commands; --help lists them in that order (not sorted).
-from mnistlab.cli import data, export, predict, serve, runs, calibrate, sweep, train  # noqa: F401  # isort: skip
+from mnistlab.cli import data, export, predict, explain, serve, runs, calibrate, sweep, train  # noqa: F401  # isort: skip
 from mnistlab.cli.common import app, console, show_everything
 from mnistlab.errors import MnistlabError
 

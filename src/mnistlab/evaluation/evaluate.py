@@ -15,6 +15,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation.scores import loss_and_accuracy
+from mnistlab.explanation import data_map, neighbor_index
 from mnistlab.models import calibration, reject
 
 log = logging.getLogger("mnistlab.evaluation.evaluate")
@@ -87,13 +88,23 @@ def first_layer_filters(model) -> tuple[np.ndarray, str]:
     """What the first layer looks for: (K, h, w) weight images and a title saying what they are.
 
     CNNs: the first Conv2d's kernels (first input channel). MLPs, the NumPy one included: the
-    first dense layer's weights into each unit, as 28x28 images.
+    first dense layer's weights into each unit, as 28x28 images. A layer set from the data and
+    never trained (`fast`'s whitened stem) says so: it shows the data, not what was learned.
     """
     kind, w = model.first_layer()
     if kind == "conv":
-        title = f"First convolution layer: {min(len(w), MAX_FILTERS)} of {len(w)} filters"
+        fixed = model.first_learned_layer() is not None
+        what = "fixed before training, never trained" if fixed else "trained"
+        title = f"First convolution layer ({what}): {min(len(w), MAX_FILTERS)} of {len(w)} filters"
         return w[:MAX_FILTERS], f"{title} ({w.shape[1]}×{w.shape[2]})"
     return _as_images(w, "first dense layer"), _units_title(len(w))
+
+
+def learned_filters(kernels: np.ndarray) -> tuple[np.ndarray, str]:
+    """Model.first_learned_layer's kernels over the pixels, with a title saying what they are."""
+    shown, size = min(len(kernels), MAX_FILTERS), "×".join(map(str, kernels.shape[1:]))
+    title = f"First trained convolution, seen through the fixed one: {shown} of {len(kernels)}"
+    return kernels[:MAX_FILTERS], f"{title} kernels ({size} pixels)"
 
 
 def _as_images(rows: np.ndarray, what: str) -> np.ndarray:
@@ -161,9 +172,12 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
         scaled = calibration.scaled(proba, float(calibrated["temperature"]))
         metrics["reject"] = reject.selective(scores, scaled, ds.labels, rule["threshold"],
                                              rule["unsure_below"])  # fmt: skip
+    # What explanations compare an image with, built once for a run that lacks it (kept in
+    # RUN_DIR/explain/), so that `explain` need not wait for it; the report draws the map.
+    places = data_map(run_dir, model, neighbor_index(run_dir, model))
     try:
         runs.write_metrics(run_dir, metrics if split == "test" else {"val": metrics})
-        write_plots(run_dir, split, config, history, model, ds, proba, metrics, scores)
+        write_plots(run_dir, split, config, history, model, ds, proba, metrics, scores, places)
     except OSError as e:
         raise MnistlabError(f"cannot write into {run_dir}: {e.strerror or e}") from None
     return metrics
@@ -182,13 +196,15 @@ def reject_scores(run_dir: Path, model, images: np.ndarray) -> np.ndarray | None
 
 
 def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, proba, metrics,
-                scores: np.ndarray | None = None):  # fmt: skip
-    """The split's figures into plots_dir(split); curves and filters (split-free) into plots/."""
+                scores: np.ndarray | None = None, places=None):  # fmt: skip
+    """The split's figures into plots_dir(split); curves and filters (split-free) into plots/.
+    With `places` (the run's DataMap), the test split's map too (mistakes.write_for_split)."""
     from mnistlab import runs
-    from mnistlab.evaluation import honesty, plots
+    from mnistlab.evaluation import honesty, mistakes, plots, typical
 
     calibrated = runs.load_calibration(run_dir)
     scaled = calibration.scaled(proba, calibrated["temperature"]) if calibrated else None
+    shown = proba if scaled is None else scaled  # the probabilities the report gives
     where = "test" if split == "test" else "validation"
     names = config.get("preprocessing") == "objects"  # Fashion: class names; digits: numbers
     images, labels, classes = ds.images, ds.labels, ds.classes
@@ -197,11 +213,12 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
         out / "confusion_matrix.png": lambda: plots.confusion_matrix(
             metrics["confusion_matrix"], classes, where
         ),
-        out / "per_class_accuracy.png": lambda: plots.per_class_accuracy(
+        out / "per_class_accuracy.png": lambda: plots.per_class_errors(
             metrics["per_class"], metrics["accuracy"], where
         ),
+        out / "typical.png": lambda: typical.typical_figure(images, labels, shown, classes, where),
         out / "misclassified.png": lambda: plots.misclassified(
-            images, labels, proba, classes, names
+            images, labels, shown, classes, names
         ),
         out / "correct.png": lambda: plots.correct_predictions(
             images, labels, proba, classes, names
@@ -219,5 +236,11 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
         base / "curves.png": lambda: plots.curves(history),
         base / "filters.png": lambda: plots.filters(*first_layer_filters(model)),
     }
+    learned = model.first_learned_layer()
+    if learned is not None:
+        figures[base / "learned_filters.png"] = lambda: plots.filters(*learned_filters(learned))
     for path, draw in figures.items():
         plots.save(draw(), path)
+    temperature = float(calibrated["temperature"]) if calibrated else 1.0
+    mistakes.write_for_split(out, split, model, ds, shown, temperature,
+                             places if split == "test" else None)  # fmt: skip

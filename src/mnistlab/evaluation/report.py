@@ -11,59 +11,12 @@ import html
 import json
 import math
 import os
+import shlex
 from pathlib import Path
 
 from mnistlab.atomic import write_text
 from mnistlab.errors import MnistlabError
-
-# (file under plots/, heading, caption); the order is the order on the page.
-PLOTS = (
-    (
-        "curves.png",
-        "Loss and accuracy curves",
-        "Per epoch, training against validation; a widening gap means over-fitting. The "
-        "training figures are averaged over the epoch's batches while the model learned "
-        "(augmented, dropout on), so early on they can sit below validation.",
-    ),
-    (
-        "confusion_matrix.png",
-        "Confusion matrix",
-        "Rows are true labels, columns predictions; right: each row divided by its total.",
-    ),
-    (
-        "per_class_accuracy.png",
-        "Per-class accuracy",
-        "The share of each class predicted right (its recall), against the overall accuracy.",
-    ),
-    (
-        "misclassified.png",
-        "Misclassified images",
-        "Wrong predictions, the most confident mistakes first.",
-    ),
-    ("correct.png", "Correct predictions", "A random sample of right predictions."),
-    (
-        "calibration.png",
-        "How far the confidence can be trusted",
-        "Left: accuracy against confidence in 15 bins, before and after the run's temperature "
-        "(calibration.json); on the diagonal, 90% sure means right 9 times in 10. Right: the "
-        "calibrated confidence of the right and the wrong answers.",
-    ),
-    (
-        "risk_coverage.png",
-        "How often the answers it accepts are right",
-        "The accuracy of the accepted answers against the share accepted, as the reject "
-        "rule's threshold moves (and with the top probability alone); the dot is the run's "
-        "rule (calibration.json), which keeps 99% of held-out images.",
-    ),
-    (
-        "filters.png",
-        "What the first layer learned",
-        "First-layer weights; red pixels push a unit up, blue pixels push it down.",
-    ),
-)
-RULE_PLOTS = {"risk_coverage.png"}  # drawn only for a run with a reject rule
-SPLIT_PLOTS = {"confusion_matrix.png", "per_class_accuracy.png", "misclassified.png", "correct.png",
-               "calibration.png", "risk_coverage.png"}  # fmt: skip
+from mnistlab.evaluation.report_figures import Markup, collect_figures
 
 CSS = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif;
@@ -90,6 +43,15 @@ figure img { max-width: 100%; height: auto; display: block; margin: 0 auto; }
 figcaption { color: #52606d; font-size: 13px; margin-top: 6px; }
 .note { background: #fff8e1; border: 1px solid #f0d58c; border-radius: 6px; padding: 8px 12px; }
 code { background: #e4e7eb; padding: 1px 4px; border-radius: 3px; }
+svg.map { width: 100%; height: auto; display: block; }
+svg.map a circle:hover { stroke-width: 3; }
+.gallery { display: flex; flex-wrap: wrap; gap: 10px; }
+.gallery .tile { margin: 0; padding: 6px; border-radius: 6px; width: 282px; }
+.gallery .tile img { width: 270px; image-rendering: pixelated; margin: 0; }
+.gallery .tile:target { outline: 3px solid #d62728; background: #fff1f0; }
+.gallery figcaption { margin-top: 2px; }
+.gallery .panels { display: grid; grid-template-columns: repeat(3, 1fr); font-size: 12px;
+  color: #52606d; text-align: center; }
 """
 
 
@@ -150,14 +112,17 @@ def render(
     )
 
 
-def _figures(figures: list[tuple[str, str, bytes]]) -> list[str]:
-    """The plots, inlined as data URLs so the page is one self-contained file."""
+def _figures(figures: list[tuple[str, str, bytes | Markup]]) -> list[str]:
+    """The plots, inlined as data URLs (and markup) so the page is one self-contained file."""
     parts = ["<h2>Plots</h2>"] if figures else []
-    for heading, caption, png in figures:
-        data = base64.b64encode(png).decode("ascii")
+    for heading, caption, body in figures:
+        if isinstance(body, Markup):
+            shown = body
+        else:
+            data = base64.b64encode(body).decode("ascii")
+            shown = f'<img alt="{_e(heading)}" src="data:image/png;base64,{data}">'
         parts.append(
-            f'<h3>{_e(heading)}</h3><figure><img alt="{_e(heading)}" '
-            f'src="data:image/png;base64,{data}"><figcaption>{_e(caption)}</figcaption></figure>'
+            f"<h3>{_e(heading)}</h3><figure>{shown}<figcaption>{_e(caption)}</figcaption></figure>"
         )
     return parts
 
@@ -167,6 +132,7 @@ def write_report(run_dir: str | os.PathLike, model=None) -> Path:
     from mnistlab import runs
 
     run_dir = Path(run_dir)
+    fix = f"remove it, and `mnistlab evaluate {shlex.quote(str(run_dir))}` writes it again"
     config = runs.load_config(run_dir)
     history = runs.load_history(run_dir)
     model = model if model is not None else runs.load_model(run_dir)
@@ -177,7 +143,7 @@ def write_report(run_dir: str | os.PathLike, model=None) -> Path:
         model.num_parameters(),
         runs.load_metrics(run_dir),
         history,
-        collect_figures(run_dir / "plots"),
+        collect_figures(run_dir / "plots", list(config["classes"]), fix),
     )
     path = run_dir / "report.html"
     try:
@@ -185,18 +151,6 @@ def write_report(run_dir: str | os.PathLike, model=None) -> Path:
     except OSError as e:
         raise MnistlabError(f"cannot write {path}: {e.strerror or e}") from None
     return path
-
-
-def collect_figures(plots: Path) -> list[tuple[str, str, bytes]]:
-    """Every known plot that exists: the test split's, then the validation split's."""
-    found = []
-    for folder, label in ((plots, ""), (plots / "val", " (validation split)")):
-        for file, heading, caption in PLOTS:
-            if label and file not in SPLIT_PLOTS:
-                continue
-            if (folder / file).is_file():
-                found.append((heading + label, caption, (folder / file).read_bytes()))
-    return found
 
 
 def _stats(metrics: dict, parameters: int, history: list[dict]) -> str:

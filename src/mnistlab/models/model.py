@@ -108,6 +108,12 @@ class Model(ABC):
     def first_layer(self) -> tuple[str, np.ndarray]:
         """("conv", kernels (K, h, w) of the first input channel) or ("dense", rows (K, 784))."""
 
+    def first_learned_layer(self) -> np.ndarray | None:
+        """None when training sets first_layer's weights; when it does not (`fast`'s whitened
+        stem is set from the data and never trained), the first layer training does set, as
+        kernels (K, h, w) over the pixels (mnistlab.models.torch_model)."""
+        return None
+
     def init_from_data(self, images: np.ndarray) -> None:
         """Data-dependent initialization before training (`fast`'s whitened stem); the weights
         it sets are saved with the rest, so loading needs no data. Most networks have none."""

@@ -111,14 +111,39 @@ class NumpyNet:
         delta[np.arange(n), y] -= 1
         delta /= n
         grads: dict[str, np.ndarray] = {}
+        self._backward(outs, delta, grads)
+        return loss, grads, logits
+
+    def input_gradient(
+        self, x: np.ndarray, targets: np.ndarray, temperature: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """d log softmax(logits / T)[target] / d x for inputs x (N, 784) in [0, 1], and the
+        logits: how each pixel moves the (calibrated) log-probability of the class asked,
+        by the same backward pass as training, carried one layer further, to the pixels."""
+        outs = self._forward(x)
+        logits, n = outs[-1], len(targets)
+        # d log softmax(z / T)[t] / dz = (one_hot(t) - softmax(z / T)) / T
+        delta = -np.exp(log_softmax(logits / np.asarray(temperature, logits.dtype)))
+        delta[np.arange(n), targets] += 1
+        delta /= temperature
+        standardized = self._backward(outs, delta)
+        return standardized / self.buffers["input_std"], logits  # h0 = (x - mean) / std
+
+    def _backward(
+        self, outs: list[np.ndarray], delta: np.ndarray, grads: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Carry d(out)/d(logits) back through the layers: each parameter's gradient into
+        `grads` when given (training); without, the gradient of the standardized input."""
         for i in range(self.n_layers, 0, -1):
-            grads[f"W{i}"] = outs[i - 1].T @ delta
-            grads[f"b{i}"] = delta.sum(axis=0)
-            if i > 1:
+            if grads is not None:
+                grads[f"W{i}"] = outs[i - 1].T @ delta
+                grads[f"b{i}"] = delta.sum(axis=0)
+            if i > 1 or grads is None:  # training needs no gradient of the input itself
                 delta = delta @ self.params[f"W{i}"].T
+            if i > 1:
                 h = outs[i - 1]  # this layer's input is the previous layer's activation
                 delta *= (h > 0) if self.activation == "relu" else h * (1 - h)
-        return loss, grads, logits
+        return delta
 
     def loss_and_grads(self, x: np.ndarray, y: np.ndarray) -> tuple[float, dict[str, np.ndarray]]:
         """Mean softmax cross-entropy over the batch and its gradients (same keys as params)."""

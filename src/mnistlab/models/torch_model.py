@@ -78,7 +78,7 @@ class TorchModel(Model):
         with self._inference():  # batch norm and dropout must not update or drop on the probe
             for layer in self.net.children():
                 x = layer(x)
-                rows.append({"layer": _layer_label(layer), "output_shape": list(x.shape[1:]),
+                rows.append({"layer": layer_label(layer), "output_shape": list(x.shape[1:]),
                              "params": sum(p.numel() for p in layer.parameters())})  # fmt: skip
         return rows
 
@@ -92,6 +92,23 @@ class TorchModel(Model):
             raise MnistlabError(f"model {self.name!r} has no Conv2d or Linear layer to show")
         return "dense", linear.weight.detach().cpu().numpy()
 
+    def first_learned_layer(self) -> np.ndarray | None:
+        """After a fixed first convolution, the next convolution's kernels seen from the pixels:
+        each composed with the fixed kernels it reads, as if the ReLU between were not there.
+        With `fast`'s stem of filter pairs (f, -f) that is exactly the linear part of what a
+        kernel responds to, since w₊·relu(z) + w₋·relu(-z) = (w₊ - w₋)/2 · z + (w₊ + w₋)/2 · |z|.
+        """
+        convs = [m for m in self.net.modules() if isinstance(m, nn.Conv2d)]
+        if not convs or convs[0].weight.requires_grad:
+            return None
+        if len(convs) < 2:
+            raise MnistlabError(f"model {self.name!r} has no trained convolution to show")
+        fixed, learned = convs[0], convs[1]
+        with torch.no_grad():  # (K, C, 3, 3) ⊛ᵀ (C, 1, 5, 5), stride 2 → (K, 1, 9, 9)
+            pixels = nn.functional.conv_transpose2d(
+                learned.weight.float(), fixed.weight.float(), stride=fixed.stride
+            )
+        return pixels[:, 0].cpu().numpy()
 
 def through(net: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """(penultimate activations, logits, last convolutional map pooled to 2x2 and flattened)
@@ -121,7 +138,7 @@ def quadrants(maps: torch.Tensor) -> torch.Tensor:
     return torch.stack([maps[..., r, c].mean((-2, -1)) for r in rows for c in cols], -1).flatten(1)
 
 
-def _layer_label(layer: nn.Module) -> str:
+def layer_label(layer: nn.Module) -> str:
     """Short names for the table: "Conv2d(1 → 32, 2×2)" rather than PyTorch's full repr."""
     extra = layer.extra_repr()
     if isinstance(layer, nn.Linear):

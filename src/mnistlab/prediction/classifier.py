@@ -249,21 +249,27 @@ def save_images(
     folder: str | Path, predictions: list[Prediction], images: list[np.ndarray]
 ) -> list[Path]:
     """Write each 28x28 image as FOLDER/<input stem>.png (-2, -3... when stems repeat)."""
-    folder, used = Path(folder), set()
+    used: set[str] = set()
     written = []
     for p, image in zip(predictions, images, strict=True):
-        stem = Path(p.file or "image").stem
-        name, n = f"{stem}.png", 1
-        while name in used:
-            n += 1
-            name = f"{stem}-{n}.png"
-        used.add(name)
+        path = png_name(folder, Path(p.file or "image").stem, used)
         try:
-            atomic.write_bytes(folder / name, png_bytes(image))
+            atomic.write_bytes(path, png_bytes(image))
         except OSError as e:
-            raise MnistlabError(f"cannot write {folder / name}: {e.strerror}") from None
-        written.append(folder / name)
+            raise MnistlabError(f"cannot write {path}: {e.strerror}") from None
+        written.append(path)
     return written
+
+
+def png_name(folder: str | Path, stem: str, used: set[str]) -> Path:
+    """FOLDER/STEM.png, or STEM-2.png, -3... when an earlier input had the same stem (`used`
+    holds the names given so far, and gets this one)."""
+    name, n = f"{stem}.png", 1
+    while name in used:
+        n += 1
+        name = f"{stem}-{n}.png"
+    used.add(name)
+    return Path(folder) / name
 
 
 def find_images(paths: Iterable[str | Path]) -> list[Path]:

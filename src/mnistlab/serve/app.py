@@ -39,6 +39,7 @@ from mnistlab.prediction.export import ONNX_FILE
 from mnistlab.prediction.images import ACCEPTED, png_bytes
 from mnistlab.serve import browser_runtime, limits, site
 from mnistlab.serve.batching import MicroBatcher
+from mnistlab.serve.explaining import add_explain_routes
 from mnistlab.serve.metrics import Metrics, RequestMetrics
 
 STATIC = site.STATIC
@@ -133,11 +134,12 @@ def create_app(
         """The model thread and the batcher live as long as the server; a warm-up prediction
         runs before /readyz says ready: a full batch first (onnxruntime's first call at a
         new batch size is slow, and without it that showed in `best`'s p99 under load)."""
-        pool = ThreadPoolExecutor(1, "mnistlab-model", initializer=_one_thread)
-        with ThreadPoolExecutor(
-            PREPARE_THREADS, "mnistlab-prepare", initializer=_one_thread
-        ) as prep:
-            app.state.prepare_pool = prep
+        pool = _threads(1, "mnistlab-model")
+        with (
+            _threads(PREPARE_THREADS, "mnistlab-prepare") as prep,
+            _threads(1, "mnistlab-explain") as explaining,  # serve/explaining.py
+        ):
+            app.state.prepare_pool, app.state.explain_pool = prep, explaining
             predict = classifier.outputs  # probabilities and the reject score, one row each
             if os.environ.get(limits.HANG):  # tests: a model call that hangs
                 predict = limits.hanging(predict, app, float(os.environ[limits.HANG]))
@@ -172,6 +174,7 @@ def create_app(
     _status_routes(app, metrics, ModelInfo(**{**describe, **identity}))
     _predict_route(app, classifier, identity, max_upload_bytes)
     _browser_routes(app, classifier, onnx_file if runtime == "onnx" else None)
+    add_explain_routes(app, run_dir, identity, max_upload_bytes, ERRORS, UPLOAD_HELP)
     _upload_not_empty(app)
     return app
 
@@ -268,8 +271,8 @@ def _upload_not_empty(app: FastAPI) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = build()
-            body = schema["components"]["schemas"]["Body_predict_api_predict_post"]
-            body["properties"]["file"]["minLength"] = 1
+            for name in ("Body_predict_api_predict_post", "Body_explain_api_explain_post"):
+                schema["components"]["schemas"][name]["properties"]["file"]["minLength"] = 1
         return app.openapi_schema
 
     app.openapi = openapi
@@ -278,6 +281,10 @@ def _upload_not_empty(app: FastAPI) -> None:
 UPLOAD_HELP = f"an image: {ACCEPTED}; not empty"
 UPLOAD_LIMIT = ("Predict one image. The upload must not be empty (400) and at most {} bytes "
                 "(413); other formats get 415, unusable images 422.")  # fmt: skip
+
+
+def _threads(n: int, name: str) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(n, name, initializer=_one_thread)
 
 
 def _one_thread() -> None:

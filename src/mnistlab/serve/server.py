@@ -18,6 +18,7 @@ measured here).
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import socket
@@ -83,11 +84,16 @@ def _prepared(run_dir: Path, runtime: str, folder: str) -> str | None:
 
 def _prepare(run_dir: Path, runtime: str, folder: str) -> str | None:
     """The model loads (a corrupt weights file is one line here, not a traceback from every
-    worker uvicorn restarts), and for onnxruntime the export every worker loads."""
-    if runtime == "onnx":
-        return str(export.shared_file(run_dir, folder))
-    runs.load_model(run_dir)
-    return None
+    worker uvicorn restarts), the explanations' neighbour index and map are built if the run
+    lacks them (never in a request), and for onnxruntime the export every worker loads."""
+    from mnistlab.explanation import data_map, neighbor_index
+
+    model = runs.load_model(run_dir)
+    try:
+        data_map(run_dir, model, neighbor_index(run_dir, model))
+    except MnistlabError as e:  # no dataset here: predictions need none, /api/explain says so
+        logging.getLogger("mnistlab.serve").warning("explanations are not available: %s", e)
+    return str(export.shared_file(run_dir, folder)) if runtime == "onnx" else None
 
 
 def _serve(held: socket.socket, host: str, workers: int, access_log: bool) -> None:

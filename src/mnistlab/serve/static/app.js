@@ -74,6 +74,7 @@ for (const type of ["pointerup", "pointercancel"]) {
     if (!current) return;
     current = null;
     predictNow(); // the stroke is finished: answer without waiting for the debounce
+    announce();
   });
 }
 
@@ -105,6 +106,17 @@ function changed() {
   redraw();
   updateTools();
   schedule();
+  announce();
+}
+
+// The Explain panel (explain.js) follows the same image: told of each change, it asks for it.
+function announce() {
+  const detail = { empty: !upload && !strokes.length, final: !current };
+  document.dispatchEvent(new CustomEvent("mnistlab:input", { detail }));
+}
+
+function imageBlob() {
+  return upload ? Promise.resolve(upload) : new Promise((done) => canvas.toBlob(done, "image/png"));
 }
 
 function updateTools() {
@@ -119,6 +131,7 @@ function dropUpload() {
   $("uploaded").hidden = true;
   $("uploaded").removeAttribute("src");
   updateTools();
+  announce();
 }
 
 function clearAll() {
@@ -130,6 +143,7 @@ function clearAll() {
   redraw();
   updateTools();
   showIdle();
+  announce();
 }
 
 $("clear").addEventListener("click", clearAll);
@@ -162,6 +176,7 @@ function useFile(file) {
   img.hidden = false;
   updateTools();
   predictNow();
+  announce();
 }
 
 $("file").addEventListener("change", (e) => {
@@ -222,7 +237,7 @@ async function predictNow() {
 }
 
 async function askServer() {
-  const blob = upload || (await new Promise((done) => canvas.toBlob(done, "image/png")));
+  const blob = await imageBlob();
   const form = new FormData();
   form.append("file", blob, upload ? upload.name : "canvas.png");
   const res = await fetch("/api/predict", { method: "POST", body: form });
