@@ -110,6 +110,7 @@ class TorchModel(Model):
             )
         return pixels[:, 0].cpu().numpy()
 
+
 def through(net: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """(penultimate activations, logits, last convolutional map pooled to 2x2 and flattened)
     of a Sequential network, layer by layer; the map is (N, 0) for a network without one.
