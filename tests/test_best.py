@@ -75,7 +75,7 @@ def test_fashion_gets_flips_erasing_and_flip_averaging_and_the_run_predicts_alik
     small_test_split(200)
     run = train(
         TrainConfig(model="best", dataset="fashion-mnist", train_limit=1024, epochs=1,
-                    out=str(tmp_path / "f"))
+                    calibration_size=256, out=str(tmp_path / "f"))
     )  # fmt: skip
     config = runs.load_config(run.dir)
     assert config["flip"] and config["erase"] == 0.5
@@ -91,7 +91,14 @@ def test_best_resumes_to_bit_identical_weights_with_augmentation(tmp_path, small
     small_test_split(200)
     # Momentum buffers, batch-norm running statistics and the augmentation draws all carry over,
     # and the resumed second epoch trains at full size after a first one at 16×16.
-    quick = dict(model="best", dataset="fashion-mnist", train_limit=512, epochs=2, grow_from=16)
+    quick = dict(
+        model="best",
+        dataset="fashion-mnist",
+        train_limit=512,
+        epochs=2,
+        grow_from=16,
+        calibration_size=256,
+    )  # a small split: each image is 10 averaged views
     straight, resumed = straight_and_resumed(tmp_path, **quick)
     assert weights(straight) == weights(resumed)
 
