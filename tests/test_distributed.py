@@ -46,9 +46,8 @@ def pairs(tmp_path_factory, cli):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
-def test_two_processes_write_one_run_folder_as_accurate_as_one_process(pairs, model):
-    one, two = pairs(model)
+def test_two_processes_write_one_run_folder_as_accurate_as_one_process(pairs):
+    one, two = pairs("cnn")  # the killed-rank test reads the same pair
     single, parallel = json.loads(one.stdout), json.loads(two.stdout)  # rank 0 alone prints
     assert abs(parallel["test_accuracy"] - single["test_accuracy"]) <= 0.005
     run = Path(parallel["run"])

@@ -45,12 +45,11 @@ def untrained_run(tmp_path, model: str, seed: int = 0, **model_args):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("model", "dataset"), FAMILIES)
-def test_onnxruntime_matches_the_run_on_1000_test_images(
-    tmp_path, small_test_split, model, dataset
-):
+def test_onnxruntime_matches_the_run_on_test_images(tmp_path, small_test_split, model, dataset):
     small_test_split(100)
     run = quick_run(tmp_path, model, dataset)
-    images = load_dataset(dataset, "test").images[:1000]
+    n = 250 if model == "best" else 1000  # `best` on Fashion-MNIST averages 10 views of each
+    images = load_dataset(dataset, "test").images[:n]
     with precision.using("fp32"):  # the file is float32: compare like with like
         raw = runs.load_model(run).predict_proba(images)
     temperature = runs.load_calibration(run)["temperature"]  # the file holds it
@@ -58,7 +57,7 @@ def test_onnxruntime_matches_the_run_on_1000_test_images(
     path = export.export_run(run)
     assert path == run / "model.onnx"
     got = export.OnnxModel(path).predict_proba(images)
-    assert got.dtype == np.float32 and got.shape == (1000, 10)
+    assert got.dtype == np.float32 and got.shape == (n, 10)
     assert np.abs(got - expected).max() <= 1e-4
     assert (got.argmax(1) == expected.argmax(1)).all()
     np.testing.assert_allclose(got.sum(1), 1, atol=1e-5)  # probabilities, softmax included
