@@ -36,7 +36,7 @@ def figure(explanation: Explanation, places: DataMap) -> Figure:
         ax.set_title(f"{e.classes[c]} ({p['probabilities'][c]:.1%}): red raises, blue lowers",
                      fontsize=8)  # fmt: skip
         ax.axis("off")
-    _map(fig.add_subplot(grid[0, 6:]), places, e.map_point)
+    _map(fig.add_subplot(grid[0, 6:]), places, e.map_point, e.classes)
     for j, (n, image) in enumerate(zip(e.neighbors, e.neighbor_images, strict=True)):
         title = f"{e.classes[n.label]}, d={n.distance:.3f}"
         _image(fig.add_subplot(grid[1, j]), image, ("nearest: " if j == 0 else "") + title, "gray")
@@ -56,9 +56,23 @@ def _image(ax, image: np.ndarray, title: str, cmap: str) -> None:
     ax.axis("off")
 
 
-def _map(ax, places: DataMap, point: tuple[float, float]) -> None:
+def _map(ax, places: DataMap, point: tuple[float, float], classes) -> None:
     ax.scatter(places.points[:, 0], places.points[:, 1], c=places.labels, cmap="tab10", s=2,
                vmin=-0.5, vmax=9.5)  # fmt: skip
+    for c, name in enumerate(classes):  # each class's name where most of its points are
+        here = places.points[places.labels == c]
+        if len(here):
+            x, y = np.median(here, axis=0)
+            ax.text(
+                x,
+                y,
+                name[:12],
+                fontsize=7,
+                ha="center",
+                va="center",
+                weight="bold",
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
+            )
     ax.scatter([point[0]], [point[1]], marker="*", s=220, c="black", edgecolors="white")
     ax.set_title("its place among test images", fontsize=8)
     ax.set_xticks([])
