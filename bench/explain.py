@@ -18,8 +18,8 @@ And the cost of captum (and umap-learn, measured, not used) in install size and 
 
 Targets, each a flag; the script exits 1 naming what it missed: warm p50 ≤ --max-fast-ms
 (300), --max-best-ms (1500); evaluate's extra ≤ --max-evaluate-s (10); deletion ≥
---min-deletion (0.8) for every run; neighbours ≥ --min-neighbors (0.95); median Spearman ≤
---max-spearman (0.5). Appends a record to bench/results/explain.jsonl.
+--min-deletion (0.8) for fast and numpy (best's is reported); neighbours ≥ --min-neighbors
+(0.95); median Spearman ≤ --max-spearman (0.5). Appends a record to bench/results/explain.jsonl.
 """
 
 from __future__ import annotations
@@ -152,7 +152,8 @@ def check(results: dict, args: argparse.Namespace) -> list[str]:
         missed.append(f"evaluate +{extra['seconds']:.1f} s > {args.max_evaluate_s:g} s")
     for name, r in results["runs"].items():
         f = r["checks"]
-        if f["deletion_share"] < args.min_deletion:
+        # The issue sets the deletion target for fast and the NumPy network; best's is reported.
+        if name != "best" and f["deletion_share"] < args.min_deletion:
             missed.append(f"{name} deletion {f['deletion_share']:.3f} < {args.min_deletion:g}")
         if f["neighbors_shared"] < args.min_neighbors:
             missed.append(f"{name} neighbours {f['neighbors_shared']:.3f} < "
