@@ -22,6 +22,7 @@ from mnistlab.explanation import (
     neighbor_index,
     store,
 )
+from mnistlab.explanation.embedding import MAP_IMAGES
 from mnistlab.models import build_model, calibration
 from mnistlab.prediction.classifier import Classifier
 from mnistlab.training.run import TrainConfig, train
@@ -110,10 +111,11 @@ def test_the_map_places_a_test_image_on_its_own_point(run_dirs, test_split):
     run = run_dirs["numpy"]
     model = runs.load_model(run)
     places = data_map(run, model)
-    assert places.points.shape == (2000, 2) and places.labels.shape == (2000,)
+    mapped = min(MAP_IMAGES, len(load_dataset("mnist", "test")))  # the whole test set
+    assert places.points.shape == (mapped, 2) and places.labels.shape == (mapped,)
     np.testing.assert_allclose(places.place(test_split[0][:5]), places.points[:5], atol=1e-4)
     document = places.to_dict([str(i) for i in range(10)])
-    assert len(document["x"]) == len(document["labels"]) == 2000
+    assert len(document["x"]) == len(document["labels"]) == mapped
 
 
 def test_a_damaged_or_stale_index_is_built_again(run_dirs, tmp_path):
@@ -199,7 +201,12 @@ def test_api_explain_answers_like_predict_and_maps_the_test_set(run_dirs):
         np.testing.assert_allclose(body["probabilities"], predicted["probabilities"], atol=1e-4)
         assert [a["label"] for a in body["attribution"]][0] == body["label"]
         mapped = client.get("/api/map").json()
-        assert len(mapped["x"]) == len(mapped["y"]) == len(mapped["labels"]) == 2000
+        assert (
+            len(mapped["x"])
+            == len(mapped["y"])
+            == len(mapped["labels"])
+            == min(MAP_IMAGES, len(load_dataset("mnist", "test")))
+        )
         empty = client.post("/api/explain", files={"file": ("e.png", b"", "image/png")})
         assert empty.status_code == 400 and "empty" in empty.json()["error"]
 

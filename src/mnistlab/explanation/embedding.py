@@ -27,7 +27,7 @@ from mnistlab.explanation.neighbors import (
 )
 from mnistlab.models.model import Model
 
-MAP_IMAGES = 2_000  # the first test images: a scatter that stays readable
+MAP_IMAGES = 10_000  # the whole test set (MNIST's and Fashion-MNIST's)
 FILE = "map.safetensors"
 log = logging.getLogger("mnistlab.explanation")
 
