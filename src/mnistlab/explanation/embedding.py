@@ -56,8 +56,8 @@ class DataMap:
     def to_dict(self, classes: tuple[str, ...] | list[str]) -> dict:
         """`GET /api/map`: the points (x, y rounded), their labels and the model's answers."""
         return {"method": "pca", "classes": list(classes),
-                "x": np.round(self.points[:, 0], 4).tolist(),
-                "y": np.round(self.points[:, 1], 4).tolist(),
+                "x": np.round(self.points[:, 0].astype(np.float64), 4).tolist(),
+                "y": np.round(self.points[:, 1].astype(np.float64), 4).tolist(),
                 "labels": self.labels.tolist(), "predicted": self.predicted.tolist(),
                 "test_index": self.indices.tolist()}  # fmt: skip
 
