@@ -224,9 +224,7 @@ def _predict_route(app: FastAPI, classifier: Classifier, identity: dict, max_upl
         request: Request,
         file: Annotated[UploadFile, File(description=UPLOAD_HELP)],
     ) -> PredictionOut:
-        data = await file.read(max_upload_bytes + 1)
-        if len(data) > max_upload_bytes:
-            raise HTTPException(413, too_large(max_upload_bytes))
+        data = await read_upload(file, max_upload_bytes)
         loop = asyncio.get_running_loop()
         prepared = await loop.run_in_executor(request.app.state.prepare_pool, prepare, data)
         image, ink, preview = prepared
@@ -325,6 +323,14 @@ def _errors_as_json(app: FastAPI) -> None:
 
 def png_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+
+
+async def read_upload(file: UploadFile, limit: int) -> bytes:
+    """The upload's bytes; 413 past `limit` (UploadLimit stops most before the app sees them)."""
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(413, too_large(limit))
+    return data
 
 
 def too_large(limit: int) -> str:

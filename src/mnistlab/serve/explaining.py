@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Request, UploadFile
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException
 
 
 class AttributionOut(BaseModel):
@@ -113,7 +112,7 @@ def add_explain_routes(app: FastAPI, run_dir: str | Path, identity: dict, max_up
                        responses: dict, upload_help: str) -> None:  # fmt: skip
     """POST /api/explain (the same upload, limits and errors as /api/predict) and GET
     /api/map; both run on the app's explain thread (`app.state.explain_pool`)."""
-    from mnistlab.serve.app import too_large
+    from mnistlab.serve.app import read_upload
 
     explainer = Explainer(run_dir)
 
@@ -131,14 +130,12 @@ def add_explain_routes(app: FastAPI, run_dir: str | Path, identity: dict, max_up
     async def explain(
         request: Request, file: Annotated[UploadFile, File(description=upload_help)]
     ) -> ExplanationOut:
-        data = await file.read(max_upload_bytes + 1)
-        if len(data) > max_upload_bytes:
-            raise HTTPException(413, too_large(max_upload_bytes))
+        data = await read_upload(file, max_upload_bytes)
         return ExplanationOut(**await on_explain_thread(request, explainer.explain, data),
                               **identity)  # fmt: skip
 
     @app.get("/api/map", responses={500: responses[500]})
     async def test_map(request: Request) -> MapOut:
         """The map of the test set that /api/explain places images on: one point per image
-        (the first 2,000 test images), with its label and the model's answer."""
+        (the whole test set), with its label and the model's answer."""
         return MapOut(**await on_explain_thread(request, explainer.map))
