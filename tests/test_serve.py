@@ -4,6 +4,7 @@ import asyncio
 import base64
 import hashlib
 import io
+import re
 import threading
 import time
 import warnings
@@ -187,15 +188,42 @@ def test_ready_metrics_and_who_answered(client):
     assert f'weights_sha256="{sha}"' in text
 
 
+def test_images_submitted_together_go_through_the_model_as_one_call():
+    """The batcher takes everything queued: 8 images submitted at once make one call of 8."""
+    calls = []
+
+    def predict(images):
+        calls.append(len(images))
+        return np.ones((len(images), 10), np.float32)
+
+    async def scenario():
+        with ThreadPoolExecutor(1) as pool:
+            batcher = MicroBatcher(predict, pool, window=0.5, max_batch=32)
+            batcher.start()
+            rows = await asyncio.gather(
+                *(batcher.submit(np.zeros((28, 28), np.uint8)) for _ in range(8))
+            )
+            # one alone waits the window for company; a second one inside it joins
+            first = asyncio.create_task(batcher.submit(np.zeros((28, 28), np.uint8)))
+            await asyncio.sleep(0.05)
+            await asyncio.gather(first, batcher.submit(np.zeros((28, 28), np.uint8)))
+            await batcher.stop()
+        return rows
+
+    rows = asyncio.run(scenario())
+    assert calls == [8, 2] and len(rows) == 8 and rows[0].shape == (10,)
+
+
 @pytest.mark.slow
 def test_concurrent_requests_share_model_calls():
-    """With a window long enough for all of them, 8 concurrent requests make one batch."""
+    """Through the real app, concurrent requests share model calls (fewer calls than requests)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
     image = encode(canvas_export())
-    # All 8 set off together, and the window is long: in a fresh clone's parallel suite on 2
-    # busy cores (Xeon AMX, 2026-12-03) 8 threads did not all post within 0.5 s.
+    # How many calls exactly depends on when the 8 threads' requests reach the queue: on 2
+    # cores busy with the parallel suite they can spread over more than the 2 s window (CI,
+    # 2026-12-07), so the exact batching is tested on the batcher alone above.
     together = threading.Barrier(8)
 
     def post_together(client, image) -> None:
@@ -209,7 +237,8 @@ def test_concurrent_requests_share_model_calls():
         for t in threads:
             t.join()
         text = c.get("/metrics").text
-    assert "mnistlab_batch_size_count 2.0" in text  # the warm-up, then one batch of 8
+    calls = float(re.search(r"^mnistlab_batch_size_count (\S+)$", text, re.M).group(1))
+    assert 2 <= calls <= 5  # the warm-up, then 8 requests in at most 4 calls
     assert "mnistlab_batch_size_sum 9.0" in text
 
 

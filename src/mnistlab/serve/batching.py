@@ -90,7 +90,7 @@ class MicroBatcher:
         try:
             images = np.stack([image for image, _ in live])
             call = loop.run_in_executor(self.executor, self.predict, images)
-            if self.timeout and not (await asyncio.wait({call}, timeout=self.timeout))[0]:
+            if not (await asyncio.wait({call}, timeout=self.timeout or None))[0]:
                 await self._stuck(call, live)
                 return
             rows = call.result()
