@@ -60,20 +60,54 @@ def test_the_fitted_temperature_lowers_the_nll_and_ece_on_images_it_never_saw():
     np.testing.assert_array_equal(calibration.scaled(proba, 1.0), proba)
 
 
+def _bent(n: int, seed: int):
+    """Confidence that no temperature fixes: right at rate c**3 / (c**3 + (1 - c)) for a
+    said top probability c (overconfident in the middle, honest near 0 and 1)."""
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet(np.full(10, 0.15), n).astype(np.float32)
+    c = proba.max(1).astype(np.float64)
+    right = rng.random(n) < c**3 / (c**3 + (1 - c))
+    top = proba.argmax(1)
+    wrong = (top + rng.integers(1, 10, n)) % 10
+    return proba, np.where(right, top, wrong)
+
+
+def test_the_top_map_fixes_what_the_temperature_cannot_and_keeps_every_answer():
+    fit_proba, fit_labels = _bent(6000, seed=1)
+    proba, labels = _bent(6000, seed=2)  # held out
+    t = calibration.fit_temperature(fit_proba, fit_labels)
+    top = calibration.fit_top_map(calibration.scaled(fit_proba, t), fit_labels)
+    only_t = calibration.scaled(proba, t)
+    both = calibration.Calibration(t, top)(proba)
+    assert calibration.ece(both, labels) < calibration.ece(only_t, labels) / 2
+    assert calibration.nll(both, labels) < calibration.nll(only_t, labels)
+    assert (both.argmax(1) == proba.argmax(1)).all()
+    np.testing.assert_allclose(both.sum(1), 1, atol=1e-5)
+    assert top[0] >= 0 and top[1] >= 0  # it rises with the top probability
+    # A map that would push the top below the runner-up stops just above it.
+    sunk = calibration.top_mapped(np.array([[0.5, 0.4, 0.1]], np.float32), (0.0, 0.0, -9.0))
+    assert sunk.argmax() == 0 and sunk[0, 0] > sunk[0, 1] and sunk.sum() == pytest.approx(1)
+    assert calibration.Calibration.of(None)(proba) is not None
+    np.testing.assert_array_equal(calibration.Calibration.of(None)(proba), proba)
+
+
 @pytest.mark.slow
 def test_a_trained_run_is_calibrated_on_its_held_out_split_and_the_test_split_gains():
     run = trained_run()  # val_size 0: a calibration split of 2,000 images was held out
     fitted = runs.load_calibration(run)
     assert fitted["fitted_on"] == "calibration" and fitted["images"] == 2000
     test = runs.load_metrics(run)["calibration"]  # the test split, never used for the fit
-    assert set(test) == {"temperature", "nll", "ece", "nll_before", "ece_before", "bins"}
+    assert set(test) == {"temperature", "top_map", "nll", "ece", "nll_before", "ece_before",
+                         "bins"}  # fmt: skip
+    # a CNN trained without label smoothing needs no top map (test_export: fast and best do)
+    assert fitted["top_map"] is None and test["top_map"] is None
     assert test["nll"] < test["nll_before"] and test["bins"] == 15
     assert test["ece"] <= 0.02
     classifier = Classifier.load(run)
     images = load_dataset("mnist", "test").images[:200]
     raw = runs.load_model(run).predict_proba(images)
     got = np.array([p.probabilities for p in classifier.predict(images, preprocessed=True)])
-    np.testing.assert_allclose(got, calibration.scaled(raw, fitted["temperature"]), atol=1e-6)
+    np.testing.assert_allclose(got, calibration.Calibration.of(fitted)(raw), atol=1e-6)
 
 
 @pytest.mark.slow

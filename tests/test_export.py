@@ -52,8 +52,8 @@ def test_onnxruntime_matches_the_run_on_test_images(tmp_path, small_test_split, 
     images = load_dataset(dataset, "test").images[:n]
     with precision.using("fp32"):  # the file is float32: compare like with like
         raw = runs.load_model(run).predict_proba(images)
-    temperature = runs.load_calibration(run)["temperature"]  # the file holds it
-    expected = calibration.scaled(raw, temperature)
+    found = calibration.Calibration.of(runs.load_calibration(run))  # the file holds it
+    expected = found(raw)
     path = export.export_run(run)
     assert path == run / "model.onnx"
     got = export.OnnxModel(path).predict_proba(images)
@@ -63,7 +63,9 @@ def test_onnxruntime_matches_the_run_on_test_images(tmp_path, small_test_split, 
     np.testing.assert_allclose(got.sum(1), 1, atol=1e-5)  # probabilities, softmax included
     meta = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
     assert json.loads(meta["mnistlab.model_args"]) == runs.load_config(run)["model_args"]
-    assert float(meta["mnistlab.temperature"]) == temperature != 1.0
+    assert float(meta["mnistlab.temperature"]) == found.temperature != 1.0
+    smoothed = runs.load_config(run).get("label_smoothing", 0) > 0  # fast, best: a top map
+    assert ("mnistlab.top_map" in meta) == smoothed == (found.top_map is not None)
 
 
 def test_the_file_has_a_dynamic_batch_and_names_its_weights(tmp_path):

@@ -5,12 +5,14 @@ compared with Python's on generated canvas drawings, in one page load."""
 import base64
 import io
 import math
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from mnistlab import runs
 from mnistlab.prediction.classifier import Classifier
 from mnistlab.serve import browser_runtime
 from mnistlab.serve.live import chromium_page, static_serving, stroke
@@ -23,11 +25,21 @@ DRAWINGS = 200
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site_run(tmp_path_factory):
+    """The session's run with a top map, as a run trained with label smoothing has one, so
+    that the browser runs every node of the calibration (prediction.export)."""
+    run = tmp_path_factory.mktemp("web") / "run"
+    shutil.copytree(trained_run(), run, ignore=shutil.ignore_patterns("*.onnx"))
+    runs.write_calibration(run, {**runs.load_calibration(run), "top_map": [0.6, 1.1, 0.4]})
+    return run
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, site_run):
     if browser_runtime.cached() is None:
         pytest.fail(f"onnxruntime-web is not in {browser_runtime.folder()}: run `make setup`")
     out = tmp_path_factory.mktemp("site")
-    write_site(trained_run(), out)
+    write_site(site_run, out)
     return out
 
 
@@ -72,7 +84,7 @@ def test_drawings_are_answered_with_no_server(page):
     assert page.errors == []
 
 
-def test_the_browser_prepares_and_answers_as_python_does(page):
+def test_the_browser_prepares_and_answers_as_python_does(page, site_run):
     """Preprocessing and the whole answer (calibrated probabilities, the reject rule) in the
     browser against Classifier (onnxruntime in Python), on the same canvas drawings."""
     images = drawings(DRAWINGS, seed=1)
@@ -93,7 +105,8 @@ def test_the_browser_prepares_and_answers_as_python_does(page):
         }""",
         pngs,
     )
-    classifier = Classifier.load(trained_run(), runtime="onnx")
+    classifier = Classifier.load(site_run, runtime="onnx")
+    assert classifier.model.metadata["mnistlab.top_map"] == "[0.6, 1.1, 0.4]"
     pixel_diffs, labels_agree, proba_diffs, reasons_agree = [], 0, [], 0
     for image, answer in zip(images, answers, strict=True):
         prepared, ink = classifier.prepare(image)

@@ -163,13 +163,13 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test") -> dict:
     metrics["split"] = split
     metrics["images"] = len(ds)
     calibrated = runs.load_calibration(run_dir)
-    if calibrated is not None:  # the temperature changes no answer: accuracy stays
-        temperature = float(calibrated["temperature"])
-        metrics["calibration"] = calibration.summary(proba, ds.labels, temperature)
+    if calibrated is not None:  # the calibration changes no answer: accuracy stays
+        found = calibration.Calibration.of(calibrated)
+        metrics["calibration"] = calibration.summary(proba, ds.labels, found)
     scores = reject_scores(run_dir, model, ds.images)
     if scores is not None:
         rule = calibrated["reject"]
-        scaled = calibration.scaled(proba, float(calibrated["temperature"]))
+        scaled = calibration.Calibration.of(calibrated)(proba)
         metrics["reject"] = reject.selective(scores, scaled, ds.labels, rule["threshold"],
                                              rule["unsure_below"])  # fmt: skip
     # What explanations compare an image with, built once for a run that lacks it (kept in
@@ -192,7 +192,7 @@ def reject_scores(run_dir: Path, model, images: np.ndarray) -> np.ndarray | None
         return None
     found = calibrated["reject"]
     rule = reject.RejectRule(arrays, found["threshold"], found["unsure_below"])
-    return rule.scored(model, images, calibrated["temperature"])[1]
+    return rule.scored(model, images, calibration.Calibration.of(calibrated))[1]
 
 
 def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, proba, metrics,
@@ -203,7 +203,7 @@ def write_plots(run_dir: Path, split: str, config: dict, history, model, ds, pro
     from mnistlab.evaluation import honesty, mistakes, plots, typical
 
     calibrated = runs.load_calibration(run_dir)
-    scaled = calibration.scaled(proba, calibrated["temperature"]) if calibrated else None
+    scaled = calibration.Calibration.of(calibrated)(proba) if calibrated else None
     shown = proba if scaled is None else scaled  # the probabilities the report gives
     where = "test" if split == "test" else "validation"
     names = config.get("preprocessing") == "objects"  # Fashion: class names; digits: numbers

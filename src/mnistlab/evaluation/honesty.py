@@ -26,7 +26,7 @@ def calibration_figure(raw: np.ndarray, scaled: np.ndarray | None, labels: np.nd
         x = [c for c in table["confidence"] if c is not None]
         y = [a for a in table["accuracy"] if a is not None]
         error = calibration.ece(proba, labels, bins)
-        left.plot(x, y, "o-", color=color, ms=4, label=f"{name} temperature (ECE {error:.4f})")
+        left.plot(x, y, "o-", color=color, ms=4, label=f"{name} calibration (ECE {error:.4f})")
     left.set_xlim(0, 1.01)
     left.set_ylim(0, 1.01)
     left.set_xlabel("Confidence (top probability)")
@@ -40,7 +40,7 @@ def calibration_figure(raw: np.ndarray, scaled: np.ndarray | None, labels: np.nd
         right.hist(confidence[mask], bins=edges, color=color, alpha=0.7,
                    label=f"{name} ({int(mask.sum()):,})")  # fmt: skip
     right.set_yscale("log")
-    right.set_xlabel("Confidence" + (" after the temperature" if scaled is not None else ""))
+    right.set_xlabel("Confidence" + (" after calibration" if scaled is not None else ""))
     right.set_ylabel("Images")
     right.set_title("Confidence of right and wrong answers")
     right.legend(loc="upper left", fontsize=9)

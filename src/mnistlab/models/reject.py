@@ -58,11 +58,11 @@ class RejectRule:
         """The log-odds that each image is not one of the classes (float32 (N,))."""
         return mlp_score(self.arrays, self.inputs(images, proba, features, logits, maps))
 
-    def scored(self, model, images: np.ndarray, temperature: float
+    def scored(self, model, images: np.ndarray, calibrated: calibration.Calibration
                ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """(calibrated probabilities, scores) of model-ready images, from one pass."""
         seen = model.look(images)
-        proba = calibration.scaled(seen.proba, temperature)
+        proba = calibrated(seen.proba)
         return proba, self.score(images, proba, seen.features, seen.logits, seen.maps)
 
     def reason(self, proba: np.ndarray, score: float, classes) -> str | None:

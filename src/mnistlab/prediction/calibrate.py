@@ -50,15 +50,17 @@ def calibrate_run(run_dir: str | Path, data_dir: str | None = None, made_up: int
         log.warning("%s held no images out (trained before calibration splits, with "
                     "val_size 0): fitting on the test split, whose figures then flatter the fit",
                     run_dir)  # fmt: skip
-    fitted = calibration.fitted(model.predict_proba(images.images), images.labels, where)
-    rule, fitted["reject"] = fit_reject(model, config, images, fitted["temperature"], where,
-                                        data_dir, made_up=made_up or OUTLIERS)  # fmt: skip
+    fitted = calibration.fitted(model.predict_proba(images.images), images.labels, where,
+                                top_map=config.get("label_smoothing", 0) > 0)  # fmt: skip
+    calibrated = calibration.Calibration.of(fitted)
+    rule, fitted["reject"] = fit_reject(model, config, images, calibrated, where, data_dir,
+                                        made_up=made_up or OUTLIERS)  # fmt: skip
     runs.save_reject(run_dir, rule.arrays)
     runs.write_calibration(run_dir, fitted)
     test = images if where == "test" else load_dataset(config["dataset"], "test", data_dir=data_dir)
     proba = model.predict_proba(test.images)
     if runs.load_metrics(run_dir) is not None:
-        summary = calibration.summary(proba, test.labels, fitted["temperature"])
+        summary = calibration.summary(proba, test.labels, calibrated)
         runs.write_metrics(run_dir, {"calibration": summary})
     log.info("reject rule: refuses scores above %.2f (keeps %.1f%% of the %s images) and "
              "calibrated top probabilities below %.2f", rule.threshold,
@@ -113,8 +115,8 @@ def outlier_images(preprocessing: str, dataset: str, n: int = OUTLIERS, seed: in
     return images, kinds
 
 
-def fit_reject(model, config: dict, held: Dataset, temperature: float, where: str,
-               data_dir: str | None = None, accept: float = ACCEPT,
+def fit_reject(model, config: dict, held: Dataset, calibrated: calibration.Calibration,
+               where: str, data_dir: str | None = None, accept: float = ACCEPT,
                made_up: int = OUTLIERS):  # fmt: skip
     """(RejectRule, what calibration.json says of it): the rule learns from training images
     against made-up ones, and its threshold keeps `accept` of the held-out images."""
@@ -126,8 +128,8 @@ def fit_reject(model, config: dict, held: Dataset, temperature: float, where: st
     strange, kinds = outlier_images(config.get("preprocessing", "digits"), config["dataset"],
                                     made_up, data_dir=data_dir)  # fmt: skip
     strange = np.concatenate([strange, *(_shifted(strange, seed) for seed in (1, 2))])
-    seen_digits = _calibrated(model, digits, temperature)  # one pass over each set
-    seen_strange = _calibrated(model, strange, temperature)
+    seen_digits = _calibrated(model, digits, calibrated)  # one pass over each set
+    seen_strange = _calibrated(model, strange, calibrated)
     arrays = reject.whitening(seen_digits[1], labels, len(config["classes"]))
     arrays |= {"input_mean": np.float32(0), "input_std": np.float32(1),
                "map_width": np.array([seen_digits[3].shape[1]], np.float32)}  # fmt: skip
@@ -138,7 +140,7 @@ def fit_reject(model, config: dict, held: Dataset, temperature: float, where: st
     arrays |= {"input_mean": mean, "input_std": std}
     x_digits, x_strange = (x_digits - mean) / std, (x_strange - mean) / std
     arrays |= _train_mlp(x_digits, x_strange)
-    held_scores = rule.scored(model, held.images, temperature)[1]
+    held_scores = rule.scored(model, held.images, calibrated)[1]
     rule.threshold = float(np.quantile(held_scores, accept))
     own = reject.mlp_score(arrays, x_strange[: len(kinds)]) > rule.threshold
     report = {
@@ -153,9 +155,9 @@ def fit_reject(model, config: dict, held: Dataset, temperature: float, where: st
     return rule, report
 
 
-def _calibrated(model, images, temperature):
+def _calibrated(model, images, calibrated: calibration.Calibration):
     seen = model.look(images)
-    return calibration.scaled(seen.proba, temperature), *seen[1:]
+    return calibrated(seen.proba), *seen[1:]
 
 
 def _shifted(images: np.ndarray, seed: int) -> np.ndarray:

@@ -97,8 +97,9 @@ class Classifier:
                      "them (temperature 1), and only images without ink are refused; `mnistlab "
                      "calibrate %s` fits both", self.run_dir, self.run_dir)  # fmt: skip
         self.temperature = float(calibrated["temperature"]) if calibrated else 1.0
-        # An exported graph holds the temperature already (prediction.export).
-        self._scale = 1.0 if getattr(model, "calibrated", False) else self.temperature
+        # An exported graph holds the calibration already (prediction.export).
+        self._calibrated = (calibration.Calibration() if getattr(model, "calibrated", False)
+                            else calibration.Calibration.of(calibrated))  # fmt: skip
         self.rule: RejectRule | None = None
         if reject_arrays is not None and calibrated and "reject" in calibrated:
             found = calibrated["reject"]
@@ -169,9 +170,9 @@ class Classifier:
             if self.rule is not None and hasattr(self.model, "predict_scored"):
                 proba, score = self.model.predict_scored(arrays)  # an export computes both
             elif self.rule is not None and hasattr(self.model, "look"):
-                proba, score = self.rule.scored(self.model, arrays, self._scale)
+                proba, score = self.rule.scored(self.model, arrays, self._calibrated)
             else:
-                proba = calibration.scaled(self.model.predict_proba(arrays), self._scale)
+                proba = self._calibrated(self.model.predict_proba(arrays))
                 score = np.full(len(proba), np.nan, np.float32)
         return np.concatenate([proba, score[:, None]], axis=1)
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from mnistlab import atomic, precision, runs
 from mnistlab.errors import MnistlabError
+from mnistlab.models.calibration import EDGE, KEEP_TOP, Calibration
 from mnistlab.models.model import PREDICT_BATCH, NumpyModel, as_unit_float, in_batches
 
 if TYPE_CHECKING:
@@ -79,8 +80,12 @@ def onnx_bytes(run_dir: str | Path) -> bytes:
         proto = _torch_proto(model, features=scored)
     metadata = _metadata(Path(run_dir), config, model)
     if calibrated is not None:
-        _add_temperature(proto, float(calibrated["temperature"]))
-        metadata["mnistlab.temperature"] = repr(float(calibrated["temperature"]))
+        found = Calibration.of(calibrated)
+        _add_temperature(proto, found.temperature)
+        metadata["mnistlab.temperature"] = repr(found.temperature)
+        if found.top_map is not None:
+            _add_top_map(proto, found.top_map, len(config["classes"]))
+            metadata["mnistlab.top_map"] = json.dumps(list(found.top_map))
     if scored:
         from mnistlab.prediction import export_reject
 
@@ -142,6 +147,58 @@ def _add_temperature(proto: onnx.ModelProto, temperature: float) -> None:
         helper.make_node("Log", ["floored"], ["log_probabilities"]),
         helper.make_node("Div", ["log_probabilities", "temperature"], ["scaled_logits"]),
         helper.make_node("Softmax", ["scaled_logits"], [OUTPUT], axis=1),
+    ])  # fmt: skip
+
+
+def _add_top_map(proto: onnx.ModelProto, top_map: tuple[float, float, float], classes: int
+                 ) -> None:  # fmt: skip
+    """Map the graph's top probability in place, as mnistlab.models.calibration.top_mapped
+    does: g = sigmoid(a ln c - b ln(1 - c) + d), kept above where the runner-up would tie,
+    the other classes scaled by (1 - g) / (1 - c)."""
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    before = "temperature_probabilities"
+    for node in graph.node:
+        node.output[:] = [before if name == OUTPUT else name for name in node.output]
+    a, b, d = top_map
+    constants = {"tm_a": a, "tm_b": b, "tm_d": d, "tm_one": 1.0, "tm_edge": EDGE,
+                 "tm_high": 1 - EDGE, "tm_keep": float(KEEP_TOP)}  # fmt: skip
+    graph.initializer.extend(
+        [numpy_helper.from_array(np.array(v, np.float32), k) for k, v in constants.items()]
+        + [numpy_helper.from_array(np.array([2], np.int64), "tm_k"),
+           numpy_helper.from_array(np.arange(classes, dtype=np.int64), "tm_classes")]
+    )  # fmt: skip
+
+    def node(op: str, inputs: list[str], output: str, **kw) -> onnx.NodeProto:
+        return helper.make_node(op, inputs, [output], **kw)
+
+    graph.node.extend([
+        helper.make_node("TopK", [before, "tm_k"], ["tm_top2", "tm_index2"], axis=1),
+        helper.make_node("Split", ["tm_top2"], ["tm_first", "tm_second"], axis=1, num_outputs=2),
+        node("Clip", ["tm_first", "tm_edge", "tm_high"], "tm_c"),
+        node("Log", ["tm_c"], "tm_log_c"),
+        node("Sub", ["tm_one", "tm_c"], "tm_rest"),
+        node("Log", ["tm_rest"], "tm_log_rest"),
+        node("Mul", ["tm_a", "tm_log_c"], "tm_alog"),
+        node("Mul", ["tm_b", "tm_log_rest"], "tm_blog"),
+        node("Sub", ["tm_alog", "tm_blog"], "tm_z0"),
+        node("Add", ["tm_z0", "tm_d"], "tm_z"),
+        node("Sigmoid", ["tm_z"], "tm_g0"),
+        node("Sub", ["tm_one", "tm_first"], "tm_left"),  # 1 - c, unclipped
+        node("Add", ["tm_left", "tm_second"], "tm_tie_den"),
+        node("Div", ["tm_second", "tm_tie_den"], "tm_tie"),
+        node("Mul", ["tm_tie", "tm_keep"], "tm_floor"),
+        node("Max", ["tm_g0", "tm_floor"], "tm_g1"),
+        node("Min", ["tm_g1", "tm_one"], "tm_g"),
+        node("Sub", ["tm_one", "tm_g"], "tm_gleft"),
+        node("Max", ["tm_left", "tm_edge"], "tm_left_safe"),
+        node("Div", ["tm_gleft", "tm_left_safe"], "tm_s"),
+        node("Mul", [before, "tm_s"], "tm_others"),
+        helper.make_node("Split", ["tm_index2"], ["tm_index", "tm_index_2nd"], axis=1,
+                         num_outputs=2),  # fmt: skip
+        node("Equal", ["tm_classes", "tm_index"], "tm_is_top"),
+        node("Where", ["tm_is_top", "tm_g", "tm_others"], OUTPUT),
     ])  # fmt: skip
 
 

@@ -326,11 +326,13 @@ def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict,
     seconds = sum(r["seconds"] for r in state.history)
     metrics = dict(accuracy=test_acc, loss=test_loss, train_seconds=seconds, epochs=state.epoch)
     fitted = None
-    if calibration_set is not None:  # one temperature (models/calibration.py), after training
+    if calibration_set is not None:  # the temperature (models/calibration.py), after training
         held_out = world.predict_proba(model, calibration_set.images)
         where = "val" if cfg["val_size"] else "calibration"
-        fitted = calibration.fitted(held_out, calibration_set.labels, where)
-        metrics["calibration"] = calibration.summary(proba, test_set.labels, fitted["temperature"])
+        fitted = calibration.fitted(held_out, calibration_set.labels, where,
+                                    top_map=cfg.get("label_smoothing", 0) > 0)  # fmt: skip
+        calibrated = calibration.Calibration.of(fitted)
+        metrics["calibration"] = calibration.summary(proba, test_set.labels, calibrated)
     if not world.lead:
         return Run(run_dir, cfg, model, state.history, metrics)
     if fitted is not None and outliers:  # the same rule as `mnistlab calibrate`'s
@@ -338,13 +340,13 @@ def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict,
             model,
             cfg,
             calibration_set,
-            fitted["temperature"],
+            calibrated,
             fitted["fitted_on"],
             data_dir,
             made_up=outliers,
         )
         runs.save_reject(run_dir, rule.arrays)
-        scaled, scores = rule.scored(model, test_set.images, fitted["temperature"])
+        scaled, scores = rule.scored(model, test_set.images, calibrated)
         metrics["reject"] = reject.selective(scores, scaled, test_set.labels, rule.threshold,
                                              rule.unsure)  # fmt: skip
     if fitted is not None:
