@@ -61,6 +61,7 @@ def train_cmd(  # long only by its flags, one a line; the body is 20 lines
     flip: Annotated[bool | None, _flag("flip", "--flip/--no-flip")] = None,
     grow_from: Annotated[int | None, _flag("grow_from")] = None,
     label_smoothing: Annotated[float | None, _flag("label_smoothing")] = None,
+    outlier_exposure: Annotated[float | None, _flag("outlier_exposure")] = None,
     betas: Annotated[str | None, _flag("betas")] = None,
     seed: Annotated[int | None, _flag("seed")] = None,
     seeds: Annotated[

@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -27,12 +28,15 @@ from mnistlab.data.load import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation.scores import loss_and_accuracy
 from mnistlab.models import Model, build_model, calibration, get_model_spec, pixel_stats, reject
-from mnistlab.prediction.calibrate import OUTLIERS, fit_reject
+from mnistlab.prediction.calibrate import OUTLIERS, fit_reject, outlier_images
 from mnistlab.training import budget, distributed, faults, loop
 from mnistlab.training.settings import Settings, settle
 from mnistlab.training.steps import make_stepper
 
 REJECT_OUTLIERS_ENV = "MNISTLAB_REJECT_OUTLIERS"  # TrainConfig.reject_outliers' default
+# Made-up images outlier exposure draws from: as many as the tests' reject rule learns from
+# (tests/predict_helpers.py), so that one cached set serves both there.
+EXPOSURE_POOL = 2000
 
 
 @dataclass
@@ -56,6 +60,7 @@ class TrainConfig:
     weight_decay: float | None = None
     betas: tuple[float, float] | None = None
     label_smoothing: float | None = None
+    outlier_exposure: float | None = None
     shift: int | None = None
     rotate: float | None = None
     scale: float | None = None
@@ -180,9 +185,10 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
         model.load_arrays(weights, config.from_run)
     elif not saved:
         model.init_from_data(x)
-    stepper = make_stepper(model, x, y, settings, device, world)
+    made_up = _made_up(settings, config, world)
+    stepper = make_stepper(model, x, y, settings, device, world, made_up)
     if settings.budget and not saved:
-        plan = _plan_budget(model, x, y, settings, device, val_set, test_set, started)
+        plan = _plan_budget(model, x, y, settings, device, val_set, test_set, started, made_up)
         settings = dataclasses.replace(settings, epochs=plan.epochs,
                                        budget_plan=dataclasses.asdict(plan))  # fmt: skip
     if saved:
@@ -237,6 +243,17 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
         if isinstance(said, faults.Interrupted) and str(said):  # the CLI then exits 130
             console.print(str(said), markup=False, highlight=False)
         raise said from None
+
+
+def _made_up(settings: Settings, config: TrainConfig, world: distributed.World
+             ) -> np.ndarray | None:  # fmt: skip
+    """The made-up non-digits that outlier exposure shows the network (None when off): the
+    reject rule's kind of images (prediction/calibrate.py), drawn once and cached."""
+    if not settings.outlier_exposure:
+        return None
+    preprocessing = get_spec(settings.dataset).preprocessing
+    return world.from_lead(lambda: outlier_images(preprocessing, settings.dataset, EXPOSURE_POOL,
+                                                  data_dir=config.data_dir)[0])  # fmt: skip
 
 
 def _reject_outliers(config: TrainConfig) -> int:
@@ -375,13 +392,16 @@ def _precision_mode(asked: str | None, saved: dict | None) -> str | None:
     return path
 
 
-def _plan_budget(model, x, y, settings: Settings, device: str, val_set, test_set, started: float):
+def _plan_budget(model, x, y, settings: Settings, device: str, val_set, test_set, started: float,
+                 made_up: np.ndarray | None = None):  # fmt: skip
     """Time this machine's training steps and evaluation passes, then fit epochs to the budget."""
     n = len(y)
 
+    def stepper(probe):
+        return make_stepper(probe, x, y, settings, device, outliers=made_up)
+
     def measured(size: int) -> float:  # seconds per step on size × size images
-        return budget.time_steps(model, lambda probe: make_stepper(probe, x, y, settings, device),
-                                 n, loop.batch_size(settings, n), size)  # fmt: skip
+        return budget.time_steps(model, stepper, n, loop.batch_size(settings, n), size)
 
     step = measured(IMAGE_SIDE)
     small = measured(settings.grow_from) if settings.grow_from else 0.0

@@ -56,6 +56,10 @@ class Settings:
     weight_decay: float = _help("L2 penalty; decoupled for adamw.")
     betas: tuple[float, float] = _help("Adam moment decay rates, e.g. 0.9,0.999.")
     label_smoothing: float = _help("Target mass spread over all classes.")
+    outlier_exposure: float = _help(
+        "Weight of a second loss that teaches uniform answers on made-up non-digits "
+        "(outlier exposure, Hendrycks et al. 2019); 0: off."
+    )
     # augmentation (torch models)
     shift: int = _help("Shift training images by up to N whole pixels.")
     rotate: float = _help("Rotate training images by up to ± N degrees.")
@@ -92,6 +96,7 @@ COMMON: dict = dict(
     weight_decay=0.0,
     betas=(0.9, 0.999),
     label_smoothing=0.0,
+    outlier_exposure=0.0,
     shift=0,
     rotate=0.0,
     scale=0.0,
@@ -199,8 +204,9 @@ def validate(settings: Settings) -> None:
     )
     choice("optimizer", OPTIMIZERS)
     choice("schedule", SCHEDULES)
-    non_negative = ("weight_decay", "shift", "rotate", "scale", "erase", "patience",
-                    "train_limit", "seed", "val_size", "calibration_size", "budget")  # fmt: skip
+    non_negative = ("weight_decay", "outlier_exposure", "shift", "rotate", "scale", "erase",
+                    "patience", "train_limit", "seed", "val_size", "calibration_size",
+                    "budget")  # fmt: skip
     for key in non_negative:
         value = getattr(settings, key)
         check(value >= 0, f"{key.replace('_', ' ')} must be 0 or more, got {value}")
@@ -228,6 +234,8 @@ def validate(settings: Settings) -> None:
     )
     check(backend.label_smoothing or not settings.label_smoothing,
           f"the {settings.model} model has no label smoothing")  # fmt: skip
+    check(backend.augmentation or not settings.outlier_exposure,
+          f"the {settings.model} model has no outlier exposure (torch models only)")  # fmt: skip
     check(
         backend.augmentation or not any(getattr(settings, k) for k in AUGMENTS),
         "augmentation (--shift, --rotate, --scale, --erase, --flip) is for torch models only",

@@ -17,7 +17,6 @@ from torch.nn import functional as F
 
 from mnistlab.errors import MnistlabError
 from mnistlab.models import Model
-from mnistlab.models.model import NumpyModel
 from mnistlab.models.numpy_net import SGD
 from mnistlab.models.torch_model import TorchModel
 from mnistlab.training.augment import Augment, augment
@@ -25,23 +24,33 @@ from mnistlab.training.distributed import World
 from mnistlab.training.settings import Settings
 
 MOMENTUM = 0.9  # "nesterov": SGD with Nesterov momentum 0.9, for both kinds of network
+EXPOSED = 0.25  # made-up non-digits per training image in a step, with outlier exposure
 
 
 def make_stepper(model: Model, images: np.ndarray, labels: np.ndarray, settings: Settings, device,
-                 world: World | None = None):  # fmt: skip
+                 world: World | None = None, outliers: np.ndarray | None = None):  # fmt: skip
     """The stepper for this model; `settings` gives optimizer, lr, weight_decay, betas,
-    label_smoothing (the training loss only: figures report the plain cross-entropy) and
-    the augmentation. With a `world` of several processes, the data-parallel one."""
+    label_smoothing (the training loss only: figures report the plain cross-entropy), the
+    augmentation and outlier_exposure (its weight; `outliers`, uint8 (M, 28, 28), the
+    made-up images it needs). With a `world` of several processes, the data-parallel one."""
     if world is not None and world.size > 1:
-        return DataParallelStepper(model, images, labels, settings, device, world)
-    stepper = {TorchModel: TorchStepper, NumpyModel: NumpyStepper}[type(model)]
-    return stepper(model, images, labels, settings, device)
+        return DataParallelStepper(model, images, labels, settings, device, world, outliers)
+    if isinstance(model, TorchModel):
+        return TorchStepper(model, images, labels, settings, device, outliers)
+    return NumpyStepper(model, images, labels, settings, device)
 
 
 class TorchStepper:
-    """The whole training set lives on the device as one uint8 tensor; a batch is an index."""
+    """The whole training set lives on the device as one uint8 tensor; a batch is an index.
 
-    def __init__(self, model: Model, images, labels, settings: Settings, device: str) -> None:
+    With outlier exposure, each step also shows the network EXPOSED made-up non-digits per
+    training image and adds, weighted, their cross-entropy against the uniform answer: the
+    network learns to spread its probability on what is none of its classes, and its
+    features to set such images apart, which the reject rule then reads (models/reject.py).
+    """
+
+    def __init__(self, model: Model, images, labels, settings: Settings, device: str,
+                 outliers: np.ndarray | None = None) -> None:  # fmt: skip
         self.net = model.to(device).net
         self.device = device
         self.augment = Augment(
@@ -61,6 +70,8 @@ class TorchStepper:
             )
         self.label_smoothing = settings.label_smoothing
         self.size = self.x.shape[-1]
+        self.exposure = settings.outlier_exposure if outliers is not None else 0.0
+        self.outliers = torch.tensor(outliers).to(device) if self.exposure else None
 
     def start_epoch(self, seed: int, size: int) -> None:
         """Train on `size`×`size` images this epoch (progressive resizing: loop.py)."""
@@ -77,8 +88,14 @@ class TorchStepper:
     def step(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """One update; returns (mean loss, correct count) as tensors, read only when needed."""
         xb, yb = self._batch(idx)
-        logits = self.net(xb)
+        if self.exposure:
+            both = self.net(torch.cat([xb, self._made_up(idx)]))
+            logits, strange = both[: len(xb)], both[len(xb) :]
+        else:
+            logits = self.net(xb)
         loss = F.cross_entropy(logits, yb, label_smoothing=self.label_smoothing)
+        if self.exposure:
+            loss = loss + self.exposure * _uniform_loss(strange).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -123,6 +140,23 @@ class TorchStepper:
             xb = F.interpolate(xb, size=(self.size, self.size), mode="bilinear", antialias=True)
         return xb, self.y[i]
 
+    def _made_up(self, idx: np.ndarray) -> torch.Tensor:
+        """The made-up images shown with the batch `idx`, augmented like it: which ones is a
+        function of the batch, so a resumed run and every rank pick the same."""
+        count = max(1, round(EXPOSED * len(idx)))
+        pick = torch.Generator().manual_seed(int(idx[0]) * 1_000_003 + int(idx[-1]))
+        i = torch.randint(0, len(self.outliers), (count,), generator=pick).to(self.device)
+        ob = self.outliers[i].unsqueeze(1).float().div_(255.0)
+        ob = augment(ob, self.augment) if self.augment else ob
+        if self.size != ob.shape[-1]:
+            ob = F.interpolate(ob, size=(self.size, self.size), mode="bilinear", antialias=True)
+        return ob
+
+
+def _uniform_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Per image, the cross-entropy of its answer against the uniform one (float32)."""
+    return -F.log_softmax(logits.float(), dim=1).mean(dim=1)
+
 
 class DataParallelStepper(TorchStepper):
     """One of several processes: it steps on its slice of each global batch, and
@@ -137,8 +171,9 @@ class DataParallelStepper(TorchStepper):
     (statistics of batch / world size images; the running statistics saved are rank 0's).
     """
 
-    def __init__(self, model: Model, images, labels, settings: Settings, device: str, world: World):
-        super().__init__(model, images, labels, settings, device)
+    def __init__(self, model: Model, images, labels, settings: Settings, device: str, world: World,
+                 outliers: np.ndarray | None = None):  # fmt: skip
+        super().__init__(model, images, labels, settings, device, outliers)
         self.world = world
         if device.startswith("cuda"):  # in place: the same parameters, state-dict names
             nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
@@ -149,10 +184,20 @@ class DataParallelStepper(TorchStepper):
         """One update on this rank's slice; (mean loss, correct count) of the global batch."""
         mine = np.array_split(np.arange(len(idx)), self.world.size)[self.world.rank]
         xb, yb = (t[mine[0] : mine[-1] + 1] for t in self._batch(idx))
-        logits = self.ddp(xb)
+        if self.exposure:  # the made-up images of the global batch, sliced the same way
+            made_up = self._made_up(idx)
+            theirs = np.array_split(np.arange(len(made_up)), self.world.size)[self.world.rank]
+            both = self.ddp(torch.cat([xb, made_up[theirs[0] : theirs[-1] + 1]]))
+            logits, strange = both[: len(xb)], both[len(xb) :]
+        else:
+            logits = self.ddp(xb)
         loss = F.cross_entropy(logits, yb, label_smoothing=self.label_smoothing, reduction="sum")
+        scaled = loss * (self.world.size / len(idx))
+        if self.exposure:
+            share = self.world.size / len(made_up)
+            scaled = scaled + self.exposure * _uniform_loss(strange).sum() * share
         self.opt.zero_grad(set_to_none=True)
-        (loss * (self.world.size / len(idx))).backward()
+        scaled.backward()
         self.opt.step()
         smoothed = self.label_smoothing  # the history reports plain cross-entropy (see above)
         plain = F.cross_entropy(logits.detach(), yb, reduction="sum") if smoothed else loss.detach()
