@@ -161,6 +161,9 @@ def tta(res: dict) -> list[str]:
 def honest(res: dict) -> list[str]:
     flagged = res.get("flagged") or {}
     rows = [[kind, fmt(share, ".1%")] for kind, share in flagged.items()]
+    if "flagged_near_empty_canvas" in res:
+        at = [kind for kind, _ in rows].index("near-empty") + 1
+        rows.insert(at, ["near-empty, on a canvas", fmt(res["flagged_near_empty_canvas"], ".1%")])
     rows += [["**all non-digits**", fmt(res.get("flagged_all"), ".1%")]] if rows else []
     lines = table(["non-digits of this kind", "refused"], rows)
     return lines + [

@@ -34,8 +34,8 @@ from mnistlab.training.settings import Settings, settle
 from mnistlab.training.steps import make_stepper
 
 REJECT_OUTLIERS_ENV = "MNISTLAB_REJECT_OUTLIERS"  # TrainConfig.reject_outliers' default
-# Made-up images outlier exposure draws from: as many as the tests' reject rule learns from
-# (tests/predict_helpers.py), so that one cached set serves both there.
+# Made-up images outlier exposure draws from when the run fits no reject rule (whose images
+# it shares otherwise): as many as the tests' rule learns from (tests/predict_helpers.py).
 EXPOSURE_POOL = 2000
 
 
@@ -185,7 +185,7 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
         model.load_arrays(weights, config.from_run)
     elif not saved:
         model.init_from_data(x)
-    made_up = _made_up(settings, config, world)
+    made_up = _made_up(settings, config, world, _reject_outliers(config) or EXPOSURE_POOL)
     stepper = make_stepper(model, x, y, settings, device, world, made_up)
     if settings.budget and not saved:
         plan = _plan_budget(model, x, y, settings, device, val_set, test_set, started, made_up)
@@ -245,14 +245,14 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
         raise said from None
 
 
-def _made_up(settings: Settings, config: TrainConfig, world: distributed.World
+def _made_up(settings: Settings, config: TrainConfig, world: distributed.World, count: int
              ) -> np.ndarray | None:  # fmt: skip
-    """The made-up non-digits that outlier exposure shows the network (None when off): the
-    reject rule's kind of images (prediction/calibrate.py), drawn once and cached."""
+    """The `count` made-up non-digits that outlier exposure shows the network (None when
+    off): the reject rule's images (prediction/calibrate.py), drawn once and cached."""
     if not settings.outlier_exposure:
         return None
     preprocessing = get_spec(settings.dataset).preprocessing
-    return world.from_lead(lambda: outlier_images(preprocessing, settings.dataset, EXPOSURE_POOL,
+    return world.from_lead(lambda: outlier_images(preprocessing, settings.dataset, count,
                                                   data_dir=config.data_dir)[0])  # fmt: skip
 
 
