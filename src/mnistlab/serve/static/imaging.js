@@ -6,7 +6,33 @@
 "use strict";
 
 (function (global) {
-  const image = (w, h, d) => ({ w, h, d: d || new Float32Array(w * h) });
+  // ── scratch memory ───────────────────────────────────────────────────────────────────
+  // A fresh typed array of a few hundred kB costs more than the loop that fills it (the
+  // system hands out zeroed pages), and a drawing needs dozens. So one preparation's arrays
+  // are carved from buffers kept between drawings: `scratch(Type, n)` is a zeroed
+  // `new Type(n)`, and `releaseScratch()`, at the start of each preparation, takes them all
+  // back: no array made by scratch may outlive its preparation.
+  const SLAB = 1 << 22; // bytes; a slab per 4 MB a drawing needs (about 3 for the page's canvas)
+  const slabs = [];
+  let slab = 0, used = 0;
+
+  function scratch(Type, n) {
+    const bytes = Math.ceil((n * Type.BYTES_PER_ELEMENT) / 8) * 8;
+    for (; ; slab++, used = 0) {
+      if (slab === slabs.length) slabs.push(new ArrayBuffer(Math.max(SLAB, bytes)));
+      if (used + bytes <= slabs[slab].byteLength) break;
+    }
+    const out = new Type(slabs[slab], used, n);
+    used += bytes;
+    return out.fill(0);
+  }
+
+  function releaseScratch() {
+    slab = 0;
+    used = 0;
+  }
+
+  const image = (w, h, d) => ({ w, h, d: d || scratch(Float32Array, w * h) });
 
   // Python's round(): halves to even.
   function roundHalfEven(x) {
@@ -16,7 +42,9 @@
 
   // ── statistics ───────────────────────────────────────────────────────────────────────
   function median(values) {
-    const s = Float32Array.from(values), n = s.length, upper = select(s, n >> 1);
+    const n = values.length, s = scratch(Float32Array, n);
+    s.set(values);
+    const upper = select(s, n >> 1);
     if (n % 2) return upper;
     let lower = -Infinity; // the largest value below the middle one
     for (let i = 0; i < n >> 1; i++) lower = Math.max(lower, s[i]);
@@ -77,38 +105,50 @@
     let total = 0;
     for (let x = -radius; x <= radius; x++) total += kernel[x + radius] = Math.exp((-0.5 * x * x) / (sigma * sigma));
     for (let i = 0; i < taps; i++) kernel[i] /= total;
-    const { w, h } = img, d = img.d, down = new Float32Array(w * h), out = new Float32Array(w * h);
-    const sum = new Float64Array(w); // one row's sums, a row of taps at a time
+    const { w, h } = img, down = scratch(Float32Array, w * h), out = scratch(Float32Array, w * h), at = new Int32Array(taps);
     for (let y = 0; y < h; y++) {
-      sum.fill(0);
-      for (let j = 0; j < taps; j++) {
-        const k = kernel[j], at = reflect(y + j - radius, h) * w;
-        for (let x = 0; x < w; x++) sum[x] += k * d[at + x];
-      }
-      down.set(sum, y * w);
+      for (let j = 0; j < taps; j++) at[j] = reflect(y + j - radius, h) * w;
+      weightedSums(img.d, at, kernel, down, y * w, w);
     }
-    // along rows: the same sums, a tap at a time over the row's inner pixels; its first and
-    // last `radius` pixels read reflected ones
     for (let y = 0; y < h; y++) {
       const row = y * w;
-      sum.fill(0);
-      for (let j = 0; j < taps; j++) {
-        const k = kernel[j], at = row + j - radius;
-        for (let x = radius; x < w - radius; x++) sum[x] += k * down[at + x];
-      }
+      for (let j = 0; j < taps; j++) at[j] = row + j; // the inner pixels' neighbours
+      weightedSums(down, at, kernel, out, row + radius, w - 2 * radius);
       for (let x = 0; x < w; x++) {
-        if (x === radius && x < w - radius) x = w - radius;
-        let s = 0;
-        for (let j = 0; j < taps; j++) s += kernel[j] * down[row + reflect(x + j - radius, w)];
-        sum[x] = s;
+        if (x === radius && x < w - radius) x = w - radius; // past the inner pixels
+        if (x < w) out[row + x] = edgeSum(down, row, w, x, kernel);
       }
-      out.set(sum, row);
     }
     return image(w, h, out);
   }
 
+  // out[start + x] = sum of kernel[j] * src[at[j] + x] for x below count. Written out for 5
+  // taps (radius 2: canvases of 500 to 624 px, the page's 560 among them), where the loop
+  // over taps takes twice as long.
+  function weightedSums(src, at, kernel, out, start, count) {
+    if (kernel.length === 5) {
+      const [a, b, c, d, e] = at, [k0, k1, k2, k3, k4] = kernel;
+      for (let x = 0; x < count; x++) out[start + x] = k0 * src[a + x] + k1 * src[b + x] + k2 * src[c + x] + k3 * src[d + x] + k4 * src[e + x];
+      return;
+    }
+    for (let x = 0; x < count; x++) {
+      let s = 0;
+      for (let j = 0; j < kernel.length; j++) s += kernel[j] * src[at[j] + x];
+      out[start + x] = s;
+    }
+  }
+
+  // The sum at pixel x of a row of w from `row`, where the kernel reaches past an edge.
+  function edgeSum(src, row, w, x, kernel) {
+    const radius = (kernel.length - 1) / 2;
+    let s = 0;
+    for (let j = 0; j < kernel.length; j++) s += kernel[j] * src[row + reflect(x + j - radius, w)];
+    return s;
+  }
+
   function dilate(mask, w, h) {
-    const out = Uint8Array.from(mask);
+    const out = scratch(Uint8Array, w * h);
+    out.set(mask);
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         const i = y * w + x;
@@ -121,7 +161,7 @@
 
   // scipy.ndimage.label with a 3x3 structure (8-connected components), by flood fill.
   function label(mask, w, h) {
-    const labels = new Int32Array(w * h), stack = new Int32Array(w * h);
+    const labels = scratch(Int32Array, w * h), stack = scratch(Int32Array, w * h);
     let n = 0;
     for (let start = 0; start < w * h; start++) {
       if (!mask[start] || labels[start]) continue;
@@ -150,10 +190,10 @@
   // lower envelope of the parabolas those squared distances make.
   function distances(mask, w, h) {
     const INF = 1e20, FAR = w + h; // FAR: no unset pixel in the column
-    const g = new Int32Array(w * h);
+    const g = scratch(Int32Array, w * h);
     for (let i = 0; i < w * h; i++) g[i] = mask[i] ? (i < w ? FAR : Math.min(FAR, g[i - w] + 1)) : 0;
     for (let i = w * (h - 1) - 1; i >= 0; i--) if (g[i + w] + 1 < g[i]) g[i] = g[i + w] + 1;
-    const out = new Float32Array(w * h), f = new Float64Array(w), v = new Int32Array(w), z = new Float64Array(w + 1);
+    const out = scratch(Float32Array, w * h), f = new Float64Array(w), v = new Int32Array(w), z = new Float64Array(w + 1);
     for (let y = 0; y < h; y++) {
       const row = y * w;
       let set = false;
@@ -199,5 +239,5 @@
     return out;
   }
 
-  global.mnistlabImaging = { image, roundHalfEven, median, otsu, gaussian, dilate, label, distances, pad };
+  global.mnistlabImaging = { scratch, releaseScratch, image, roundHalfEven, median, otsu, gaussian, dilate, label, distances, pad };
 })(globalThis);

@@ -9,7 +9,7 @@
 "use strict";
 
 (function (global) {
-  const { image, roundHalfEven, cropLA, reduce, resizeFloat, resizeLA, median, otsu, gaussian, dilate, label, distances, pad } =
+  const { scratch, releaseScratch, image, roundHalfEven, cropLA, reduce, resizeFloat, resizeLA, median, otsu, gaussian, dilate, label, distances, pad } =
     global.mnistlabImaging; // imaging.js and resample.js, loaded first
   const BYTE = Math.fround(1 / 255); // a byte's 1/255 in float32, as NumPy's float32 division
   const ANALYSIS_SIDE = 256, DETAIL_SIDE = 400, BLUR_PER_SIDE = 0.001, MIN_CONTRAST = 0.1;
@@ -27,7 +27,7 @@
   // ── the steps ────────────────────────────────────────────────────────────────────────
   // preprocess._arrays and _background: grey composited over the colour that keeps ink ink.
   function flatten(la) {
-    const n = la.w * la.h, gray = new Float32Array(n), alpha = new Float32Array(n), opaque = new Float32Array(n);
+    const n = la.w * la.h, gray = scratch(Float32Array, n), alpha = scratch(Float32Array, n), opaque = scratch(Float32Array, n);
     let count = 0;
     for (let i = 0; i < n; i++) {
       gray[i] = Math.fround(la.l[i] * BYTE);
@@ -65,7 +65,7 @@
     const invert = background - lo > hi - background;
     if (invert) background = 1 - background;
     // ink above the background, and how many pixels are the background (in float32, as NumPy)
-    const bg = Math.fround(background), ink = new Float32Array(n);
+    const bg = Math.fround(background), ink = scratch(Float32Array, n);
     let same = 0, peak = -Infinity;
     for (let i = 0; i < n; i++) {
       const v = invert ? Math.fround(1 - d[i]) : d[i];
@@ -85,7 +85,7 @@
 
   // preprocess._levels (digits): background to 0, the median stroke to full strength; in place.
   function levels(ink, threshold) {
-    const strokes = new Float32Array(ink.length);
+    const strokes = scratch(Float32Array, ink.length);
     let n = 0;
     for (let i = 0; i < ink.length; i++) if (ink[i] > threshold) strokes[n++] = ink[i];
     const floor = threshold * 0.5, level = median(strokes.subarray(0, n));
@@ -107,7 +107,7 @@
   // preprocess._despeckle: drop specks and clutter along the border, in place; also what was dropped.
   function despeckle(w, h, ink) {
     const reach = Math.max(1, roundHalfEven(Math.max(w, h) / 200));
-    let near = new Uint8Array(w * h);
+    let near = scratch(Uint8Array, w * h);
     for (let i = 0; i < w * h; i++) near[i] = ink[i] > 0 ? 1 : 0;
     for (let r = 0; r < reach; r++) near = dilate(near, w, h);
     const [labels, n] = label(near, w, h);
@@ -128,7 +128,7 @@
     if (kept >= 0.002 * cluttered) for (let c = 1; c <= n; c++) if (clutter[c]) mass[c] = 0;
     let total = 0;
     for (let c = 1; c <= n; c++) total += mass[c];
-    const dropped = new Uint8Array(w * h);
+    const dropped = scratch(Uint8Array, w * h);
     for (let i = 0; i < w * h; i++) {
       const c = labels[i];
       dropped[i] = c > 0 && !(mass[c] >= 0.02 * total) ? 1 : 0;
@@ -212,11 +212,11 @@
   // framing.normalize_stroke: thin strokes grown, thick ones thinned to MNIST's width.
   function normalizeStroke(ink, measured) {
     const work = resize(ink, STROKE_SIDE / Math.max(ink.w, ink.h));
-    const mask = new Float32Array(work.d.length);
+    const mask = scratch(Float32Array, work.d.length);
     for (let i = 0; i < mask.length; i++) mask[i] = work.d[i] > 0.5 ? 1 : 0;
     if (!anyInk(mask)) return ink;
     const padded = distances(pad(image(work.w, work.h, mask), 1).d, work.w + 2, work.h + 2);
-    const inside = new Float64Array(work.w * work.h);
+    const inside = scratch(Float64Array, work.w * work.h);
     let sum = 0, count = 0;
     for (let y = 0; y < work.h; y++) {
       for (let x = 0; x < work.w; x++) {
@@ -239,7 +239,7 @@
       return grown;
     }
     if (width > 1.5 * target) {
-      const thinned = new Float32Array(work.d.length);
+      const thinned = scratch(Float32Array, work.d.length);
       for (let i = 0; i < thinned.length; i++) thinned[i] = Math.min(work.d[i], Math.min(1, Math.max(0, inside[i] - (width - target) / 2 + 0.5)));
       return anyInk(thinned) ? image(work.w, work.h, thinned) : ink;
     }
@@ -279,6 +279,7 @@
   // preprocess.prepare for RGBA pixels (a canvas's getImageData, or a decoded PNG):
   // {image: Uint8Array(784), light ink on black; ink: {extent, stroke}} as Ink holds them.
   function prepare(rgba, w, h) {
+    releaseScratch(); // the last drawing's arrays are reused
     const src = { w, h, rgba };
     const k = Math.ceil(Math.max(w, h) / ANALYSIS_SIDE);
     const small = k > 1 ? reduce(src, k) : cropLA(src, [0, 0, w, h]);

@@ -7,14 +7,14 @@
 "use strict";
 
 (function (global) {
-  const { image } = global.mnistlabImaging;
+  const { scratch, image } = global.mnistlabImaging;
 
   // images.gray_image + Image.convert("LA") of a box of the RGBA pixels: ITU-R 601-2 luma
   // with Pillow's rounding, and alpha. Only the pixels a step reads are converted.
   const luma = (rgba, p) => (rgba[p] * 19595 + rgba[p + 1] * 38470 + rgba[p + 2] * 7471 + 0x8000) >>> 16;
 
   function cropLA(src, [x0, y0, x1, y1]) {
-    const w = x1 - x0, h = y1 - y0, l = new Uint8Array(w * h), a = new Uint8Array(w * h), rgba = src.rgba;
+    const w = x1 - x0, h = y1 - y0, l = scratch(Uint8Array, w * h), a = scratch(Uint8Array, w * h), rgba = src.rgba;
     for (let y = 0, i = 0; y < h; y++) {
       for (let x = 0, p = 4 * ((y + y0) * src.w + x0); x < w; x++, i++, p += 4) {
         l[i] = luma(rgba, p);
@@ -36,22 +36,28 @@
     return la;
   }
 
+  // The RGBA pixels as 32-bit words, to find the all-zero ones a word at a time (a copy
+  // where the bytes do not start at a multiple of 4).
+  function pixelWords(rgba) {
+    const bytes = rgba.byteOffset % 4 ? rgba.slice() : rgba;
+    return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
+  }
+
   // Image.reduce(k) of an LA image: k x k block means of La, the last blocks partial, then
   // back to LA. Each output row sums its k input rows into one row of block sums.
   function reduce(src, k) {
-    const w = Math.ceil(src.w / k), h = Math.ceil(src.h / k), rgba = src.rgba;
-    const out = { w, h, l: new Uint8Array(w * h), a: new Uint8Array(w * h) };
+    const w = Math.ceil(src.w / k), h = Math.ceil(src.h / k), rgba = src.rgba, words = pixelWords(rgba);
+    const out = { w, h, l: scratch(Uint8Array, w * h), a: scratch(Uint8Array, w * h) };
     const sl = new Int32Array(w), sa = new Int32Array(w);
     for (let y = 0; y < h; y++) {
       const y1 = Math.min(src.h, (y + 1) * k);
       sl.fill(0);
       sa.fill(0);
       for (let yy = y * k; yy < y1; yy++) {
-        for (let xx = 0, p = 4 * yy * src.w + 3; xx < src.w; xx++, p += 4) {
-          const a = rgba[p];
-          if (a === 0) continue; // transparent: nothing to add (most of a canvas)
-          const x = Math.floor(xx / k);
-          sl[x] += a === 255 ? luma(rgba, p - 3) : premultiplied(luma(rgba, p - 3), a);
+        for (let xx = 0, i = yy * src.w; xx < src.w; xx++, i++) {
+          if (words[i] === 0) continue; // transparent black adds nothing (most of a canvas)
+          const p = 4 * i, a = rgba[p + 3], x = Math.floor(xx / k);
+          sl[x] += a === 255 ? luma(rgba, p) : premultiplied(luma(rgba, p), a);
           sa[x] += a;
         }
       }
@@ -97,14 +103,26 @@
   // clipped to 0..255; else float32.
   const store = (s, eight) => (eight ? Math.min(255, Math.max(0, (s + 2097152) >> 22)) : s);
 
-  // Along rows: `lines` rows of w pixels to rows of c.first.length pixels.
-  function horizontalPass(src, w, lines, c, eight) {
-    const { first, count, weights, taps } = c, ow = first.length, out = new Float32Array(lines * ow);
+  // Along rows: `lines` rows of w pixels to rows of c.first.length pixels; a pixel is one
+  // value, or two (grey and alpha, side by side: their sums share the weights' reads).
+  function horizontalPass(src, w, lines, c, eight, two) {
+    const { first, count, weights, taps } = c, ow = first.length, out = scratch(Float32Array, lines * ow * (two ? 2 : 1));
     for (let line = 0, i = 0; line < lines; line++) {
-      for (let o = 0; o < ow; o++, i++) {
-        let s = 0;
-        for (let x = 0, at = line * w + first[o], k = o * taps, n = count[o]; x < n; x++) s += src[at + x] * weights[k + x];
-        out[i] = store(s, eight);
+      for (let o = 0; o < ow; o++) {
+        const k = o * taps, n = count[o];
+        if (two) {
+          let s = 0, t = 0;
+          for (let x = 0, at = 2 * (line * w + first[o]); x < n; x++, at += 2) {
+            s += src[at] * weights[k + x];
+            t += src[at + 1] * weights[k + x];
+          }
+          out[i++] = store(s, eight);
+          out[i++] = store(t, eight);
+        } else {
+          let s = 0;
+          for (let x = 0, at = line * w + first[o]; x < n; x++) s += src[at + x] * weights[k + x];
+          out[i++] = store(s, eight);
+        }
       }
     }
     return out;
@@ -113,7 +131,7 @@
   // Along columns: rows of w pixels to c.first.length rows, each the weighted sum of rows in
   // the weights' order (the same sums as pixel by pixel), in a float64 row.
   function verticalPass(src, w, c, eight) {
-    const { first, count, weights, taps } = c, oh = first.length, out = new Float32Array(oh * w), sum = new Float64Array(w);
+    const { first, count, weights, taps } = c, oh = first.length, out = scratch(Float32Array, oh * w), sum = scratch(Float64Array, w);
     for (let o = 0; o < oh; o++) {
       sum.fill(0);
       for (let y = 0; y < count[o]; y++) {
@@ -125,26 +143,29 @@
     return out;
   }
 
-  // Image.resize(size, filter, box) of one plane: `eight` for 8-bit bands (integers after
-  // each pass), else float32 ("F" mode). As Pillow does, the horizontal pass only covers the
-  // rows the vertical one reads.
-  function resamplePlane(d, w, h, ow, oh, box, name, eight) {
+  // Image.resize(size, filter, box) of one plane, or `two` side by side: `eight` for 8-bit
+  // bands (integers after each pass), else float32 ("F" mode). As Pillow does, the
+  // horizontal pass only covers the rows the vertical one reads.
+  function resamplePlane(d, w, h, ow, oh, box, name, eight, two = false) {
+    const values = two ? 2 : 1; // per pixel
     const horizontal = ow !== w || box[0] !== 0 || box[2] !== w;
     const vertical = oh !== h || box[1] !== 0 || box[3] !== h;
     const cv = coefficients(h, box[1], box[3], oh, name, eight);
     const first = vertical ? cv.first[0] : 0;
     const last = vertical ? cv.first[oh - 1] + cv.count[oh - 1] : h;
-    let src = d.subarray(first * w, last * w);
-    if (horizontal) src = horizontalPass(src, w, last - first, coefficients(w, box[0], box[2], ow, name, eight), eight);
+    let src = d.subarray(first * w * values, last * w * values);
+    if (horizontal) src = horizontalPass(src, w, last - first, coefficients(w, box[0], box[2], ow, name, eight), eight, two);
     if (!vertical) return src;
     for (let o = 0; o < oh; o++) cv.first[o] -= first;
-    return verticalPass(src, ow, cv, eight);
+    return verticalPass(src, ow * values, cv, eight);
   }
 
   function resizeFloat(img, ow, oh, name, box) {
     box = box || [0, 0, img.w, img.h];
     if (ow === img.w && oh === img.h && box[0] === 0 && box[1] === 0 && box[2] === img.w && box[3] === img.h) {
-      return image(ow, oh, Float32Array.from(img.d));
+      const copy = image(ow, oh);
+      copy.d.set(img.d);
+      return copy;
     }
     return image(ow, oh, resamplePlane(img.d, img.w, img.h, ow, oh, box, name, false));
   }
@@ -154,13 +175,23 @@
     // Only the box and what the filter reads around it (half a step each side) is premultiplied.
     const m = Math.ceil(0.5 * Math.max((box[2] - box[0]) / ow, (box[3] - box[1]) / oh)) + 2;
     const x0 = Math.max(0, Math.floor(box[0]) - m), y0 = Math.max(0, Math.floor(box[1]) - m);
-    const part = cropLA(src, [x0, y0, Math.min(src.w, Math.ceil(box[2]) + m), Math.min(src.h, Math.ceil(box[3]) + m)]);
+    const x1 = Math.min(src.w, Math.ceil(box[2]) + m), y1 = Math.min(src.h, Math.ceil(box[3]) + m);
+    // La side by side, as float32 (the values stay integers): one array type for the passes
+    const w = x1 - x0, h = y1 - y0, la = scratch(Float32Array, 2 * w * h), rgba = src.rgba;
+    for (let y = 0, i = 0; y < h; y++) {
+      for (let p = 4 * ((y + y0) * src.w + x0), end = p + 4 * w; p < end; p += 4, i += 2) {
+        la[i] = premultiplied(luma(rgba, p), rgba[p + 3]);
+        la[i + 1] = rgba[p + 3];
+      }
+    }
     const inside = [box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0];
-    // resampled as float32 planes (the values stay integers): one array type for the passes
-    const l = new Float32Array(part.l.length), a = Float32Array.from(part.a);
-    for (let i = 0; i < l.length; i++) l[i] = premultiplied(part.l[i], part.a[i]);
-    const plane = (d) => Uint8Array.from(resamplePlane(d, part.w, part.h, ow, oh, inside, "box", true));
-    return unpremultiply({ w: ow, h: oh, l: plane(l), a: plane(a) });
+    const both = resamplePlane(la, w, h, ow, oh, inside, "box", true, true);
+    const out = { w: ow, h: oh, l: scratch(Uint8Array, ow * oh), a: scratch(Uint8Array, ow * oh) };
+    for (let i = 0; i < ow * oh; i++) {
+      out.l[i] = both[2 * i];
+      out.a[i] = both[2 * i + 1];
+    }
+    return unpremultiply(out);
   }
 
   Object.assign(global.mnistlabImaging, { cropLA, reduce, resizeFloat, resizeLA });
