@@ -11,8 +11,9 @@
   // system hands out zeroed pages), and a drawing needs dozens. So one preparation's arrays
   // are carved from buffers kept between drawings: `scratch(Type, n)` is a zeroed
   // `new Type(n)`, and `releaseScratch()`, at the start of each preparation, takes them all
-  // back: no array made by scratch may outlive its preparation.
-  const SLAB = 1 << 22; // bytes; a slab per 4 MB a drawing needs (about 3 for the page's canvas)
+  // back: no array made by scratch may outlive its preparation. A drawing on the page's canvas
+  // needs 3 slabs; a large upload's extra ones are given back to the system afterwards.
+  const SLAB = 1 << 22, KEPT = 4; // bytes in a slab; slabs kept between preparations
   const slabs = [];
   let slab = 0, used = 0;
 
@@ -28,6 +29,8 @@
   }
 
   function releaseScratch() {
+    const extra = slabs.findIndex((buffer, i) => i >= KEPT || buffer.byteLength > SLAB);
+    if (extra >= 0) slabs.length = extra;
     slab = 0;
     used = 0;
   }

@@ -88,13 +88,20 @@
     return ctx.getImageData(0, 0, width, height).data;
   }
 
+  // The 28x28 image as a PNG data URL, drawn on one small canvas kept in memory (not on the
+  // GPU: it is read back at once) for every answer.
+  const small = Object.assign(document.createElement("canvas"), { width: 28, height: 28 });
+  const smallContext = small.getContext("2d", { willReadFrequently: true });
+  const smallPixels = smallContext.createImageData(28, 28);
+
   function preview(image) {
-    const c = Object.assign(document.createElement("canvas"), { width: 28, height: 28 });
-    const ctx = c.getContext("2d");
-    const data = ctx.createImageData(28, 28);
-    image.forEach((v, i) => data.data.set([v, v, v, 255], 4 * i));
-    ctx.putImageData(data, 0, 0);
-    return c.toDataURL("image/png");
+    const px = smallPixels.data;
+    for (let i = 0; i < 784; i++) {
+      px[4 * i] = px[4 * i + 1] = px[4 * i + 2] = image[i];
+      px[4 * i + 3] = 255;
+    }
+    smallContext.putImageData(smallPixels, 0, 0);
+    return small.toDataURL("image/png");
   }
 
   // Classifier.prediction's rule: too little ink first, then the reject score, then unsure.
@@ -114,7 +121,9 @@
   async function run(images) {
     const { session } = loaded;
     const x = new Float32Array(images.length * 784);
-    images.forEach((image, n) => image.forEach((v, i) => (x[n * 784 + i] = v / 255)));
+    images.forEach((image, n) => {
+      for (let i = 0; i < 784; i++) x[n * 784 + i] = image[i] / 255;
+    });
     const feeds = { images: new global.ort.Tensor("float32", x, [images.length, 1, 28, 28]) };
     const out = await session.run(feeds);
     const classes = loaded.manifest.classes.length;

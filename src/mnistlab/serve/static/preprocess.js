@@ -2,10 +2,11 @@
 // export, in the browser: ink from alpha (or dark strokes on a flat background), cleaned up
 // on a copy of at most 256 px, the ink's region redone from the full drawing, strokes made
 // as wide as MNIST's, fitted into 20x20 and centred by mass in 28x28. Each function below
-// names the Python function it ports (prediction/preprocess.py, prediction/framing.py), and
-// imaging.js reproduces Pillow's and SciPy's resampling, blur and labelling, so the 28x28
-// image is the server's to within a grey level or two (tests/test_web.py measures it). Photos need
-// the lighting fit and the server: `prepare` refuses an image whose background is not flat.
+// names the Python function it ports (prediction/preprocess.py, prediction/framing.py);
+// resample.js reproduces Pillow's resampling and imaging.js SciPy's blur, labelling and
+// distances, so the 28x28 image is the server's to within a grey level or two
+// (tests/test_web.py measures it). Photos need the server's lighting fit: `prepare` refuses
+// an image whose background is not flat. Steps work in place, on scratch arrays (imaging.js).
 "use strict";
 
 (function (global) {
@@ -251,9 +252,9 @@
     if (Math.max(ink.w, ink.h) > STROKE_SIDE) ink = resize(ink, STROKE_SIDE / Math.max(ink.w, ink.h));
     const { w, h } = ink, scale = 20 / Math.max(w, h);
     let total = 0, my = 0, mx = 0;
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const v = Math.fround(ink.d[y * w + x]);
+    for (let y = 0, i = 0; y < h; y++) {
+      for (let x = 0; x < w; x++, i++) {
+        const v = ink.d[i];
         total += v;
         my += v * y;
         mx += v * x;
@@ -266,13 +267,12 @@
     const before = [Math.max(0, reach - Math.floor(top)), Math.max(0, reach - Math.floor(left))];
     const after = [Math.max(0, Math.ceil(bottom) + reach - h), Math.max(0, Math.ceil(right) + reach - w)];
     const padded = image(w + before[1] + after[1], h + before[0] + after[0]);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) padded.d[(y + before[0]) * padded.w + x + before[1]] = Math.fround(ink.d[y * w + x]);
+    for (let y = 0; y < h; y++) padded.d.set(ink.d.subarray(y * w, (y + 1) * w), (y + before[0]) * padded.w + before[1]);
     const box = [left + before[1], top + before[0], right + before[1], bottom + before[0]];
     const out = resizeFloat(padded, 28, 28, scale <= 1 ? "box" : "bilinear", box);
+    const clipped = scaled(out.d, 0, 1);
     let peak = 0;
-    const clipped = out.d;
-    for (let i = 0; i < 784; i++) clipped[i] = Math.min(1, Math.max(0, clipped[i]));
-    for (const v of clipped) peak = Math.max(peak, v);
+    for (let i = 0; i < 784; i++) peak = Math.max(peak, clipped[i]);
     return scaled(clipped, 0, Math.max(peak, 1e-6));
   }
 
