@@ -115,6 +115,21 @@ def web_page(res: dict) -> list[str]:
                   "model.onnx MB", "runtime MB", "page MB"], [row])  # fmt: skip
 
 
+def web_preprocess(res: dict) -> list[str]:
+    def row(r: dict) -> list[str]:
+        a = r.get("against") or {}
+        return [fmt(r.get("set")), fmt(r.get("drawings")), fmt(r.get("p50_ms"), ".2f"),
+                fmt(r.get("p95_ms"), ".2f"), fmt(a.get("p50_ms"), ".2f"),
+                fmt(a.get("p95_ms"), ".2f"), fmt(r.get("speedup_p95"), ".2f"),
+                fmt(r.get("differing"))]  # fmt: skip
+
+    rows = [row(r) for r in res.get("results") or []]
+    about = (f"node {fmt(res.get('node'))}, against `{fmt(res.get('against'))}`, a drawing's "
+             f"median over {fmt(res.get('rounds'))} rounds.")  # fmt: skip
+    return table(["drawings", "n", "p50 ms", "p95 ms", "against p50 ms", "against p95 ms",
+                  "speedup p95", "differing"], rows) + ["", about]  # fmt: skip
+
+
 def predict_robustness(res: dict) -> list[str]:
     rows = [["raw 28x28 test arrays", fmt(res.get("raw_accuracy"), ".1%"), MISSING]]
     rows += [[fmt(r.get("style")), fmt(r.get("accuracy"), ".1%"),
@@ -219,6 +234,7 @@ RENDER: dict[str, Callable[[dict], list[str]]] = {
     "serve_load": serve_load,
     "preprocess_speed": preprocess_speed,
     "web_page": web_page,
+    "web_preprocess": web_preprocess,
     "predict_robustness": predict_robustness,
     "compare_classics": compare_classics,
     "distributed": distributed,

@@ -38,7 +38,7 @@ def test_health_page_model_and_docs(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text and "static/app.js" in page.text
-    for asset in ("app.js", "style.css", "imaging.js", "preprocess.js", "local.js"):
+    for asset in ("app.js", "style.css", "imaging.js", "resample.js", "preprocess.js", "local.js"):
         assert client.get(f"/static/{asset}").status_code == 200
     info = client.get("/api/model").json()
     assert info["dataset"] == "mnist" and info["model"] == "cnn"

@@ -59,7 +59,8 @@ def page(site):
 def test_the_folder_holds_the_page_the_model_and_the_runtime(site):
     names = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
     assert {"index.html", "model.onnx", "model.json", "static/app.js", "static/imaging.js",
-            "static/preprocess.js", "static/local.js", "ort/ort.wasm.min.js"} <= names  # fmt: skip
+            "static/resample.js", "static/preprocess.js", "static/local.js",
+            "ort/ort.wasm.min.js"} <= names  # fmt: skip
     assert 'data-site="static"' in (site / "index.html").read_text()
 
 

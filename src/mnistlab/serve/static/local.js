@@ -64,6 +64,7 @@
   const whenLoaded = load().then(
     (done) => {
       document.getElementById("where").hidden = false; // "running in your browser"
+      warmUp(WARM_UP_RUNS);
       return done;
     },
     (err) => {
@@ -77,6 +78,37 @@
     },
   );
 
+  // The preparation's first runs are slow while the browser compiles it (on the page's canvas
+  // about 230, 60, 80, 40, 40, 30 ms, then 5 to 15): once the model is ready, a made-up "7"
+  // as wide as the canvas is prepared once per idle moment when no answer is under way, so
+  // that a person's first strokes are answered at full speed. Browsers without
+  // requestIdleCallback skip it.
+  const WARM_UP_RUNS = 8;
+  let answering = 0; // answers under way (the first one may be waiting for the model)
+
+  function warmUp(runs) {
+    const canvas = document.getElementById("canvas");
+    if (!global.requestIdleCallback || !canvas) return;
+    let seven = null; // its pixels, made in the first idle moment
+    const next = (left) => requestIdleCallback(() => {
+      if (answering) return next(left); // a person's drawing goes first
+      seven ||= madeUpSeven(canvas.width, canvas.height);
+      global.mnistlabPreprocess.prepare(seven, canvas.width, canvas.height);
+      if (left > 1) next(left - 1);
+    });
+    next(runs);
+  }
+
+  function madeUpSeven(w, h) {
+    const c = Object.assign(document.createElement("canvas"), { width: w, height: h });
+    const ctx = Object.assign(c.getContext("2d", { willReadFrequently: true }), { lineWidth: w / 15, lineCap: "round" });
+    ctx.moveTo(0.3 * w, 0.25 * h);
+    ctx.lineTo(0.7 * w, 0.25 * h);
+    ctx.lineTo(0.45 * w, 0.8 * h);
+    ctx.stroke();
+    return ctx.getImageData(0, 0, w, h).data;
+  }
+
   // The image's own size: an <img>'s width and height are its size on the page.
   const sizeOf = (source) => [source.naturalWidth || source.width, source.naturalHeight || source.height];
 
@@ -88,13 +120,20 @@
     return ctx.getImageData(0, 0, width, height).data;
   }
 
+  // The 28x28 image as a PNG data URL, drawn on one small canvas kept in memory (not on the
+  // GPU: it is read back at once) for every answer.
+  const small = Object.assign(document.createElement("canvas"), { width: 28, height: 28 });
+  const smallContext = small.getContext("2d", { willReadFrequently: true });
+  const smallPixels = smallContext.createImageData(28, 28);
+
   function preview(image) {
-    const c = Object.assign(document.createElement("canvas"), { width: 28, height: 28 });
-    const ctx = c.getContext("2d");
-    const data = ctx.createImageData(28, 28);
-    image.forEach((v, i) => data.data.set([v, v, v, 255], 4 * i));
-    ctx.putImageData(data, 0, 0);
-    return c.toDataURL("image/png");
+    const px = smallPixels.data;
+    for (let i = 0; i < 784; i++) {
+      px[4 * i] = px[4 * i + 1] = px[4 * i + 2] = image[i];
+      px[4 * i + 3] = 255;
+    }
+    smallContext.putImageData(smallPixels, 0, 0);
+    return small.toDataURL("image/png");
   }
 
   // Classifier.prediction's rule: too little ink first, then the reject score, then unsure.
@@ -114,7 +153,9 @@
   async function run(images) {
     const { session } = loaded;
     const x = new Float32Array(images.length * 784);
-    images.forEach((image, n) => image.forEach((v, i) => (x[n * 784 + i] = v / 255)));
+    images.forEach((image, n) => {
+      for (let i = 0; i < 784; i++) x[n * 784 + i] = image[i] / 255;
+    });
     const feeds = { images: new global.ort.Tensor("float32", x, [images.length, 1, 28, 28]) };
     const out = await session.run(feeds);
     const classes = loaded.manifest.classes.length;
@@ -138,6 +179,15 @@
   // predict's answer as app.js handles the server's: {ok, body}; a drawing without ink (or a
   // photo, which needs the server's lighting fit) is {ok: false, body: {error}}.
   async function answer(source) {
+    answering++;
+    try {
+      return await answerNow(source);
+    } finally {
+      answering--;
+    }
+  }
+
+  async function answerNow(source) {
     if (!(await whenLoaded)) return { ok: false, body: { error: `The model cannot run in this browser (${failure.message}).` } };
     try {
       if (source instanceof HTMLImageElement) await source.decode();

@@ -2,15 +2,17 @@
 // export, in the browser: ink from alpha (or dark strokes on a flat background), cleaned up
 // on a copy of at most 256 px, the ink's region redone from the full drawing, strokes made
 // as wide as MNIST's, fitted into 20x20 and centred by mass in 28x28. Each function below
-// names the Python function it ports (prediction/preprocess.py, prediction/framing.py), and
-// imaging.js reproduces Pillow's and SciPy's resampling, blur and labelling, so the 28x28
-// image is the server's to within a grey level or two (tests/test_web.py measures it). Photos need
-// the lighting fit and the server: `prepare` refuses an image whose background is not flat.
+// names the Python function it ports (prediction/preprocess.py, prediction/framing.py);
+// resample.js reproduces Pillow's resampling and imaging.js SciPy's blur, labelling and
+// distances, so the 28x28 image is the server's to within a grey level or two
+// (tests/test_web.py measures it). Photos need the server's lighting fit: `prepare` refuses
+// an image whose background is not flat. Steps work in place, on scratch arrays (imaging.js).
 "use strict";
 
 (function (global) {
-  const { image, roundHalfEven, cropLA, reduce, resizeFloat, resizeLA, median, otsu, gaussian, dilate, label, distances, pad } =
-    global.mnistlabImaging; // imaging.js, loaded first
+  const { scratch, releaseScratch, image, roundHalfEven, cropLA, reduce, resizeFloat, resizeLA, median, otsu, gaussian, dilate, label, distances, pad } =
+    global.mnistlabImaging; // imaging.js and resample.js, loaded first
+  const BYTE = Math.fround(1 / 255); // a byte's 1/255 in float32, as NumPy's float32 division
   const ANALYSIS_SIDE = 256, DETAIL_SIDE = 400, BLUR_PER_SIDE = 0.001, MIN_CONTRAST = 0.1;
   const MNIST_STROKE = 0.135, STROKE_SIDE = 200, MNIST_CENTRE = 14.0;
 
@@ -26,25 +28,25 @@
   // ── the steps ────────────────────────────────────────────────────────────────────────
   // preprocess._arrays and _background: grey composited over the colour that keeps ink ink.
   function flatten(la) {
-    const n = la.w * la.h, gray = new Float32Array(n), alpha = new Float32Array(n);
-    const opaque = [];
+    const n = la.w * la.h, gray = scratch(Float32Array, n), alpha = scratch(Float32Array, n), opaque = scratch(Float32Array, n);
+    let count = 0;
     for (let i = 0; i < n; i++) {
-      gray[i] = Math.fround(la.l[i] * Math.fround(1 / 255));
-      alpha[i] = Math.fround(la.a[i] * Math.fround(1 / 255));
-      if (alpha[i] > 0.5) opaque.push(gray[i]);
+      gray[i] = Math.fround(la.l[i] * BYTE);
+      alpha[i] = Math.fround(la.a[i] * BYTE);
+      if (alpha[i] > 0.5) opaque[count++] = gray[i];
     }
-    const share = opaque.length / n;
+    const share = count / n;
     if (share === 0) throw new PrepareError("no ink found: the image is fully transparent", "no_ink");
     if (share === 1) return { gray, flat: null };
-    const tone = median(opaque);
+    const tone = median(opaque.subarray(0, count));
     const flat = share < 0.5 ? (tone < 0.5 ? 1 : 0) : tone;
     return { gray: composite(gray, alpha, flat), flat };
   }
 
+  // grey over `flat` by alpha, in place
   function composite(gray, alpha, flat) {
-    const out = new Float32Array(gray.length);
-    for (let i = 0; i < gray.length; i++) out[i] = Math.fround(gray[i] * alpha[i]) + Math.fround(flat * Math.fround(1 - alpha[i]));
-    return out;
+    for (let i = 0; i < gray.length; i++) gray[i] = Math.fround(gray[i] * alpha[i]) + Math.fround(flat * Math.fround(1 - alpha[i]));
+    return gray;
   }
 
   function sigmaFor(side) {
@@ -54,55 +56,48 @@
 
   // preprocess._ink: ink strength in [0, 1] on a 0 background, and how it was found.
   function findInk(smooth) {
-    const d = smooth.d;
+    const d = smooth.d, n = d.length;
     let background = median(d), lo = Infinity, hi = -Infinity;
-    for (const v of d) {
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
+    for (let i = 0; i < n; i++) {
+      if (d[i] < lo) lo = d[i];
+      if (d[i] > hi) hi = d[i];
     }
     if (hi - lo < MIN_CONTRAST) throw new PrepareError(BLANK, "no_ink");
     const invert = background - lo > hi - background;
-    let s = d;
-    if (invert) {
-      s = new Float32Array(d.length);
-      for (let i = 0; i < d.length; i++) s[i] = 1 - d[i];
-      background = 1 - background;
+    if (invert) background = 1 - background;
+    // ink above the background, and how many pixels are the background (in float32, as NumPy)
+    const bg = Math.fround(background), ink = scratch(Float32Array, n);
+    let same = 0, peak = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const v = invert ? Math.fround(1 - d[i]) : d[i];
+      same += v === bg;
+      ink[i] = v - bg;
+      if (ink[i] > peak) peak = ink[i];
     }
-    let same = 0;
-    for (const v of s) same += v === Math.fround(background); // compared in float32, as NumPy does
-    if (same * 2 < s.length) {
-      throw new PrepareError("a photo's uneven background needs the server's lighting fit", "photo");
-    }
-    const bg = Math.fround(background);
-    let peak = -Infinity;
-    s = Float32Array.from(s);
-    for (let i = 0; i < s.length; i++) {
-      s[i] -= bg;
-      if (s[i] > peak) peak = s[i];
-    }
+    if (same * 2 < n) throw new PrepareError("a photo's uneven background needs the server's lighting fit", "photo");
     if (peak < MIN_CONTRAST) throw new PrepareError(BLANK, "no_ink");
-    let ink = scaled(s, 0, peak);
+    scaled(ink, 0, peak);
     const threshold = otsu(ink);
-    let dropped = null;
-    if (threshold) [ink, dropped] = despeckle(smooth.w, smooth.h, levels(ink, threshold));
-    if (!anyInk(ink)) throw new PrepareError("no ink found: nothing stands out from the background", "no_ink");
-    return [image(smooth.w, smooth.h, ink), { invert, background: bg, peak, threshold, dropped }];
+    let dropped = null, found = ink;
+    if (threshold) [found, dropped] = despeckle(smooth.w, smooth.h, levels(ink, threshold));
+    if (!anyInk(found)) throw new PrepareError("no ink found: nothing stands out from the background", "no_ink");
+    return [image(smooth.w, smooth.h, found), { invert, background: bg, peak, threshold, dropped }];
   }
 
-  // preprocess._levels (digits): background to 0, the median stroke to full strength.
+  // preprocess._levels (digits): background to 0, the median stroke to full strength; in place.
   function levels(ink, threshold) {
-    const strokes = new Float32Array(ink.length);
+    const strokes = scratch(Float32Array, ink.length);
     let n = 0;
     for (let i = 0; i < ink.length; i++) if (ink[i] > threshold) strokes[n++] = ink[i];
     const floor = threshold * 0.5, level = median(strokes.subarray(0, n));
     return scaled(ink, floor, Math.max(level - floor, 1e-6));
   }
 
-  // clip((a - shift) / by, 0, 1) in float32, a new array.
+  // clip((a - shift) / by, 0, 1) in float32, in place (the quotient's rounding to float32 is
+  // the store's: clipping to 0 and 1 commutes with it).
   function scaled(a, shift, by) {
-    const out = new Float32Array(a.length);
-    for (let i = 0; i < a.length; i++) out[i] = Math.min(1, Math.max(0, Math.fround(Math.fround(a[i] - shift) / by)));
-    return out;
+    for (let i = 0; i < a.length; i++) a[i] = Math.min(1, Math.max(0, Math.fround(a[i] - shift) / by));
+    return a;
   }
 
   function anyInk(a) {
@@ -110,10 +105,10 @@
     return false;
   }
 
-  // preprocess._despeckle: drop specks and clutter along the border; also what was dropped.
+  // preprocess._despeckle: drop specks and clutter along the border, in place; also what was dropped.
   function despeckle(w, h, ink) {
     const reach = Math.max(1, roundHalfEven(Math.max(w, h) / 200));
-    let near = new Uint8Array(w * h);
+    let near = scratch(Uint8Array, w * h);
     for (let i = 0; i < w * h; i++) near[i] = ink[i] > 0 ? 1 : 0;
     for (let r = 0; r < reach; r++) near = dilate(near, w, h);
     const [labels, n] = label(near, w, h);
@@ -134,27 +129,28 @@
     if (kept >= 0.002 * cluttered) for (let c = 1; c <= n; c++) if (clutter[c]) mass[c] = 0;
     let total = 0;
     for (let c = 1; c <= n; c++) total += mass[c];
-    const dropped = new Uint8Array(w * h);
-    const out = Float32Array.from(ink);
+    const dropped = scratch(Uint8Array, w * h);
     for (let i = 0; i < w * h; i++) {
       const c = labels[i];
       dropped[i] = c > 0 && !(mass[c] >= 0.02 * total) ? 1 : 0;
-      if (dropped[i]) out[i] = 0;
+      if (dropped[i]) ink[i] = 0;
     }
-    return [out, dropped];
+    return [ink, dropped];
   }
 
+  // The rows and columns of the first and last ink (> 0): each row's ink from both ends.
   function inkBox(img) {
-    let top = img.h, bottom = -1, left = img.w, right = -1;
-    for (let y = 0; y < img.h; y++) {
-      for (let x = 0; x < img.w; x++) {
-        if (img.d[y * img.w + x] > 0) {
-          top = Math.min(top, y);
-          bottom = Math.max(bottom, y);
-          left = Math.min(left, x);
-          right = Math.max(right, x);
-        }
-      }
+    const { w, h, d } = img;
+    let top = h, bottom = -1, left = w, right = -1;
+    for (let y = 0, row = 0; y < h; y++, row += w) {
+      let x0 = 0, x1 = w - 1;
+      while (x0 < w && !(d[row + x0] > 0)) x0++;
+      if (x0 === w) continue;
+      while (!(d[row + x1] > 0)) x1--;
+      if (top === h) top = y;
+      bottom = y;
+      left = Math.min(left, x0);
+      right = Math.max(right, x1);
     }
     return { top, bottom, left, right };
   }
@@ -163,7 +159,7 @@
   function crop(img) {
     const b = inkBox(img), w = b.right - b.left + 1, h = b.bottom - b.top + 1;
     const out = image(w, h);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out.d[y * w + x] = img.d[(y + b.top) * img.w + x + b.left];
+    for (let y = 0; y < h; y++) out.d.set(img.d.subarray((y + b.top) * img.w + b.left, (y + b.top) * img.w + b.right + 1), y * w);
     return out;
   }
 
@@ -178,30 +174,31 @@
     const scale = Math.min(1, DETAIL_SIDE / Math.max(bw, bh));
     const size = [Math.max(1, roundHalfEven(bw * scale)), Math.max(1, roundHalfEven(bh * scale))];
     const region = scale === 1 ? cropLA(src, box) : resizeLA(src, size[0], size[1], box);
-    const n = region.w * region.h, third = Math.fround(1 / 255);
+    const n = region.w * region.h;
     let smooth = image(region.w, region.h);
     for (let i = 0; i < n; i++) {
-      const g = Math.fround(region.l[i] * third), a = Math.fround(region.a[i] * third);
+      const g = Math.fround(region.l[i] * BYTE), a = Math.fround(region.a[i] * BYTE);
       smooth.d[i] = flat === null ? g : Math.fround(g * a) + Math.fround(flat * Math.fround(1 - a));
     }
     const sigma = sigmaFor(Math.max(src.w, src.h) * scale);
     if (sigma) smooth = gaussian(smooth, sigma);
-    const fine = smooth.d, background = how.background;
-    for (let i = 0; i < n; i++) fine[i] = (how.invert ? Math.fround(1 - fine[i]) : fine[i]) - background;
-    if (how.dropped) {
-      const ix = new Int32Array(region.w); // each fine pixel's analysis pixel (np.rint)
-      for (let x = 0; x < region.w; x++) {
-        ix[x] = Math.min(w - 1, Math.max(0, roundHalfEven((box[0] + ((x + 0.5) * bw) / region.w) / k - 0.5)));
-      }
-      for (let y = 0; y < region.h; y++) {
-        const iy = Math.min(h - 1, Math.max(0, roundHalfEven((box[1] + ((y + 0.5) * bh) / region.h) / k - 0.5)));
-        for (let x = 0; x < region.w; x++) if (how.dropped[iy * w + ix[x]]) fine[y * region.w + x] = 0;
-      }
+    // above the background, less the specks the analysis dropped (each fine pixel's analysis
+    // pixel by np.rint of its centre), and the peak
+    const fine = smooth.d, ix = new Int32Array(region.w);
+    for (let x = 0; x < region.w; x++) {
+      ix[x] = Math.min(w - 1, Math.max(0, roundHalfEven((box[0] + ((x + 0.5) * bw) / region.w) / k - 0.5)));
     }
     let peak = how.peak;
-    for (const v of fine) peak = Math.max(peak, v);
-    let out = scaled(fine, 0, peak);
-    if (how.threshold) out = levels(out, how.threshold);
+    for (let y = 0, i = 0; y < region.h; y++) {
+      const iy = Math.min(h - 1, Math.max(0, roundHalfEven((box[1] + ((y + 0.5) * bh) / region.h) / k - 0.5)));
+      for (let x = 0; x < region.w; x++, i++) {
+        fine[i] = (how.invert ? Math.fround(1 - fine[i]) : fine[i]) - how.background;
+        if (how.dropped && how.dropped[iy * w + ix[x]]) fine[i] = 0;
+        if (fine[i] > peak) peak = fine[i];
+      }
+    }
+    const out = scaled(fine, 0, peak);
+    if (how.threshold) levels(out, how.threshold);
     return anyInk(out) ? image(region.w, region.h, out) : ink;
   }
 
@@ -209,18 +206,18 @@
   function resize(img, factor) {
     const ow = Math.max(1, roundHalfEven(img.w * factor)), oh = Math.max(1, roundHalfEven(img.h * factor));
     const out = resizeFloat(img, ow, oh, factor <= 1 ? "box" : "bilinear");
-    for (let i = 0; i < out.d.length; i++) out.d[i] = Math.min(1, Math.max(0, out.d[i]));
+    scaled(out.d, 0, 1);
     return out;
   }
 
   // framing.normalize_stroke: thin strokes grown, thick ones thinned to MNIST's width.
   function normalizeStroke(ink, measured) {
     const work = resize(ink, STROKE_SIDE / Math.max(ink.w, ink.h));
-    const mask = new Float32Array(work.d.length);
+    const mask = scratch(Float32Array, work.d.length);
     for (let i = 0; i < mask.length; i++) mask[i] = work.d[i] > 0.5 ? 1 : 0;
     if (!anyInk(mask)) return ink;
     const padded = distances(pad(image(work.w, work.h, mask), 1).d, work.w + 2, work.h + 2);
-    const inside = new Float64Array(work.w * work.h);
+    const inside = scratch(Float64Array, work.w * work.h);
     let sum = 0, count = 0;
     for (let y = 0; y < work.h; y++) {
       for (let x = 0; x < work.w; x++) {
@@ -243,7 +240,7 @@
       return grown;
     }
     if (width > 1.5 * target) {
-      const thinned = new Float32Array(work.d.length);
+      const thinned = scratch(Float32Array, work.d.length);
       for (let i = 0; i < thinned.length; i++) thinned[i] = Math.min(work.d[i], Math.min(1, Math.max(0, inside[i] - (width - target) / 2 + 0.5)));
       return anyInk(thinned) ? image(work.w, work.h, thinned) : ink;
     }
@@ -255,9 +252,9 @@
     if (Math.max(ink.w, ink.h) > STROKE_SIDE) ink = resize(ink, STROKE_SIDE / Math.max(ink.w, ink.h));
     const { w, h } = ink, scale = 20 / Math.max(w, h);
     let total = 0, my = 0, mx = 0;
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const v = Math.fround(ink.d[y * w + x]);
+    for (let y = 0, i = 0; y < h; y++) {
+      for (let x = 0; x < w; x++, i++) {
+        const v = ink.d[i];
         total += v;
         my += v * y;
         mx += v * x;
@@ -270,19 +267,19 @@
     const before = [Math.max(0, reach - Math.floor(top)), Math.max(0, reach - Math.floor(left))];
     const after = [Math.max(0, Math.ceil(bottom) + reach - h), Math.max(0, Math.ceil(right) + reach - w)];
     const padded = image(w + before[1] + after[1], h + before[0] + after[0]);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) padded.d[(y + before[0]) * padded.w + x + before[1]] = Math.fround(ink.d[y * w + x]);
+    for (let y = 0; y < h; y++) padded.d.set(ink.d.subarray(y * w, (y + 1) * w), (y + before[0]) * padded.w + before[1]);
     const box = [left + before[1], top + before[0], right + before[1], bottom + before[0]];
     const out = resizeFloat(padded, 28, 28, scale <= 1 ? "box" : "bilinear", box);
+    const clipped = scaled(out.d, 0, 1);
     let peak = 0;
-    const clipped = out.d;
-    for (let i = 0; i < 784; i++) clipped[i] = Math.min(1, Math.max(0, clipped[i]));
-    for (const v of clipped) peak = Math.max(peak, v);
+    for (let i = 0; i < 784; i++) peak = Math.max(peak, clipped[i]);
     return scaled(clipped, 0, Math.max(peak, 1e-6));
   }
 
   // preprocess.prepare for RGBA pixels (a canvas's getImageData, or a decoded PNG):
   // {image: Uint8Array(784), light ink on black; ink: {extent, stroke}} as Ink holds them.
   function prepare(rgba, w, h) {
+    releaseScratch(); // the last drawing's arrays are reused
     const src = { w, h, rgba };
     const k = Math.ceil(Math.max(w, h) / ANALYSIS_SIDE);
     const small = k > 1 ? reduce(src, k) : cropLA(src, [0, 0, w, h]);

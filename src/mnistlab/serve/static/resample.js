@@ -1,0 +1,198 @@
+// Pillow's resampling, ported to plain JS with its rounding: Image.convert("LA"), Image.reduce
+// and Image.resize with a box (premultiplied alpha, 8-bit fixed-point weights, or float32 for
+// "F" images), so that preprocess.js's 28x28 image is the server's. Loaded after imaging.js,
+// whose namespace it adds to. Grey and alpha images are {w, h, l, a} (Uint8Array), a drawing
+// {w, h, rgba}. Loops are flat over typed arrays, in memory order: a drawing is answered while
+// the pen moves.
+"use strict";
+
+(function (global) {
+  const { scratch, image } = global.mnistlabImaging;
+
+  // images.gray_image + Image.convert("LA") of a box of the RGBA pixels: ITU-R 601-2 luma
+  // with Pillow's rounding, and alpha. Only the pixels a step reads are converted.
+  const luma = (rgba, p) => (rgba[p] * 19595 + rgba[p + 1] * 38470 + rgba[p + 2] * 7471 + 0x8000) >>> 16;
+
+  function cropLA(src, [x0, y0, x1, y1]) {
+    const w = x1 - x0, h = y1 - y0, l = scratch(Uint8Array, w * h), a = scratch(Uint8Array, w * h), rgba = src.rgba;
+    for (let y = 0, i = 0; y < h; y++) {
+      for (let x = 0, p = 4 * ((y + y0) * src.w + x0); x < w; x++, i++, p += 4) {
+        l[i] = luma(rgba, p);
+        a[i] = rgba[p + 3];
+      }
+    }
+    return { w, h, l, a };
+  }
+
+  // Pillow's LA -> La (grey premultiplied by alpha) and back, as Image.reduce and resize do.
+  const premultiplied = (l, a) => {
+    const t = l * a + 128;
+    return ((t >> 8) + t) >> 8;
+  };
+
+  function unpremultiply(la) {
+    const l = la.l, a = la.a;
+    for (let i = 0; i < l.length; i++) if (a[i] !== 255 && a[i] !== 0) l[i] = Math.min(255, Math.floor((255 * l[i]) / a[i]));
+    return la;
+  }
+
+  // The RGBA pixels as 32-bit words, to find the all-zero ones a word at a time (a copy
+  // where the bytes do not start at a multiple of 4).
+  function pixelWords(rgba) {
+    const bytes = rgba.byteOffset % 4 ? rgba.slice() : rgba;
+    return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
+  }
+
+  // Image.reduce(k) of an LA image: k x k block means of La, the last blocks partial, then
+  // back to LA. Each output row sums its k input rows into one row of block sums.
+  function reduce(src, k) {
+    const w = Math.ceil(src.w / k), h = Math.ceil(src.h / k), rgba = src.rgba, words = pixelWords(rgba);
+    const out = { w, h, l: scratch(Uint8Array, w * h), a: scratch(Uint8Array, w * h) };
+    const sl = new Int32Array(w), sa = new Int32Array(w);
+    for (let y = 0; y < h; y++) {
+      const y1 = Math.min(src.h, (y + 1) * k);
+      sl.fill(0);
+      sa.fill(0);
+      for (let yy = y * k; yy < y1; yy++) {
+        for (let xx = 0, i = yy * src.w; xx < src.w; xx++, i++) {
+          if (words[i] === 0) continue; // transparent black adds nothing (most of a canvas)
+          const p = 4 * i, a = rgba[p + 3], x = Math.floor(xx / k);
+          sl[x] += a === 255 ? luma(rgba, p) : premultiplied(luma(rgba, p), a);
+          sa[x] += a;
+        }
+      }
+      for (let x = 0; x < w; x++) {
+        const n = (y1 - y * k) * (Math.min(src.w, (x + 1) * k) - x * k);
+        const mult = Math.trunc((1 / n) * 2 ** 24), amend = n >> 1;
+        out.l[y * w + x] = Math.floor(((sl[x] + amend) * mult) / 2 ** 24);
+        out.a[y * w + x] = Math.floor(((sa[x] + amend) * mult) / 2 ** 24);
+      }
+    }
+    return unpremultiply(out);
+  }
+
+  // Pillow's resampling (Resample.c): separable, horizontal pass first, box in input pixels.
+  const FILTERS = {
+    box: [0.5, (x) => (x > -0.5 && x <= 0.5 ? 1 : 0)],
+    bilinear: [1.0, (x) => Math.max(0, 1 - Math.abs(x))],
+  };
+
+  // Each output's first input pixel and its weights: {first: Int32Array, count: Int32Array,
+  // weights: Float64Array, taps}, output o's weights at o * taps.
+  function coefficients(inSize, in0, in1, outSize, name, eight) {
+    const [support0, filter] = FILTERS[name];
+    const scale = (in1 - in0) / outSize, filterscale = Math.max(scale, 1);
+    const support = support0 * filterscale, ss = 1 / filterscale, taps = Math.ceil(support) * 2 + 1;
+    const first = new Int32Array(outSize), count = new Int32Array(outSize), weights = new Float64Array(outSize * taps);
+    for (let o = 0; o < outSize; o++) {
+      const center = in0 + (o + 0.5) * scale;
+      const xmin = Math.max(0, Math.trunc(center - support + 0.5));
+      const n = Math.max(0, Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin);
+      const k = weights.subarray(o * taps, o * taps + n);
+      let ww = 0;
+      for (let x = 0; x < n; x++) ww += k[x] = filter((x + xmin - center + 0.5) * ss);
+      if (ww !== 0) for (let x = 0; x < n; x++) k[x] /= ww;
+      if (eight) for (let x = 0; x < n; x++) k[x] = Math.trunc(k[x] * 2 ** 22 + (k[x] < 0 ? -0.5 : 0.5));
+      first[o] = xmin;
+      count[o] = n;
+    }
+    return { first, count, weights, taps };
+  }
+
+  // 8-bit passes: the 22-bit fixed-point sum (an integer, well within 32 bits) rounded and
+  // clipped to 0..255; else float32.
+  const store = (s, eight) => (eight ? Math.min(255, Math.max(0, (s + 2097152) >> 22)) : s);
+
+  // Along rows: `lines` rows of w pixels to rows of c.first.length pixels; a pixel is one
+  // value, or two (grey and alpha, side by side: their sums share the weights' reads).
+  function horizontalPass(src, w, lines, c, eight, two) {
+    const { first, count, weights, taps } = c, ow = first.length, out = scratch(Float32Array, lines * ow * (two ? 2 : 1));
+    for (let line = 0, i = 0; line < lines; line++) {
+      for (let o = 0; o < ow; o++) {
+        const k = o * taps, n = count[o];
+        if (two) {
+          let s = 0, t = 0;
+          for (let x = 0, at = 2 * (line * w + first[o]); x < n; x++, at += 2) {
+            s += src[at] * weights[k + x];
+            t += src[at + 1] * weights[k + x];
+          }
+          out[i++] = store(s, eight);
+          out[i++] = store(t, eight);
+        } else {
+          let s = 0;
+          for (let x = 0, at = line * w + first[o]; x < n; x++) s += src[at + x] * weights[k + x];
+          out[i++] = store(s, eight);
+        }
+      }
+    }
+    return out;
+  }
+
+  // Along columns: rows of w pixels to c.first.length rows, each the weighted sum of rows in
+  // the weights' order (the same sums as pixel by pixel), in a float64 row.
+  function verticalPass(src, w, c, eight) {
+    const { first, count, weights, taps } = c, oh = first.length, out = scratch(Float32Array, oh * w), sum = scratch(Float64Array, w);
+    for (let o = 0; o < oh; o++) {
+      sum.fill(0);
+      for (let y = 0; y < count[o]; y++) {
+        const k = weights[o * taps + y], at = (first[o] + y) * w;
+        for (let x = 0; x < w; x++) sum[x] += src[at + x] * k;
+      }
+      for (let x = 0; x < w; x++) out[o * w + x] = store(sum[x], eight);
+    }
+    return out;
+  }
+
+  // Image.resize(size, filter, box) of one plane, or `two` side by side: `eight` for 8-bit
+  // bands (integers after each pass), else float32 ("F" mode). As Pillow does, the
+  // horizontal pass only covers the rows the vertical one reads.
+  function resamplePlane(d, w, h, ow, oh, box, name, eight, two = false) {
+    const values = two ? 2 : 1; // per pixel
+    const horizontal = ow !== w || box[0] !== 0 || box[2] !== w;
+    const vertical = oh !== h || box[1] !== 0 || box[3] !== h;
+    const cv = coefficients(h, box[1], box[3], oh, name, eight);
+    const first = vertical ? cv.first[0] : 0;
+    const last = vertical ? cv.first[oh - 1] + cv.count[oh - 1] : h;
+    let src = d.subarray(first * w * values, last * w * values);
+    if (horizontal) src = horizontalPass(src, w, last - first, coefficients(w, box[0], box[2], ow, name, eight), eight, two);
+    if (!vertical) return src;
+    for (let o = 0; o < oh; o++) cv.first[o] -= first;
+    return verticalPass(src, ow * values, cv, eight);
+  }
+
+  function resizeFloat(img, ow, oh, name, box) {
+    box = box || [0, 0, img.w, img.h];
+    if (ow === img.w && oh === img.h && box[0] === 0 && box[1] === 0 && box[2] === img.w && box[3] === img.h) {
+      const copy = image(ow, oh);
+      copy.d.set(img.d);
+      return copy;
+    }
+    return image(ow, oh, resamplePlane(img.d, img.w, img.h, ow, oh, box, name, false));
+  }
+
+  // Image.resize of an LA image: resampled premultiplied (La), then back to LA.
+  function resizeLA(src, ow, oh, box) {
+    // Only the box and what the filter reads around it (half a step each side) is premultiplied.
+    const m = Math.ceil(0.5 * Math.max((box[2] - box[0]) / ow, (box[3] - box[1]) / oh)) + 2;
+    const x0 = Math.max(0, Math.floor(box[0]) - m), y0 = Math.max(0, Math.floor(box[1]) - m);
+    const x1 = Math.min(src.w, Math.ceil(box[2]) + m), y1 = Math.min(src.h, Math.ceil(box[3]) + m);
+    // La side by side, as float32 (the values stay integers): one array type for the passes
+    const w = x1 - x0, h = y1 - y0, la = scratch(Float32Array, 2 * w * h), rgba = src.rgba;
+    for (let y = 0, i = 0; y < h; y++) {
+      for (let p = 4 * ((y + y0) * src.w + x0), end = p + 4 * w; p < end; p += 4, i += 2) {
+        la[i] = premultiplied(luma(rgba, p), rgba[p + 3]);
+        la[i + 1] = rgba[p + 3];
+      }
+    }
+    const inside = [box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0];
+    const both = resamplePlane(la, w, h, ow, oh, inside, "box", true, true);
+    const out = { w: ow, h: oh, l: scratch(Uint8Array, ow * oh), a: scratch(Uint8Array, ow * oh) };
+    for (let i = 0; i < ow * oh; i++) {
+      out.l[i] = both[2 * i];
+      out.a[i] = both[2 * i + 1];
+    }
+    return unpremultiply(out);
+  }
+
+  Object.assign(global.mnistlabImaging, { cropLA, reduce, resizeFloat, resizeLA });
+})(globalThis);
