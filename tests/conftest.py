@@ -85,6 +85,7 @@ def small_test_split(monkeypatch):
     tested is the run's mechanics, not the accuracy on the whole test set.
     """
     import mnistlab.data
+    from mnistlab.explanation import embedding
 
     train_module = sys.modules["mnistlab.training.run"]
     load = mnistlab.data.load_dataset
@@ -98,5 +99,6 @@ def small_test_split(monkeypatch):
 
         monkeypatch.setattr(train_module, "load_dataset", load_dataset)
         monkeypatch.setattr(mnistlab.data, "load_dataset", load_dataset)  # evaluate's import
+        monkeypatch.setattr(embedding, "MAP_IMAGES", n)  # evaluate's map of the test set
 
     return limit

@@ -48,7 +48,7 @@ def untrained_run(tmp_path, model: str, seed: int = 0, **model_args):
 def test_onnxruntime_matches_the_run_on_test_images(tmp_path, small_test_split, model, dataset):
     small_test_split(100)
     run = quick_run(tmp_path, model, dataset)
-    n = 250 if model == "best" else 1000  # `best` on Fashion-MNIST averages 10 views of each
+    n = 100 if model == "best" else 1000  # `best` on Fashion-MNIST averages 10 views of each
     images = load_dataset(dataset, "test").images[:n]
     with precision.using("fp32"):  # the file is float32: compare like with like
         raw = runs.load_model(run).predict_proba(images)

@@ -182,7 +182,7 @@ def test_the_map_is_the_last_convolution_at_two_by_two_and_none_for_an_mlp():
 
 @pytest.mark.slow
 def test_outlier_exposure_spreads_the_answers_on_made_up_images_it_never_saw():
-    """The same CNN, seed and batches, trained with and without outlier exposure: on made-up
+    """The same MLP, seed and batches, trained with and without outlier exposure: on made-up
     images kept out of training, its top probability falls, and it still learns the digits
     (their accuracy after a full run: test_fast)."""
     from mnistlab.models import build_model, pixel_stats
@@ -197,8 +197,8 @@ def test_outlier_exposure_spreads_the_answers_on_made_up_images_it_never_saw():
     seen, unseen = made_up[:1600], made_up[1600:]
     found = {}
     for weight in (0.0, 0.5):
-        settings = settle({"model": "cnn", "outlier_exposure": weight, "shift": 0})
-        model = build_model("cnn", seed=0, **pixel_stats(x))
+        settings = settle({"model": "mlp", "outlier_exposure": weight})
+        model = build_model("mlp", seed=0, **pixel_stats(x))
         stepper = make_stepper(model, x, y, settings, "cpu", outliers=seen)
         stepper.start_epoch(0, 28)
         for idx in batch_order(0, 0, len(x), 64)[:40]:
@@ -207,5 +207,5 @@ def test_outlier_exposure_spreads_the_answers_on_made_up_images_it_never_saw():
         right = (model.predict_proba(test.images[:1000]).argmax(1) == test.labels[:1000]).mean()
         found[weight] = top, right
     (top_without, _), (top_with, right_with) = found[0.0], found[0.5]
-    assert top_with < top_without - 0.2, found  # Zen 4, 40 steps: 0.70 -> 0.32
-    assert right_with >= 0.8, found  # 0.85 (0.88 without)
+    assert top_with < top_without - 0.2, found  # Zen 4, 40 steps: 0.74 -> 0.30
+    assert right_with >= 0.8, found  # 0.86 (0.85 without)
