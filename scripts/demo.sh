@@ -16,8 +16,10 @@ done
 run="$RUNS/demo-mnist-fast"
 rm -rf "$run"
 # `fast` (one epoch by default) for three epochs with 5,000 images held out, so the
-# report's curves show training against validation.
-mnistlab train --dataset mnist --model fast --epochs 3 --val-size 5000 --out "$run"
+# report's curves show training against validation; with outlier exposure, so that the
+# reader refuses more of what is not a digit (docs/decisions/honest-answers.md).
+mnistlab train --dataset mnist --model fast --epochs 3 --val-size 5000 --outlier-exposure 0.5 \
+  --out "$run"
 mnistlab evaluate "$run"  # per-class table, plots, report.html; its last line is the report's path
 
 echo

@@ -22,7 +22,8 @@ from mnistlab.serve import browser_runtime
 
 STATIC = Path(__file__).parent / "static"
 # under static/, beside index.html
-PAGE = ("style.css", "app.js", "imaging.js", "resample.js", "preprocess.js", "local.js", "explain.js")
+PAGE = ("style.css", "app.js", "imaging.js", "resample.js", "preprocess.js", "local.js",
+        "explain.js")  # fmt: skip
 MANIFEST = "model.json"
 ABOUT = ("dataset", "model", "test_accuracy", "parameters", "epochs", "run")  # shown on the page
 RUNTIME = "ort/"  # the runtime's files, under the page's folder (and the server's root)
