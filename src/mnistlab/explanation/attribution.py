@@ -1,8 +1,9 @@
 """Which pixels raise and which lower a class: Integrated Gradients (Sundararajan et al. 2017).
 
 The attribution of pixel i to class c is x_i times the mean, along the straight path from a
-blank image (no ink) to x, of d log p_c / d x_i, with p the calibrated probabilities
-(softmax of the network's output over the run's temperature). Positive pixels raise the
+blank image (no ink) to x, of d log p_c / d x_i, with p the temperature-scaled probabilities
+(softmax of the network's output over the run's temperature; a run's top map, which only
+re-weighs the top class against the rest, is left out). Positive pixels raise the
 class, negative ones lower it, and the pixels sum to log p_c(x) - log p_c(blank): the
 attribution accounts for the whole answer, not just its local slope.
 
