@@ -65,10 +65,7 @@ def main() -> int:
                         default=",".join(f"{k}={v}" for k, v in TARGETS.items()),
                         help="MODEL:DATASET=ACCURACY,... test accuracy to reach (default: "
                         "issue 3's); a run without one is not checked")  # fmt: skip
-    machine.add_options(parser)
-    records.add_options(parser)
-    args = parser.parse_args()
-    machine.apply_options(args)
+    args = records.parse(parser)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     results = []
     for dataset in args.datasets.split(","):

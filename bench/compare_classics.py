@@ -85,10 +85,7 @@ def main() -> int:
     parser.add_argument("--max-minutes", type=float, default=15.0,
                         help="target: minutes for the whole comparison")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    machine.add_options(parser)
-    records.add_options(parser)
-    args = parser.parse_args()
-    machine.apply_options(args)
+    args = records.parse(parser)
     console = Console(stderr=True)
     start, dirs = time.perf_counter(), {}
     for model, settings in SETTINGS.items():

@@ -176,10 +176,7 @@ def main() -> int:
     parser.add_argument("--min-neighbors", type=float, default=0.95)
     parser.add_argument("--max-spearman", type=float, default=0.5)
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    machine.add_options(parser)
-    records.add_options(parser)
-    args = parser.parse_args()
-    machine.apply_options(args)
+    args = records.parse(parser)
     given = {n: getattr(args, n) for n in ("fast", "best", "numpy") if getattr(args, n)}
     if not given:
         parser.error("name at least one run: --fast, --best or --numpy")

@@ -59,10 +59,7 @@ def main() -> int:
     parser.add_argument("--min-robust", type=float, default=0.98, help="accepted and right")
     parser.add_argument("--min-test-accepted", type=float, default=0.985)
     parser.add_argument("--min-test-accuracy", type=float, default=0.995)
-    machine.add_options(parser)
-    records.add_options(parser)
-    args = parser.parse_args()
-    machine.apply_options(args)
+    args = records.parse(parser)
 
     from mnistlab.data import load_dataset
     from mnistlab.prediction.classifier import Classifier

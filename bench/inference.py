@@ -204,10 +204,7 @@ def main() -> int:
                         default=[1, 2], help="thread counts compared, e.g. 1,2")  # fmt: skip
     parser.add_argument("--runtimes-only", action="store_true",
                         help="only the PyTorch vs onnxruntime comparison")  # fmt: skip
-    machine.add_options(parser)
-    records.add_options(parser)
-    args = parser.parse_args()
-    machine.apply_options(args)
+    args = records.parse(parser)
     info = machine.machine()
     with tempfile.TemporaryDirectory(prefix="mnistlab-bench-") as tmp:
         work = Path(tmp)

@@ -211,10 +211,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=300, help="test digits per style")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    machine.add_options(parser)
-    records.add_options(parser)
-    args = parser.parse_args()
-    machine.apply_options(args)
+    args = records.parse(parser)
 
     from mnistlab.prediction.classifier import Classifier
 

@@ -99,10 +99,7 @@ def main() -> int:
     parser.add_argument("--max-photo-ms", type=float, default=40.0,
                         help="target: median wall ms of the 4000x3000 phone JPEG")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    machine.add_options(parser)
-    records.add_options(parser)
-    args = parser.parse_args()
-    machine.apply_options(args)
+    args = records.parse(parser)
     images = {
         CANVAS: canvas_png(280),
         "canvas 500x500, PNG": canvas_png(500),

@@ -32,6 +32,17 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                         help="append no record to bench/results/ (a quick trial)")  # fmt: skip
 
 
+def parse(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """A benchmark's arguments, with --no-record and the compute path (machine.add_options),
+    applied before anything is measured. Benchmarks that start their own processes take
+    add_options alone."""
+    machine.add_options(parser)
+    add_options(parser)
+    args = parser.parse_args()
+    machine.apply_options(args)
+    return args
+
+
 def commit() -> str | None:
     """The short commit of the checkout, "+dirty" when tracked files changed (other than the
     records and the page rendered from them); None outside git."""

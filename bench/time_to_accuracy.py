@@ -239,10 +239,7 @@ def main() -> int:
     parser.add_argument("--min-speedup", type=float, default=100.0,
                         help="reference / model seconds to reach (0: not checked)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    machine.add_options(parser)
-    records.add_options(parser)
-    args = parser.parse_args()
-    machine.apply_options(args)
+    args = records.parse(parser)
     info = {**machine.machine(), "load_average_before": os.getloadavg()}
 
     runs = []

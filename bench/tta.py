@@ -60,10 +60,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="trained run folders")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    machine.add_options(parser)
-    records.add_options(parser)
-    args = parser.parse_args()
-    machine.apply_options(args)
+    args = records.parse(parser)
     try:
         results, by_dataset = [], defaultdict(list)
         for run_dir in args.runs:

@@ -96,10 +96,7 @@ def main() -> int:
     parser.add_argument("--max-site-mb", type=float, default=15.0,
                         help="target: the folder's size in MB (10^6 bytes)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    machine.add_options(parser)
-    records.add_options(parser)
-    args = parser.parse_args()
-    machine.apply_options(args)
+    args = records.parse(parser)
     info = machine.machine()
     with tempfile.TemporaryDirectory(prefix="mnistlab-web-") as work:
         run = args.run

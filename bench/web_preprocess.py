@@ -103,10 +103,7 @@ def main() -> int:
     parser.add_argument("--against", metavar="REV", help="a git revision to time alongside")
     parser.add_argument("--rounds", type=int, default=5, help="times each drawing is prepared")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
-    machine.add_options(parser)
-    records.add_options(parser)
-    args = parser.parse_args()
-    machine.apply_options(args)
+    args = records.parse(parser)
     if shutil.which("node") is None:
         raise SystemExit("web_preprocess: needs node on PATH")
     info = machine.machine()

@@ -50,8 +50,7 @@ def calibrate_run(run_dir: str | Path, data_dir: str | None = None, made_up: int
         log.warning("%s held no images out (trained before calibration splits, with "
                     "val_size 0): fitting on the test split, whose figures then flatter the fit",
                     run_dir)  # fmt: skip
-    fitted = calibration.fitted(model.predict_proba(images.images), images.labels, where,
-                                top_map=config.get("label_smoothing", 0) > 0)  # fmt: skip
+    fitted = fit_calibration(config, model.predict_proba(images.images), images.labels, where)
     calibrated = calibration.Calibration.of(fitted)
     rule, fitted["reject"] = fit_reject(model, config, images, calibrated, where, data_dir,
                                         made_up=made_up or OUTLIERS)  # fmt: skip
@@ -66,6 +65,12 @@ def calibrate_run(run_dir: str | Path, data_dir: str | None = None, made_up: int
              "calibrated top probabilities below %.2f", rule.threshold,
              100 * fitted["reject"]["accepted_held_out"], where, rule.unsure)  # fmt: skip
     return fitted
+
+
+def fit_calibration(config: dict, proba: np.ndarray, labels: np.ndarray, where: str) -> dict:
+    """calibration.json's calibration part for this run: the temperature, and the top map
+    for a run trained with label smoothing, which one temperature cannot undo."""
+    return calibration.fitted(proba, labels, where, top_map=config.get("label_smoothing", 0) > 0)
 
 
 # ── the reject rule (mnistlab.models.reject) ──────────────────────────────────

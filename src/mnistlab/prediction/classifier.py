@@ -96,10 +96,11 @@ class Classifier:
             log.info("%s has no calibration (trained before it): probabilities as the model gives "
                      "them (temperature 1), and only images without ink are refused; `mnistlab "
                      "calibrate %s` fits both", self.run_dir, self.run_dir)  # fmt: skip
-        self.temperature = float(calibrated["temperature"]) if calibrated else 1.0
+        found = calibration.Calibration.of(calibrated)
+        self.temperature = found.temperature
         # An exported graph holds the calibration already (prediction.export).
-        self._calibrated = (calibration.Calibration() if getattr(model, "calibrated", False)
-                            else calibration.Calibration.of(calibrated))  # fmt: skip
+        exported = getattr(model, "calibrated", False)
+        self._calibrated = calibration.Calibration() if exported else found
         self.rule: RejectRule | None = None
         if reject_arrays is not None and calibrated and "reject" in calibrated:
             found = calibrated["reject"]

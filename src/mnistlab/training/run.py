@@ -28,7 +28,7 @@ from mnistlab.data.load import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation.scores import loss_and_accuracy
 from mnistlab.models import Model, build_model, calibration, get_model_spec, pixel_stats, reject
-from mnistlab.prediction.calibrate import OUTLIERS, fit_reject, outlier_images
+from mnistlab.prediction.calibrate import OUTLIERS, fit_calibration, fit_reject, outlier_images
 from mnistlab.training import budget, distributed, faults, loop
 from mnistlab.training.settings import Settings, settle
 from mnistlab.training.steps import make_stepper
@@ -346,8 +346,7 @@ def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict,
     if calibration_set is not None:  # the temperature (models/calibration.py), after training
         held_out = world.predict_proba(model, calibration_set.images)
         where = "val" if cfg["val_size"] else "calibration"
-        fitted = calibration.fitted(held_out, calibration_set.labels, where,
-                                    top_map=cfg.get("label_smoothing", 0) > 0)  # fmt: skip
+        fitted = fit_calibration(cfg, held_out, calibration_set.labels, where)
         calibrated = calibration.Calibration.of(fitted)
         metrics["calibration"] = calibration.summary(proba, test_set.labels, calibrated)
     if not world.lead:
