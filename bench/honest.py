@@ -7,7 +7,7 @@ set and on bench/predict_robustness.py's styles. Each image goes through the fil
 (encoded, decoded, preprocessed). Exits 1 when a target is missed; appends a record to
 bench/results/honest.jsonl (bench/records.py).
 
-    .venv/bin/python bench/honest.py RUN_DIR [--per-kind 60] [--per-style 40]
+    .venv/bin/python bench/honest.py RUN_DIR [--per-kind 60] [--per-style 200]
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="a trained, calibrated MNIST run folder")
     parser.add_argument("--per-kind", type=int, default=60, help="held-out non-digits per kind")
-    parser.add_argument("--per-style", type=int, default=40, help="digits per robustness style")
+    # 200 a style: at 40, one hard digit moves a style by 2.5 points and the set by 2 (the same
+    # digits fail in every style), too coarse for a 98% target.
+    parser.add_argument("--per-style", type=int, default=200, help="digits per robustness style")
     parser.add_argument("--min-flagged", type=float, default=0.90)
     parser.add_argument("--min-kind", type=float, default=0.75)
     # The issue's "near-empty canvases". A short stroke on paper or a board is a small "1" by
@@ -97,11 +99,10 @@ def main() -> int:
         rng = np.random.default_rng(0)
         files = [style(d, rng) for d in test.images[pick]]
         got = classifier.predict(files)
-        ok = np.array(
-            [p.accepted and p.label == y for p, y in zip(got, test.labels[pick], strict=True)]
-        )
+        right = np.array([p.label for p in got]) == test.labels[pick]
+        ok = right & np.array([p.accepted for p in got])
         kept.append(ok)
-        print(f"  {name:30s} accepted and right {ok.mean():7.1%}")
+        print(f"  {name:30s} accepted and right {ok.mean():7.1%}  (right {right.mean():.1%})")
     results["robust_accepted_right"] = float(np.concatenate(kept).mean())
     print(f"robustness set: {results['robust_accepted_right']:.1%} accepted and right")
     missed = [

@@ -71,8 +71,20 @@ def test_digits_are_accepted_and_a_dot_is_too_little_ink(classifier):
 
 
 @pytest.mark.slow
+def test_the_rule_also_learns_digits_as_people_send_them_and_they_stay_digits(classifier):
+    test = load_dataset("mnist", "test")
+    sent = outliers.digits_on_forms(test.images[:60], printed=10, seed=0)
+    assert len(sent) == 70 and {im.ndim for im in sent} == {2, 3}  # paper, boards; canvases
+    answers = classifier.predict(sent[:60])
+    right = np.array([p.label for p in answers]) == test.labels[:60]
+    assert right.mean() >= 0.9  # redrawn, a digit is still its digit: no noise for the rule
+    assert np.mean([p.accepted for p in answers]) >= 0.9
+
+
+@pytest.mark.slow
 def test_calibration_json_states_the_rule_and_old_runs_have_none(run, classifier, tmp_path):
     rule = runs.load_calibration(run)["reject"]
+    assert rule["digits_on_forms"] > 0
     assert rule["accepted_held_out"] == pytest.approx(0.99, abs=0.002)
     assert rule["unsure_below"] == 0.6 and np.isfinite(rule["threshold"])
     assert classifier.rule is not None and (run / "reject.safetensors").is_file()

@@ -5,7 +5,7 @@ letters and symbols from the machine's fonts (often thinned to their centre line
 with a pen of random width, then slanted, stretched and wobbled like handwriting), random pen
 scribbles, simple doodles (a house, a sun, a face, a spiral...), noise, near-empty canvases
 holding a dot or a tick, and the other dataset (clothes for a digit reader, digits for a
-clothes reader). Each ink drawing is put on one of the forms people's digits come in: a canvas
+clothes reader); and, for the rule's other side, digits drawn and printed the same ways. Each ink drawing is put on one of the forms people's digits come in: a canvas
 export (dark strokes on transparent pixels), white paper, a photographed page (uneven light,
 noise, blur) or a dark board. The images are what `prediction.preprocess` takes; what the
 model sees is what it makes of them.
@@ -439,6 +439,28 @@ def _other(rng: np.random.Generator, images: np.ndarray) -> np.ndarray:
     a = images[rng.integers(len(images))].astype(np.float32) / 255
     side = int(rng.integers(80, 240))
     return cv2.resize(a, (side, side), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+
+
+def redrawn(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """A 28x28 digit drawn large, as people draw one: enlarged, and most times its centre line
+    redrawn with a pen from a fine tip to a marker (ink float (h, w) in [0, 1])."""
+    side = int(rng.integers(80, 240))
+    a = _crop(cv2.resize(image.astype(np.float32) / 255, (side, side),
+                         interpolation=cv2.INTER_CUBIC).clip(0, 1))  # fmt: skip
+    if rng.random() < 0.65 and (a > 0.5).any():
+        a = _crop(pen(skeleton(a > 0.5), rng.uniform(0.05, 0.3) * max(a.shape)))
+    return a
+
+
+def digits_on_forms(images: np.ndarray, printed: int, seed: int) -> list[np.ndarray]:
+    """Digits as people send them, for the reject rule's other side: each of `images` (uint8
+    (N, 28, 28)) redrawn on one of the forms, then `printed` digits from the generator's fonts
+    written like its letters, so that neither a form nor a font's look tells a letter from a
+    digit (images as `prediction.preprocess` takes them)."""
+    rng = np.random.default_rng(seed)
+    paths = find_fonts(FONTS)
+    drawn = [on_form(redrawn(rng, image), rng) for image in images]
+    return drawn + [on_form(_glyph(rng, paths, "0123456789"), rng) for _ in range(printed)]
 
 
 def noise_image(rng: np.random.Generator) -> np.ndarray:

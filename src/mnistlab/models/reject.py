@@ -7,8 +7,9 @@ distance to the nearest class mean there, the energy of the logits (Liu et al. 2
 calibrated top probability and its margin, the last convolutional map at 2x2 (where the
 strokes are, which the penultimate layer of a digit reader has mostly thrown away), and the
 image itself at 14x14. A small MLP,
-trained by hand (mnistlab.models.numpy_net) on training digits against made-up non-digits
-(mnistlab.data.outliers, preprocessed like people's images; prediction/calibrate.py fits it),
+trained by hand (mnistlab.models.numpy_net) on training digits, some redrawn or printed on
+people's forms, against made-up non-digits (mnistlab.data.outliers, all preprocessed like
+people's images; prediction/calibrate.py fits it),
 turns them into one score: the log-odds that the image is not one of the classes. Images
 scoring above the threshold, which keeps a set share of held-out digits (99%), are refused.
 Every model family gives these inputs, so the rule fits every run, old ones included.

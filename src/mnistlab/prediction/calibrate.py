@@ -125,7 +125,8 @@ def fit_reject(model, config: dict, held: Dataset, calibrated: calibration.Calib
                where: str, data_dir: str | None = None, accept: float = ACCEPT,
                made_up: int = OUTLIERS):  # fmt: skip
     """(RejectRule, what calibration.json says of it): the rule learns from training images
-    against made-up ones, and its threshold keeps `accept` of the held-out images."""
+    (for a digit reader, some also as people send them: `people_digits`) against made-up
+    ones, and its threshold keeps `accept` of the held-out images."""
     size = 0 if where == "test" else len(held)
     train = load_dataset(config["dataset"], "train", val_size=size, seed=int(config.get("seed", 0)),
                          data_dir=data_dir)  # fmt: skip
@@ -141,6 +142,10 @@ def fit_reject(model, config: dict, held: Dataset, calibrated: calibration.Calib
                "map_width": np.array([seen_digits[3].shape[1]], np.float32)}  # fmt: skip
     rule = RejectRule(arrays, threshold=np.inf, unsure=UNSURE)
     x_digits, x_strange = rule.inputs(digits, *seen_digits), rule.inputs(strange, *seen_strange)
+    sent = people_digits(config, digits[: made_up // 3], made_up // 6,
+                         f"v{size}s{int(config.get('seed', 0))}")  # fmt: skip
+    if len(sent):
+        x_digits = np.concatenate([x_digits, rule.inputs(sent, *_calibrated(model, sent, calibrated))])
     both = np.concatenate([x_digits, x_strange])
     mean, std = both.mean(0), both.std(0) + np.float32(1e-3)
     arrays |= {"input_mean": mean, "input_std": std}
@@ -156,9 +161,40 @@ def fit_reject(model, config: dict, held: Dataset, calibrated: calibration.Calib
         "held_out": where,
         "flagged_made_up": {k: float(own[kinds == k].mean()) for k in np.unique(kinds)},
         "made_up": int(len(kinds)),
+        "digits_on_forms": int(len(sent)),
         "generator": GENERATOR,
     }
     return rule, report
+
+
+def people_digits(config: dict, images: np.ndarray, printed: int, split: str) -> np.ndarray:
+    """Training digits redrawn on people's forms and `printed` font digits, preprocessed (uint8
+    (N, 28, 28)), for the rule's digit side: without them the rule could tell a made-up image
+    by how the preprocessing left it, and refuse people's digits for it (a digit reader only;
+    cached like the made-up images, by the training split they come from)."""
+    from mnistlab.data import outliers
+    from mnistlab.data.sources import cache_root
+
+    preprocessing = config.get("preprocessing", "digits")
+    if preprocessing != "digits" or config["dataset"] != "mnist":
+        return images[:0]
+    path = (cache_root() / "outliers"
+            / f"{config['dataset']}-people-g{GENERATOR}-{len(images)}-{printed}-{split}.npz")
+    if path.is_file():
+        with np.load(path) as saved:
+            return saved["images"]
+    options = PreprocessOptions(preprocessing=preprocessing)
+    out = []
+    for image in outliers.digits_on_forms(images, printed, seed=1):
+        try:
+            out.append(preprocess(image, options))
+        except ImageError:  # blank to the preprocessing, as a made-up image can be
+            continue
+    out = np.stack(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, images=out)
+    return out
 
 
 def _calibrated(model, images, calibrated: calibration.Calibration):
