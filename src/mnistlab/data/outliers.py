@@ -5,9 +5,10 @@ letters and symbols from the machine's fonts (often thinned to their centre line
 with a pen of random width, then slanted, stretched and wobbled like handwriting), random pen
 scribbles, simple doodles (a house, a sun, a face, a spiral...), noise, near-empty canvases
 holding a dot or a tick, and the other dataset (clothes for a digit reader, digits for a
-clothes reader); and, for the rule's other side, digits drawn and printed the same ways. Each ink drawing is put on one of the forms people's digits come in: a canvas
-export (dark strokes on transparent pixels), white paper, a photographed page (uneven light,
-noise, blur) or a dark board. The images are what `prediction.preprocess` takes; what the
+clothes reader); and, for the rule's other side, digits drawn and printed the same ways.
+Each ink drawing is put on one of the forms people's digits come in: a canvas export (dark
+strokes on transparent pixels), white paper, a photographed page (uneven light, noise, blur)
+or a dark board. The images are what `prediction.preprocess` takes; what the
 model sees is what it makes of them.
 
 `bench/nondigits.py` builds the held-out set with other fonts, seeds and doodles.

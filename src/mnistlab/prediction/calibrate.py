@@ -145,7 +145,8 @@ def fit_reject(model, config: dict, held: Dataset, calibrated: calibration.Calib
     sent = people_digits(config, digits[: made_up // 3], made_up // 6,
                          f"v{size}s{int(config.get('seed', 0))}")  # fmt: skip
     if len(sent):
-        x_digits = np.concatenate([x_digits, rule.inputs(sent, *_calibrated(model, sent, calibrated))])
+        seen_sent = _calibrated(model, sent, calibrated)
+        x_digits = np.concatenate([x_digits, rule.inputs(sent, *seen_sent)])
     both = np.concatenate([x_digits, x_strange])
     mean, std = both.mean(0), both.std(0) + np.float32(1e-3)
     arrays |= {"input_mean": mean, "input_std": std}
@@ -178,8 +179,8 @@ def people_digits(config: dict, images: np.ndarray, printed: int, split: str) ->
     preprocessing = config.get("preprocessing", "digits")
     if preprocessing != "digits" or config["dataset"] != "mnist":
         return images[:0]
-    path = (cache_root() / "outliers"
-            / f"{config['dataset']}-people-g{GENERATOR}-{len(images)}-{printed}-{split}.npz")
+    name = f"{config['dataset']}-people-g{GENERATOR}-{len(images)}-{printed}-{split}.npz"
+    path = cache_root() / "outliers" / name
     if path.is_file():
         with np.load(path) as saved:
             return saved["images"]
