@@ -77,7 +77,7 @@ def main() -> int:
         everything.append(flags)
         results["flagged"][kind] = float(flags.mean())
         print(f"{kind:28s} flagged {flags.mean():7.1%}  ({len(flags)})")
-        if kind == "near-empty":  # canvas exports are the RGBA ones (data/outliers.on_form)
+        if kind == "near-empty":  # canvas exports are the RGBA ones (data/drawing.on_form)
             canvas = np.array([im.ndim == 3 for im in images])
             results["flagged_near_empty_canvas"] = float(flags[canvas].mean())
             print(

@@ -4,7 +4,7 @@ Other fonts (handwriting and book faces from Debian's fonts-dkg-handwriting, fon
 fonts-klee, fonts-ecolier-court, fonts-tomsontalks, fonts-urw-base35, fonts-cabinsketch,
 fonts-opensymbol), other seeds, other doodles (a boat, a key, a ladder, a snowman, a moon,
 a kite, a crown, a tent), and the other dataset's test split, on the same forms as people's
-images (mnistlab.data.outliers.on_form). Fixed seed: the same set every run.
+images (mnistlab.data.drawing.on_form). Fixed seed: the same set every run.
 """
 
 from __future__ import annotations
