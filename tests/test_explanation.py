@@ -228,3 +228,18 @@ def test_serve_starts_without_the_dataset_and_says_explanations_are_not_availabl
     monkeypatch.setattr(store, "official", unavailable)
     assert server._prepare(run, "torch", str(tmp_path)) is None  # predictions need no dataset
     assert "explanations are not available: explanations need the mnist images" in caplog.text
+    # the server's answer: not the client's fault (503), with what to do
+    from mnistlab.serve.app import create_app
+
+    with warnings.catch_warnings():  # starlette: "TestClient on httpx is deprecated"
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    with TestClient(create_app(run)) as client:
+        files = {"file": ("seven.png", encode(draw_seven()), "image/png")}
+        assert client.post("/api/predict", files=files).status_code == 200
+        for answer in (client.post("/api/explain", files=files), client.get("/api/map")):
+            assert answer.status_code == 503, answer.text
+            assert "need the mnist images" in answer.json()["error"]
+        schema = client.get("/openapi.json").json()["paths"]["/api/explain"]["post"]
+        assert "dataset is not on this machine" in schema["responses"]["503"]["description"]

@@ -75,7 +75,7 @@ def fit_calibration(config: dict, proba: np.ndarray, labels: np.ndarray, where: 
 
 # ── the reject rule (mnistlab.models.reject) ──────────────────────────────────
 
-GENERATOR = "1"  # bump when data/outliers.py or drawing.py draw differently: the cached images are redone
+GENERATOR = "1"  # bump when data/outliers.py or drawing.py draw otherwise: cached images redone
 OUTLIERS = 3000  # made-up non-digits the rule learns from, before 2 shifted copies of each
 DIGITS = 10000  # training images for the class means, the covariance and the MLP (at most
 # 4 per made-up image: a smaller rule, as the tests fit, needs fewer)

@@ -13,8 +13,10 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Request, UploadFile
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from pydantic import BaseModel, Field
+
+from mnistlab.errors import MnistlabError
 
 
 class AttributionOut(BaseModel):
@@ -115,9 +117,19 @@ def add_explain_routes(app: FastAPI, run_dir: str | Path, identity: dict, max_up
     from mnistlab.serve.app import read_upload
 
     explainer = Explainer(run_dir)
+    missing = ("; or the run's dataset is not on this machine (explanations show its images): "
+               "`mnistlab data fetch` brings it")  # fmt: skip
+    responses = {
+        **responses,
+        503: {**responses[503], "description": responses[503]["description"] + missing},
+    }
 
     async def on_explain_thread(request: Request, call, *args):
         pool = request.app.state.explain_pool
+        try:  # the index and the map first: without the dataset, the server cannot explain
+            await asyncio.get_running_loop().run_in_executor(pool, explainer.load)
+        except MnistlabError as e:
+            raise HTTPException(503, str(e)) from None
         return await asyncio.get_running_loop().run_in_executor(pool, call, *args)
 
     @app.post(
@@ -134,7 +146,7 @@ def add_explain_routes(app: FastAPI, run_dir: str | Path, identity: dict, max_up
         return ExplanationOut(**await on_explain_thread(request, explainer.explain, data),
                               **identity)  # fmt: skip
 
-    @app.get("/api/map", responses={500: responses[500]})
+    @app.get("/api/map", responses={500: responses[500], 503: responses[503]})
     async def test_map(request: Request) -> MapOut:
         """The map of the test set that /api/explain places images on: one point per image
         (the whole test set), with its label and the model's answer."""
