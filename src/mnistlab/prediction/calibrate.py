@@ -10,6 +10,7 @@ split, said in a warning, since the test figures then flatter the fit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -91,34 +92,22 @@ def outlier_images(preprocessing: str, dataset: str, n: int = OUTLIERS, seed: in
     and their kinds. Preprocessing them takes a while (~15 ms each), so they are kept in the
     cache, by preprocessing, generator version, count and seed."""
     from mnistlab.data import outliers
-    from mnistlab.data.sources import cache_root
 
-    other_name = OTHER.get(dataset)
-    path = cache_root() / "outliers" / f"{dataset}-{preprocessing}-g{GENERATOR}-{n}-{seed}.npz"
-    if path.is_file():
-        with np.load(path) as saved:
-            return saved["images"], saved["kinds"]
-    try:
-        other = load_dataset(other_name, "train", val_size=0, data_dir=data_dir).images
-    except (MnistlabError, KeyError):
-        log.info("%s is not available: the reject rule learns without it", other_name)
-        other = None
-    log.info("drawing %d non-%s images for the reject rule (once; kept in %s)", n, dataset,
-             path.parent)  # fmt: skip
-    made = outliers.generate(n, seed=seed, other=other)
-    options = PreprocessOptions(preprocessing=preprocessing)
-    images, kinds = [], []
-    for item in made:
+    def make() -> dict[str, np.ndarray]:
+        other_name = OTHER.get(dataset)
         try:
-            images.append(preprocess(item.image, options))
-            kinds.append(item.kind)
-        except ImageError:  # blank to the preprocessing: refused before any model sees it
-            continue
-    images, kinds = np.stack(images), np.array(kinds)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, images=images, kinds=kinds)
-    return images, kinds
+            other = load_dataset(other_name, "train", val_size=0, data_dir=data_dir).images
+        except (MnistlabError, KeyError):
+            log.info("%s is not available: the reject rule learns without it", other_name)
+            other = None
+        log.info("drawing %d non-%s images for the reject rule (once; kept in %s)", n, dataset,
+                 _cache())  # fmt: skip
+        made = outliers.generate(n, seed=seed, other=other)
+        images, kept = _preprocessed([item.image for item in made], preprocessing)
+        return {"images": images, "kinds": np.array([made[i].kind for i in kept])}
+
+    saved = _kept(f"{dataset}-{preprocessing}-g{GENERATOR}-{n}-{seed}.npz", make)
+    return saved["images"], saved["kinds"]
 
 
 def fit_reject(model, config: dict, held: Dataset, calibrated: calibration.Calibration,
@@ -174,28 +163,50 @@ def people_digits(config: dict, images: np.ndarray, printed: int, split: str) ->
     by how the preprocessing left it, and refuse people's digits for it (a digit reader only;
     cached like the made-up images, by the training split they come from)."""
     from mnistlab.data import outliers
-    from mnistlab.data.sources import cache_root
 
     preprocessing = config.get("preprocessing", "digits")
     if preprocessing != "digits" or config["dataset"] != "mnist":
         return images[:0]
+
+    def make() -> dict[str, np.ndarray]:
+        sent = outliers.digits_on_forms(images, printed, seed=1)
+        return {"images": _preprocessed(sent, preprocessing)[0]}
+
     name = f"{config['dataset']}-people-g{GENERATOR}-{len(images)}-{printed}-{split}.npz"
-    path = cache_root() / "outliers" / name
+    return _kept(name, make)["images"]
+
+
+def _cache() -> Path:
+    from mnistlab.data.sources import cache_root
+
+    return cache_root() / "outliers"
+
+
+def _kept(name: str, make: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays in the cache's outliers/NAME (.npz), made and written once."""
+    path = _cache() / name
     if path.is_file():
         with np.load(path) as saved:
-            return saved["images"]
-    options = PreprocessOptions(preprocessing=preprocessing)
-    out = []
-    for image in outliers.digits_on_forms(images, printed, seed=1):
-        try:
-            out.append(preprocess(image, options))
-        except ImageError:  # blank to the preprocessing, as a made-up image can be
-            continue
-    out = np.stack(out)
+            return dict(saved)
+    arrays = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, images=out)
-    return out
+        np.savez(f, **arrays)
+    return arrays
+
+
+def _preprocessed(images: list, preprocessing: str) -> tuple[np.ndarray, list[int]]:
+    """The images as the model sees them, and the indices of those kept: one the preprocessing
+    finds blank is refused before any model sees it, so the rule never learns it."""
+    options = PreprocessOptions(preprocessing=preprocessing)
+    out, kept = [], []
+    for i, image in enumerate(images):
+        try:
+            out.append(preprocess(image, options))
+            kept.append(i)
+        except ImageError:
+            continue
+    return np.stack(out), kept
 
 
 def _calibrated(model, images, calibrated: calibration.Calibration):

@@ -124,13 +124,16 @@ def add_explain_routes(app: FastAPI, run_dir: str | Path, identity: dict, max_up
         503: {**responses[503], "description": responses[503]["description"] + missing},
     }
 
-    async def on_explain_thread(request: Request, call, *args):
-        pool = request.app.state.explain_pool
+    def loaded_then(call, *args):
         try:  # the index and the map first: without the dataset, the server cannot explain
-            await asyncio.get_running_loop().run_in_executor(pool, explainer.load)
+            explainer.load()
         except MnistlabError as e:
             raise HTTPException(503, str(e)) from None
-        return await asyncio.get_running_loop().run_in_executor(pool, call, *args)
+        return call(*args)
+
+    async def on_explain_thread(request: Request, call, *args):
+        pool = request.app.state.explain_pool
+        return await asyncio.get_running_loop().run_in_executor(pool, loaded_then, call, *args)
 
     @app.post(
         "/api/explain",
