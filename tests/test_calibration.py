@@ -11,8 +11,10 @@ import pytest
 
 from mnistlab import runs
 from mnistlab.data import load_dataset
+from mnistlab.errors import MnistlabError
 from mnistlab.evaluation.scores import loss_and_accuracy
 from mnistlab.models import calibration
+from mnistlab.prediction.calibrate import calibrate_run
 from mnistlab.prediction.classifier import Classifier
 from predict_helpers import trained_run
 
@@ -127,9 +129,22 @@ def test_a_run_without_calibration_still_predicts_with_temperature_1(tmp_path, c
     got = [p.probabilities for p in classifier.predict(images, preprocessed=True)]
     np.testing.assert_allclose(got, runs.load_model(run).predict_proba(images), atol=1e-6)
     # `mnistlab calibrate` fits it; with nothing held out, on the test split, and says so.
+    # --accept moves the rule's threshold: 95% of the held-out images kept, not 99%, and
+    # metrics.json's counts of the test split follow it (here the same images).
     with caplog.at_level(logging.WARNING, logger="mnistlab.prediction.calibrate"):
-        done = cli_here("calibrate", run, "--json")
+        done = cli_here("calibrate", run, "--json", "--accept", "0.95")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["calibration"]["fitted_on"] == "test"
+    fitted = json.loads(done.stdout)["calibration"]
+    assert fitted["fitted_on"] == "test"
     assert any("held no images out" in r.message for r in caplog.records)
     assert Classifier.load(run).temperature == runs.load_calibration(run)["temperature"] != 1.0
+    assert fitted["reject"]["accept"] == 0.95
+    assert fitted["reject"]["accepted_held_out"] == pytest.approx(0.95, abs=0.001)
+    assert runs.load_metrics(run)["reject"]["flagged_not_like"] == pytest.approx(500, abs=10)
+
+
+def test_calibrate_refuses_a_share_to_accept_out_of_range(tmp_path, cli_here):
+    done = cli_here("calibrate", tmp_path, "--accept", "1.5")
+    assert done.returncode == 2 and "--accept" in done.stderr
+    with pytest.raises(MnistlabError, match="between 0.5 and 1"):
+        calibrate_run(tmp_path, accept=0.3)

@@ -25,6 +25,15 @@ from mnistlab.prediction.preprocess import PreprocessOptions, preprocess
 
 log = logging.getLogger("mnistlab.prediction.calibrate")
 
+GENERATOR = "1"  # bump when data/outliers.py or drawing.py draw otherwise: cached images redone
+OUTLIERS = 3000  # made-up non-digits the rule learns from, before 2 shifted copies of each
+DIGITS = 10000  # training images for the class means, the covariance and the MLP (at most
+# 4 per made-up image: a smaller rule, as the tests fit, needs fewer)
+ACCEPT = 0.99  # the share of held-out images of the classes the rule accepts
+UNSURE = 0.6  # a calibrated top probability below this: "unsure" (0.5: wrong as often as
+# right; 0.6 keeps 99.5% of the accepted test digits right on demo runs that 0.5 did not)
+OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
+
 
 def held_out(config: dict, data_dir: str | None = None) -> tuple[Dataset, str]:
     """The images this run did not train on, and what they are: "val", "calibration", "test"."""
@@ -39,11 +48,15 @@ def held_out(config: dict, data_dir: str | None = None) -> tuple[Dataset, str]:
         raise MnistlabError(f"cannot calibrate: dataset {name!r} is not available ({e})") from None
 
 
-def calibrate_run(run_dir: str | Path, data_dir: str | None = None, made_up: int | None = None
-                  ) -> dict:  # fmt: skip
+def calibrate_run(run_dir: str | Path, data_dir: str | None = None, made_up: int | None = None,
+                  accept: float | None = None) -> dict:  # fmt: skip
     """Fit and write the run's calibration: the temperature, then the reject rule, learnt
-    from `made_up` generated non-digits (default OUTLIERS); returns calibration.json's
-    content."""
+    from `made_up` generated non-digits (default OUTLIERS), its threshold keeping `accept` of
+    the held-out images (default ACCEPT); returns calibration.json's content."""
+    accept = ACCEPT if accept is None else accept
+    if not 0.5 <= accept <= 1:
+        raise MnistlabError(f"accept must be a share of held-out images between 0.5 and 1, "
+                            f"not {accept}")  # fmt: skip
     run_dir = Path(run_dir)
     config, model = runs.load_config(run_dir), runs.load_model(run_dir)
     images, where = held_out(config, data_dir)
@@ -54,17 +67,22 @@ def calibrate_run(run_dir: str | Path, data_dir: str | None = None, made_up: int
     fitted = fit_calibration(config, model.predict_proba(images.images), images.labels, where)
     calibrated = calibration.Calibration.of(fitted)
     rule, fitted["reject"] = fit_reject(model, config, images, calibrated, where, data_dir,
-                                        made_up=made_up or OUTLIERS)  # fmt: skip
+                                        accept=accept, made_up=made_up or OUTLIERS)  # fmt: skip
     runs.save_reject(run_dir, rule.arrays)
     runs.write_calibration(run_dir, fitted)
     test = images if where == "test" else load_dataset(config["dataset"], "test", data_dir=data_dir)
-    proba = model.predict_proba(test.images)
-    if runs.load_metrics(run_dir) is not None:
-        summary = calibration.summary(proba, test.labels, calibrated)
-        runs.write_metrics(run_dir, {"calibration": summary})
-    log.info("reject rule: refuses scores above %.2f (keeps %.1f%% of the %s images) and "
-             "calibrated top probabilities below %.2f", rule.threshold,
-             100 * fitted["reject"]["accepted_held_out"], where, rule.unsure)  # fmt: skip
+    if runs.load_metrics(run_dir) is not None:  # the test split's figures, as training gives
+        scaled, scores = rule.scored(model, test.images, calibrated)
+        raw = model.predict_proba(test.images)
+        runs.write_metrics(run_dir, {
+            "calibration": calibration.summary(raw, test.labels, calibrated),
+            "reject": reject.selective(scores, scaled, test.labels, rule.threshold, rule.unsure),
+        })  # fmt: skip
+    found = fitted["reject"]
+    log.info("reject rule: refuses scores above %.2f (keeps %.1f%% of the %s images; refuses "
+             "%.1f%% of the %d made-up non-digits it learnt from) and calibrated top "
+             "probabilities below %.2f", rule.threshold, 100 * found["accepted_held_out"], where,
+             100 * found["flagged_made_up_all"], found["made_up"], rule.unsure)  # fmt: skip
     return fitted
 
 
@@ -75,15 +93,6 @@ def fit_calibration(config: dict, proba: np.ndarray, labels: np.ndarray, where: 
 
 
 # ── the reject rule (mnistlab.models.reject) ──────────────────────────────────
-
-GENERATOR = "1"  # bump when data/outliers.py or drawing.py draw otherwise: cached images redone
-OUTLIERS = 3000  # made-up non-digits the rule learns from, before 2 shifted copies of each
-DIGITS = 10000  # training images for the class means, the covariance and the MLP (at most
-# 4 per made-up image: a smaller rule, as the tests fit, needs fewer)
-ACCEPT = 0.99  # the share of held-out images of the classes the rule accepts
-UNSURE = 0.6  # a calibrated top probability below this: "unsure" (0.5: wrong as often as
-# right; 0.6 keeps 99.5% of the accepted test digits right on demo runs that 0.5 did not)
-OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
 
 
 def outlier_images(preprocessing: str, dataset: str, n: int = OUTLIERS, seed: int = 0,
@@ -146,10 +155,12 @@ def fit_reject(model, config: dict, held: Dataset, calibrated: calibration.Calib
     own = reject.mlp_score(arrays, x_strange[: len(kinds)]) > rule.threshold
     report = {
         "threshold": rule.threshold,
+        "accept": accept,
         "unsure_below": rule.unsure,
         "accepted_held_out": float(np.mean(held_scores <= rule.threshold)),
         "held_out": where,
         "flagged_made_up": {k: float(own[kinds == k].mean()) for k in np.unique(kinds)},
+        "flagged_made_up_all": float(own.mean()),
         "made_up": int(len(kinds)),
         "digits_on_forms": int(len(sent)),
         "generator": GENERATOR,
