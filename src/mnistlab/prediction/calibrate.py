@@ -80,9 +80,9 @@ def calibrate_run(run_dir: str | Path, data_dir: str | None = None, made_up: int
         })  # fmt: skip
     found = fitted["reject"]
     log.info("reject rule: refuses scores above %.2f (keeps %.1f%% of the %s images; refuses "
-             "%.1f%% of the %d made-up non-digits it learnt from) and calibrated top "
+             "%.1f%% of the %s made-up non-digits it learnt from) and calibrated top "
              "probabilities below %.2f", rule.threshold, 100 * found["accepted_held_out"], where,
-             100 * found["flagged_made_up_all"], found["made_up"], rule.unsure)  # fmt: skip
+             100 * found["flagged_made_up_all"], f"{found['made_up']:,}", rule.unsure)  # fmt: skip
     return fitted
 
 
