@@ -66,6 +66,12 @@ class RejectRule:
         proba = calibrated(seen.proba)
         return proba, self.score(images, proba, seen.features, seen.logits, seen.maps)
 
+    def selective_on(self, model, images: np.ndarray, labels: np.ndarray,
+                     calibrated: calibration.Calibration) -> dict:  # fmt: skip
+        """metrics.json's "reject" (`selective`) for model-ready images of known class."""
+        proba, scores = self.scored(model, images, calibrated)
+        return selective(scores, proba, labels, self.threshold, self.unsure)
+
     def reason(self, proba: np.ndarray, score: float, classes) -> str | None:
         """Why one answer is refused, or None when it is accepted."""
         if score > self.threshold:

@@ -72,11 +72,10 @@ def calibrate_run(run_dir: str | Path, data_dir: str | None = None, made_up: int
     runs.write_calibration(run_dir, fitted)
     test = images if where == "test" else load_dataset(config["dataset"], "test", data_dir=data_dir)
     if runs.load_metrics(run_dir) is not None:  # the test split's figures, as training gives
-        scaled, scores = rule.scored(model, test.images, calibrated)
         raw = model.predict_proba(test.images)
         runs.write_metrics(run_dir, {
             "calibration": calibration.summary(raw, test.labels, calibrated),
-            "reject": reject.selective(scores, scaled, test.labels, rule.threshold, rule.unsure),
+            "reject": rule.selective_on(model, test.images, test.labels, calibrated),
         })  # fmt: skip
     found = fitted["reject"]
     log.info("reject rule: refuses scores above %.2f (keeps %.1f%% of the %s images; refuses "

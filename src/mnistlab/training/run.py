@@ -27,7 +27,7 @@ from mnistlab.data import get_spec, load_dataset
 from mnistlab.data.load import IMAGE_SIDE
 from mnistlab.errors import MnistlabError
 from mnistlab.evaluation.scores import loss_and_accuracy
-from mnistlab.models import Model, build_model, calibration, get_model_spec, pixel_stats, reject
+from mnistlab.models import Model, build_model, calibration, get_model_spec, pixel_stats
 from mnistlab.prediction.calibrate import OUTLIERS, fit_calibration, fit_reject, outlier_images
 from mnistlab.training import budget, distributed, faults, loop
 from mnistlab.training.settings import Settings, settle
@@ -362,9 +362,7 @@ def _finish(model: Model, test_set, state: loop.State, run_dir: Path, cfg: dict,
             made_up=outliers,
         )
         runs.save_reject(run_dir, rule.arrays)
-        scaled, scores = rule.scored(model, test_set.images, calibrated)
-        metrics["reject"] = reject.selective(scores, scaled, test_set.labels, rule.threshold,
-                                             rule.unsure)  # fmt: skip
+        metrics["reject"] = rule.selective_on(model, test_set.images, test_set.labels, calibrated)
     if fitted is not None:
         runs.write_calibration(run_dir, fitted)
     runs.save_model(run_dir, model)
