@@ -40,7 +40,7 @@
   // where the bytes do not start at a multiple of 4).
   function pixelWords(rgba) {
     const bytes = rgba.byteOffset % 4 ? rgba.slice() : rgba;
-    return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
+    return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
   }
 
   // Image.reduce(k) of an LA image: k x k block means of La, the last blocks partial, then
@@ -104,41 +104,80 @@
   const store = (s, eight) => (eight ? Math.min(255, Math.max(0, (s + 2097152) >> 22)) : s);
 
   // Along rows: `lines` rows of w pixels to rows of c.first.length pixels; a pixel is one
-  // value, or two (grey and alpha, side by side: their sums share the weights' reads).
+  // value, or two (grey and alpha, side by side: their sums share the weights' reads). Only
+  // the outputs that reach a run of non-zero pixels are summed, the others staying 0 (a sum
+  // of zeros: most of a drawing). Returns them and, for the vertical pass, the runs of
+  // outputs summed: line L's as [start, end) pairs in runs[ends[L]..ends[L + 1]).
   function horizontalPass(src, w, lines, c, eight, two) {
-    const { first, count, weights, taps } = c, ow = first.length, out = scratch(Float32Array, lines * ow * (two ? 2 : 1));
-    for (let line = 0, i = 0; line < lines; line++) {
-      for (let o = 0; o < ow; o++) {
-        const k = o * taps, n = count[o];
-        if (two) {
-          let s = 0, t = 0;
-          for (let x = 0, at = 2 * (line * w + first[o]); x < n; x++, at += 2) {
-            s += src[at] * weights[k + x];
-            t += src[at + 1] * weights[k + x];
+    const { first, count, weights, taps } = c, ow = first.length, values = two ? 2 : 1;
+    const out = scratch(Float32Array, lines * ow * values), runs = [], ends = new Int32Array(lines + 1);
+    for (let line = 0; line < lines; line++) {
+      for (let x = nextPixel(src, line * w, 0, w, values, false), o = 0; x < w; x = nextPixel(src, line * w, x, w, values, false)) {
+        const end = nextPixel(src, line * w, x, w, values, true); // the run of non-zero pixels [x, end)
+        while (o < ow && first[o] + count[o] <= x) o++;
+        const start = o;
+        for (; o < ow && first[o] < end; o++) {
+          const k = o * taps, n = count[o], i = (line * ow + o) * values;
+          if (two) {
+            let s = 0, t = 0;
+            for (let x = 0, at = 2 * (line * w + first[o]); x < n; x++, at += 2) {
+              s += src[at] * weights[k + x];
+              t += src[at + 1] * weights[k + x];
+            }
+            out[i] = store(s, eight);
+            out[i + 1] = store(t, eight);
+          } else {
+            let s = 0;
+            for (let x = 0, at = line * w + first[o]; x < n; x++) s += src[at + x] * weights[k + x];
+            out[i] = store(s, eight);
           }
-          out[i++] = store(s, eight);
-          out[i++] = store(t, eight);
-        } else {
-          let s = 0;
-          for (let x = 0, at = line * w + first[o]; x < n; x++) s += src[at + x] * weights[k + x];
-          out[i++] = store(s, eight);
         }
+        if (start < o && runs.length > ends[line] && runs[runs.length - 1] === start) runs[runs.length - 1] = o;
+        else if (start < o) runs.push(start, o);
+        x = end;
       }
+      ends[line + 1] = runs.length;
     }
-    return out;
+    return { out, runs, ends };
   }
 
-  // Along columns: rows of w pixels to c.first.length rows, each the weighted sum of rows in
-  // the weights' order (the same sums as pixel by pixel), in a float64 row.
-  function verticalPass(src, w, c, eight) {
-    const { first, count, weights, taps } = c, oh = first.length, out = scratch(Float32Array, oh * w), sum = scratch(Float64Array, w);
+  // The first pixel from x on, in the line of w pixels from pixel `row`, that is all zeros
+  // (`zero`) or not; w if none.
+  function nextPixel(src, row, x, w, values, zero) {
+    for (let i = (row + x) * values; x < w; x++, i += values) {
+      if ((src[i] === 0 && (values === 1 || src[i + 1] === 0)) === zero) return x;
+    }
+    return w;
+  }
+
+  // Every pixel of `lines` lines of w as one run, where there is no horizontal pass.
+  function wholeLines(out, lines, w) {
+    const runs = [], ends = new Int32Array(lines + 1);
+    for (let line = 0; line < lines; line++) ends[line + 1] = runs.push(0, w);
+    return { out, runs, ends };
+  }
+
+  // Along columns: rows of w pixels (`values` each) to c.first.length rows, each the weighted
+  // sum of rows in the weights' order (the same sums as pixel by pixel), in a float64 row.
+  // Each row adds only its runs (the rest is 0), and only the stretch they reach is stored.
+  function verticalPass({ out: src, runs, ends }, w, values, c, eight) {
+    const { first, count, weights, taps } = c, oh = first.length, out = scratch(Float32Array, oh * w * values);
+    const sum = scratch(Float64Array, w * values);
     for (let o = 0; o < oh; o++) {
-      sum.fill(0);
+      let from = w * values, to = 0;
       for (let y = 0; y < count[o]; y++) {
-        const k = weights[o * taps + y], at = (first[o] + y) * w;
-        for (let x = 0; x < w; x++) sum[x] += src[at + x] * k;
+        const k = weights[o * taps + y], row = first[o] + y, at = row * w * values;
+        for (let r = ends[row]; r < ends[row + 1]; r += 2) {
+          const x0 = runs[r] * values, x1 = runs[r + 1] * values;
+          for (let x = x0; x < x1; x++) sum[x] += src[at + x] * k;
+          from = Math.min(from, x0);
+          to = Math.max(to, x1);
+        }
       }
-      for (let x = 0; x < w; x++) out[o * w + x] = store(sum[x], eight);
+      for (let x = from, i = o * w * values + from; x < to; x++, i++) {
+        out[i] = store(sum[x], eight);
+        sum[x] = 0;
+      }
     }
     return out;
   }
@@ -153,11 +192,13 @@
     const cv = coefficients(h, box[1], box[3], oh, name, eight);
     const first = vertical ? cv.first[0] : 0;
     const last = vertical ? cv.first[oh - 1] + cv.count[oh - 1] : h;
-    let src = d.subarray(first * w * values, last * w * values);
-    if (horizontal) src = horizontalPass(src, w, last - first, coefficients(w, box[0], box[2], ow, name, eight), eight, two);
-    if (!vertical) return src;
+    const src = d.subarray(first * w * values, last * w * values);
+    const rows = horizontal
+      ? horizontalPass(src, w, last - first, coefficients(w, box[0], box[2], ow, name, eight), eight, two)
+      : wholeLines(src, last - first, w);
+    if (!vertical) return rows.out;
     for (let o = 0; o < oh; o++) cv.first[o] -= first;
-    return verticalPass(src, ow * values, cv, eight);
+    return verticalPass(rows, ow, values, cv, eight);
   }
 
   function resizeFloat(img, ow, oh, name, box) {
@@ -177,21 +218,22 @@
     const x0 = Math.max(0, Math.floor(box[0]) - m), y0 = Math.max(0, Math.floor(box[1]) - m);
     const x1 = Math.min(src.w, Math.ceil(box[2]) + m), y1 = Math.min(src.h, Math.ceil(box[3]) + m);
     // La side by side, as float32 (the values stay integers): one array type for the passes
-    const w = x1 - x0, h = y1 - y0, la = scratch(Float32Array, 2 * w * h), rgba = src.rgba;
+    const w = x1 - x0, h = y1 - y0, la = scratch(Float32Array, 2 * w * h), rgba = src.rgba, words = pixelWords(rgba);
     for (let y = 0, i = 0; y < h; y++) {
-      for (let p = 4 * ((y + y0) * src.w + x0), end = p + 4 * w; p < end; p += 4, i += 2) {
-        la[i] = premultiplied(luma(rgba, p), rgba[p + 3]);
-        la[i + 1] = rgba[p + 3];
+      for (let q = (y + y0) * src.w + x0, end = q + w; q < end; q++, i += 2) {
+        if (words[q] === 0) continue; // transparent black stays 0 (most of a canvas)
+        la[i] = premultiplied(luma(rgba, 4 * q), rgba[4 * q + 3]);
+        la[i + 1] = rgba[4 * q + 3];
       }
     }
     const inside = [box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0];
     const both = resamplePlane(la, w, h, ow, oh, inside, "box", true, true);
-    const out = { w: ow, h: oh, l: scratch(Uint8Array, ow * oh), a: scratch(Uint8Array, ow * oh) };
+    const l = scratch(Uint8Array, ow * oh), a = scratch(Uint8Array, ow * oh);
     for (let i = 0; i < ow * oh; i++) {
-      out.l[i] = both[2 * i];
-      out.a[i] = both[2 * i + 1];
+      l[i] = both[2 * i];
+      a[i] = both[2 * i + 1];
     }
-    return unpremultiply(out);
+    return unpremultiply({ w: ow, h: oh, l, a });
   }
 
   Object.assign(global.mnistlabImaging, { cropLA, reduce, resizeFloat, resizeLA });
