@@ -13,11 +13,12 @@
   // `new Type(n)`, and `releaseScratch()`, at the start of each preparation, takes them all
   // back: no array made by scratch may outlive its preparation. A drawing on the page's canvas
   // needs 3 slabs; a large upload's extra ones are given back to the system afterwards.
+  // `scratch(Type, n, false)` skips the zeroing, for a caller that writes before it reads.
   const SLAB = 1 << 22, KEPT = 4; // bytes in a slab; slabs kept between preparations
   const slabs = [];
   let slab = 0, used = 0;
 
-  function scratch(Type, n) {
+  function scratch(Type, n, zeroed = true) {
     const bytes = Math.ceil((n * Type.BYTES_PER_ELEMENT) / 8) * 8;
     for (; ; slab++, used = 0) {
       if (slab === slabs.length) slabs.push(new ArrayBuffer(Math.max(SLAB, bytes)));
@@ -25,7 +26,7 @@
     }
     const out = new Type(slabs[slab], used, n);
     used += bytes;
-    return out.fill(0);
+    return zeroed ? out.fill(0) : out;
   }
 
   function releaseScratch() {
@@ -45,7 +46,7 @@
 
   // ── statistics ───────────────────────────────────────────────────────────────────────
   function median(values) {
-    const n = values.length, s = scratch(Float32Array, n);
+    const n = values.length, s = scratch(Float32Array, n, false);
     s.set(values);
     const upper = select(s, n >> 1);
     if (n % 2) return upper;
@@ -108,7 +109,7 @@
     let total = 0;
     for (let x = -radius; x <= radius; x++) total += kernel[x + radius] = Math.exp((-0.5 * x * x) / (sigma * sigma));
     for (let i = 0; i < taps; i++) kernel[i] /= total;
-    const { w, h } = img, down = scratch(Float32Array, w * h), out = scratch(Float32Array, w * h), at = new Int32Array(taps);
+    const { w, h } = img, down = scratch(Float32Array, w * h, false), out = scratch(Float32Array, w * h, false), at = new Int32Array(taps);
     for (let y = 0; y < h; y++) {
       for (let j = 0; j < taps; j++) at[j] = reflect(y + j - radius, h) * w;
       weightedSums(img.d, at, kernel, down, y * w, w);
@@ -150,7 +151,7 @@
   }
 
   function dilate(mask, w, h) {
-    const out = scratch(Uint8Array, w * h);
+    const out = scratch(Uint8Array, w * h, false);
     out.set(mask);
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
@@ -164,7 +165,7 @@
 
   // scipy.ndimage.label with a 3x3 structure (8-connected components), by flood fill.
   function label(mask, w, h) {
-    const labels = scratch(Int32Array, w * h), stack = scratch(Int32Array, w * h);
+    const labels = scratch(Int32Array, w * h), stack = scratch(Int32Array, w * h, false);
     let n = 0;
     for (let start = 0; start < w * h; start++) {
       if (!mask[start] || labels[start]) continue;
@@ -193,7 +194,7 @@
   // lower envelope of the parabolas those squared distances make.
   function distances(mask, w, h) {
     const INF = 1e20, FAR = w + h; // FAR: no unset pixel in the column
-    const g = scratch(Int32Array, w * h);
+    const g = scratch(Int32Array, w * h, false);
     for (let i = 0; i < w * h; i++) g[i] = mask[i] ? (i < w ? FAR : Math.min(FAR, g[i - w] + 1)) : 0;
     for (let i = w * (h - 1) - 1; i >= 0; i--) if (g[i + w] + 1 < g[i]) g[i] = g[i + w] + 1;
     const out = scratch(Float32Array, w * h), f = new Float64Array(w), v = new Int32Array(w), z = new Float64Array(w + 1);

@@ -28,25 +28,33 @@
   // ── the steps ────────────────────────────────────────────────────────────────────────
   // preprocess._arrays and _background: grey composited over the colour that keeps ink ink.
   function flatten(la) {
-    const n = la.w * la.h, gray = scratch(Float32Array, n), alpha = scratch(Float32Array, n), opaque = scratch(Float32Array, n);
+    const n = la.w * la.h, l = la.l, a = la.a, opaque = scratch(Float32Array, n, false);
     let count = 0;
-    for (let i = 0; i < n; i++) {
-      gray[i] = Math.fround(la.l[i] * BYTE);
-      alpha[i] = Math.fround(la.a[i] * BYTE);
-      if (alpha[i] > 0.5) opaque[count++] = gray[i];
-    }
+    for (let i = 0; i < n; i++) if (Math.fround(a[i] * BYTE) > 0.5) opaque[count++] = Math.fround(l[i] * BYTE);
     const share = count / n;
     if (share === 0) throw new PrepareError("no ink found: the image is fully transparent", "no_ink");
-    if (share === 1) return { gray, flat: null };
+    if (share === 1) return { gray: composite(la, null), flat: null };
     const tone = median(opaque.subarray(0, count));
     const flat = share < 0.5 ? (tone < 0.5 ? 1 : 0) : tone;
-    return { gray: composite(gray, alpha, flat), flat };
+    return { gray: composite(la, flat), flat };
   }
 
-  // grey over `flat` by alpha, in place
-  function composite(gray, alpha, flat) {
-    for (let i = 0; i < gray.length; i++) gray[i] = Math.fround(gray[i] * alpha[i]) + Math.fround(flat * Math.fround(1 - alpha[i]));
-    return gray;
+  // An LA image's grey (a byte's 1/255 in float32) over `flat` by alpha, or as it is where
+  // flat is null.
+  function composite(la, flat) {
+    const n = la.w * la.h, l = la.l, a = la.a, out = scratch(Float32Array, n, false);
+    if (flat === null) {
+      for (let i = 0; i < n; i++) out[i] = Math.fround(l[i] * BYTE);
+    } else {
+      for (let i = 0; i < n; i++) out[i] = over(l[i], a[i], flat);
+    }
+    return out;
+  }
+
+  // grey byte l over `flat` by alpha byte a, in float32 as NumPy: g * a + flat * (1 - a)
+  function over(l, a, flat) {
+    const g = Math.fround(l * BYTE), t = Math.fround(a * BYTE);
+    return Math.fround(g * t) + Math.fround(flat * Math.fround(1 - t));
   }
 
   function sigmaFor(side) {
@@ -66,7 +74,7 @@
     const invert = background - lo > hi - background;
     if (invert) background = 1 - background;
     // ink above the background, and how many pixels are the background (in float32, as NumPy)
-    const bg = Math.fround(background), ink = scratch(Float32Array, n);
+    const bg = Math.fround(background), ink = scratch(Float32Array, n, false);
     let same = 0, peak = -Infinity;
     for (let i = 0; i < n; i++) {
       const v = invert ? Math.fround(1 - d[i]) : d[i];
@@ -85,10 +93,15 @@
   }
 
   // preprocess._levels (digits): background to 0, the median stroke to full strength; in place.
-  function levels(ink, threshold) {
-    const strokes = scratch(Float32Array, ink.length);
+  // The ink is first scaled by `peak` (as `scaled(ink, 0, peak)`: with 1, ink already in
+  // [0, 1] stays as it is), in the same pass.
+  function levels(ink, threshold, peak = 1) {
+    const strokes = scratch(Float32Array, ink.length, false);
     let n = 0;
-    for (let i = 0; i < ink.length; i++) if (ink[i] > threshold) strokes[n++] = ink[i];
+    for (let i = 0; i < ink.length; i++) {
+      ink[i] = Math.min(1, Math.max(0, ink[i] / peak));
+      if (ink[i] > threshold) strokes[n++] = ink[i];
+    }
     const floor = threshold * 0.5, level = median(strokes.subarray(0, n));
     return scaled(ink, floor, Math.max(level - floor, 1e-6));
   }
@@ -108,7 +121,7 @@
   // preprocess._despeckle: drop specks and clutter along the border, in place; also what was dropped.
   function despeckle(w, h, ink) {
     const reach = Math.max(1, roundHalfEven(Math.max(w, h) / 200));
-    let near = scratch(Uint8Array, w * h);
+    let near = scratch(Uint8Array, w * h, false);
     for (let i = 0; i < w * h; i++) near[i] = ink[i] > 0 ? 1 : 0;
     for (let r = 0; r < reach; r++) near = dilate(near, w, h);
     const [labels, n] = label(near, w, h);
@@ -129,7 +142,7 @@
     if (kept >= 0.002 * cluttered) for (let c = 1; c <= n; c++) if (clutter[c]) mass[c] = 0;
     let total = 0;
     for (let c = 1; c <= n; c++) total += mass[c];
-    const dropped = scratch(Uint8Array, w * h);
+    const dropped = scratch(Uint8Array, w * h, false);
     for (let i = 0; i < w * h; i++) {
       const c = labels[i];
       dropped[i] = c > 0 && !(mass[c] >= 0.02 * total) ? 1 : 0;
@@ -174,32 +187,32 @@
     const scale = Math.min(1, DETAIL_SIDE / Math.max(bw, bh));
     const size = [Math.max(1, roundHalfEven(bw * scale)), Math.max(1, roundHalfEven(bh * scale))];
     const region = scale === 1 ? cropLA(src, box) : resizeLA(src, size[0], size[1], box);
-    const n = region.w * region.h;
-    let smooth = image(region.w, region.h);
-    for (let i = 0; i < n; i++) {
-      const g = Math.fround(region.l[i] * BYTE), a = Math.fround(region.a[i] * BYTE);
-      smooth.d[i] = flat === null ? g : Math.fround(g * a) + Math.fround(flat * Math.fround(1 - a));
-    }
+    let smooth = image(region.w, region.h, composite(region, flat));
     const sigma = sigmaFor(Math.max(src.w, src.h) * scale);
     if (sigma) smooth = gaussian(smooth, sigma);
-    // above the background, less the specks the analysis dropped (each fine pixel's analysis
-    // pixel by np.rint of its centre), and the peak
-    const fine = smooth.d, ix = new Int32Array(region.w);
-    for (let x = 0; x < region.w; x++) {
-      ix[x] = Math.min(w - 1, Math.max(0, roundHalfEven((box[0] + ((x + 0.5) * bw) / region.w) / k - 0.5)));
-    }
+    // each fine pixel's analysis pixel by np.rint of its centre
+    const ix = new Int32Array(region.w), iy = new Int32Array(region.h);
+    for (let x = 0; x < region.w; x++) ix[x] = Math.min(w - 1, Math.max(0, roundHalfEven((box[0] + ((x + 0.5) * bw) / region.w) / k - 0.5)));
+    for (let y = 0; y < region.h; y++) iy[y] = Math.min(h - 1, Math.max(0, roundHalfEven((box[1] + ((y + 0.5) * bh) / region.h) / k - 0.5)));
+    const fine = smooth.d, peak = aboveBackground(fine, how, ix, iy, w);
+    if (how.threshold) levels(fine, how.threshold, peak);
+    else scaled(fine, 0, peak);
+    return anyInk(fine) ? image(region.w, region.h, fine) : ink;
+  }
+
+  // The fine image above the analysis copy's background, less the specks it dropped
+  // (analysis pixel iy[y] * w + ix[x]), in place; the peak, at least the analysis copy's.
+  function aboveBackground(fine, how, ix, iy, w) {
+    const { invert, background, dropped } = how, fw = ix.length;
     let peak = how.peak;
-    for (let y = 0, i = 0; y < region.h; y++) {
-      const iy = Math.min(h - 1, Math.max(0, roundHalfEven((box[1] + ((y + 0.5) * bh) / region.h) / k - 0.5)));
-      for (let x = 0; x < region.w; x++, i++) {
-        fine[i] = (how.invert ? Math.fround(1 - fine[i]) : fine[i]) - how.background;
-        if (how.dropped && how.dropped[iy * w + ix[x]]) fine[i] = 0;
+    for (let y = 0, i = 0; y < iy.length; y++) {
+      for (let x = 0, at = iy[y] * w; x < fw; x++, i++) {
+        fine[i] = (invert ? Math.fround(1 - fine[i]) : fine[i]) - background;
+        if (dropped !== null && dropped[at + ix[x]]) fine[i] = 0;
         if (fine[i] > peak) peak = fine[i];
       }
     }
-    const out = scaled(fine, 0, peak);
-    if (how.threshold) levels(out, how.threshold);
-    return anyInk(out) ? image(region.w, region.h, out) : ink;
+    return peak;
   }
 
   // framing.resize: area averaging to shrink, bilinear to enlarge; clipped to [0, 1].
@@ -213,11 +226,11 @@
   // framing.normalize_stroke: thin strokes grown, thick ones thinned to MNIST's width.
   function normalizeStroke(ink, measured) {
     const work = resize(ink, STROKE_SIDE / Math.max(ink.w, ink.h));
-    const mask = scratch(Float32Array, work.d.length);
+    const mask = scratch(Float32Array, work.d.length, false);
     for (let i = 0; i < mask.length; i++) mask[i] = work.d[i] > 0.5 ? 1 : 0;
     if (!anyInk(mask)) return ink;
     const padded = distances(pad(image(work.w, work.h, mask), 1).d, work.w + 2, work.h + 2);
-    const inside = scratch(Float64Array, work.w * work.h);
+    const inside = scratch(Float64Array, work.w * work.h, false);
     let sum = 0, count = 0;
     for (let y = 0; y < work.h; y++) {
       for (let x = 0; x < work.w; x++) {
@@ -240,7 +253,7 @@
       return grown;
     }
     if (width > 1.5 * target) {
-      const thinned = scratch(Float32Array, work.d.length);
+      const thinned = scratch(Float32Array, work.d.length, false);
       for (let i = 0; i < thinned.length; i++) thinned[i] = Math.min(work.d[i], Math.min(1, Math.max(0, inside[i] - (width - target) / 2 + 0.5)));
       return anyInk(thinned) ? image(work.w, work.h, thinned) : ink;
     }

@@ -14,7 +14,7 @@
   const luma = (rgba, p) => (rgba[p] * 19595 + rgba[p + 1] * 38470 + rgba[p + 2] * 7471 + 0x8000) >>> 16;
 
   function cropLA(src, [x0, y0, x1, y1]) {
-    const w = x1 - x0, h = y1 - y0, l = scratch(Uint8Array, w * h), a = scratch(Uint8Array, w * h), rgba = src.rgba;
+    const w = x1 - x0, h = y1 - y0, l = scratch(Uint8Array, w * h, false), a = scratch(Uint8Array, w * h, false), rgba = src.rgba;
     for (let y = 0, i = 0; y < h; y++) {
       for (let x = 0, p = 4 * ((y + y0) * src.w + x0); x < w; x++, i++, p += 4) {
         l[i] = luma(rgba, p);
@@ -47,7 +47,7 @@
   // back to LA. Each output row sums its k input rows into one row of block sums.
   function reduce(src, k) {
     const w = Math.ceil(src.w / k), h = Math.ceil(src.h / k), rgba = src.rgba, words = pixelWords(rgba);
-    const out = { w, h, l: scratch(Uint8Array, w * h), a: scratch(Uint8Array, w * h) };
+    const out = { w, h, l: scratch(Uint8Array, w * h, false), a: scratch(Uint8Array, w * h, false) };
     const sl = new Int32Array(w), sa = new Int32Array(w);
     for (let y = 0; y < h; y++) {
       const y1 = Math.min(src.h, (y + 1) * k);
@@ -228,7 +228,7 @@
     }
     const inside = [box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0];
     const both = resamplePlane(la, w, h, ow, oh, inside, "box", true, true);
-    const l = scratch(Uint8Array, ow * oh), a = scratch(Uint8Array, ow * oh);
+    const l = scratch(Uint8Array, ow * oh, false), a = scratch(Uint8Array, ow * oh, false);
     for (let i = 0; i < ow * oh; i++) {
       l[i] = both[2 * i];
       a[i] = both[2 * i + 1];
