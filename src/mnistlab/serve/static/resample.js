@@ -43,32 +43,42 @@
     return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
   }
 
+  // The first pixel from i on, before end, that is not transparent black (all zeros: it adds
+  // nothing, and it is most of a canvas); end if none. Four words at a time while they are.
+  function nextInk(words, i, end) {
+    while (i + 4 <= end && (words[i] | words[i + 1] | words[i + 2] | words[i + 3]) === 0) i += 4;
+    while (i < end && words[i] === 0) i++;
+    return i;
+  }
+
   // Image.reduce(k) of an LA image: k x k block means of La, the last blocks partial, then
   // back to LA. Each output row sums its k input rows into one row of block sums.
   function reduce(src, k) {
     const w = Math.ceil(src.w / k), h = Math.ceil(src.h / k), rgba = src.rgba, words = pixelWords(rgba);
-    const out = { w, h, l: scratch(Uint8Array, w * h, false), a: scratch(Uint8Array, w * h, false) };
-    const sl = new Int32Array(w), sa = new Int32Array(w);
+    const l = scratch(Uint8Array, w * h, false), a = scratch(Uint8Array, w * h, false);
+    const sl = new Int32Array(w), sa = new Int32Array(w), block = new Int32Array(src.w); // block: each column's
+    for (let x = 0; x < src.w; x++) block[x] = Math.floor(x / k);
+    let word = 0, grey = 0, alpha = 0; // the last pixel's La (a background or a stroke repeats one)
     for (let y = 0; y < h; y++) {
       const y1 = Math.min(src.h, (y + 1) * k);
       sl.fill(0);
       sa.fill(0);
       for (let yy = y * k; yy < y1; yy++) {
-        for (let xx = 0, i = yy * src.w; xx < src.w; xx++, i++) {
-          if (words[i] === 0) continue; // transparent black adds nothing (most of a canvas)
-          const p = 4 * i, a = rgba[p + 3], x = Math.floor(xx / k);
-          sl[x] += a === 255 ? luma(rgba, p) : premultiplied(luma(rgba, p), a);
-          sa[x] += a;
+        const row = yy * src.w, end = row + src.w;
+        for (let i = nextInk(words, row, end); i < end; i = nextInk(words, i + 1, end)) {
+          if (words[i] !== word) [word, grey, alpha] = [words[i], premultiplied(luma(rgba, 4 * i), rgba[4 * i + 3]), rgba[4 * i + 3]];
+          sl[block[i - row]] += grey;
+          sa[block[i - row]] += alpha;
         }
       }
       for (let x = 0; x < w; x++) {
         const n = (y1 - y * k) * (Math.min(src.w, (x + 1) * k) - x * k);
         const mult = Math.trunc((1 / n) * 2 ** 24), amend = n >> 1;
-        out.l[y * w + x] = Math.floor(((sl[x] + amend) * mult) / 2 ** 24);
-        out.a[y * w + x] = Math.floor(((sa[x] + amend) * mult) / 2 ** 24);
+        l[y * w + x] = Math.floor(((sl[x] + amend) * mult) / 2 ** 24);
+        a[y * w + x] = Math.floor(((sa[x] + amend) * mult) / 2 ** 24);
       }
     }
-    return unpremultiply(out);
+    return unpremultiply({ w, h, l, a });
   }
 
   // Pillow's resampling (Resample.c): separable, horizontal pass first, box in input pixels.
@@ -219,9 +229,10 @@
     const x1 = Math.min(src.w, Math.ceil(box[2]) + m), y1 = Math.min(src.h, Math.ceil(box[3]) + m);
     // La side by side, as float32 (the values stay integers): one array type for the passes
     const w = x1 - x0, h = y1 - y0, la = scratch(Float32Array, 2 * w * h), rgba = src.rgba, words = pixelWords(rgba);
-    for (let y = 0, i = 0; y < h; y++) {
-      for (let q = (y + y0) * src.w + x0, end = q + w; q < end; q++, i += 2) {
-        if (words[q] === 0) continue; // transparent black stays 0 (most of a canvas)
+    for (let y = 0; y < h; y++) {
+      const row = (y + y0) * src.w + x0, end = row + w;
+      for (let q = nextInk(words, row, end); q < end; q = nextInk(words, q + 1, end)) {
+        const i = 2 * (y * w + q - row);
         la[i] = premultiplied(luma(rgba, 4 * q), rgba[4 * q + 3]);
         la[i + 1] = rgba[4 * q + 3];
       }
