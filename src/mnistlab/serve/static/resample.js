@@ -43,8 +43,9 @@
     return new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
   }
 
-  // The first pixel from i on, before end, that is not transparent black (all zeros: it adds
-  // nothing, and it is most of a canvas); end if none. Four words at a time while they are.
+  // The first word from i on, before end, that is not all zero bits (a pixel of transparent
+  // black, or a float32 +0: it adds nothing, and it is most of a drawing); end if none. Four
+  // words at a time while they are.
   function nextInk(words, i, end) {
     while (i + 4 <= end && (words[i] | words[i + 1] | words[i + 2] | words[i + 3]) === 0) i += 4;
     while (i < end && words[i] === 0) i++;
@@ -121,9 +122,13 @@
   function horizontalPass(src, w, lines, c, eight, two) {
     const { first, count, weights, taps } = c, ow = first.length, values = two ? 2 : 1;
     const out = scratch(Float32Array, lines * ow * values), runs = [], ends = new Int32Array(lines + 1);
+    const bits = new Int32Array(src.buffer, src.byteOffset, src.length); // a -0 is summed, as any value
     for (let line = 0; line < lines; line++) {
-      for (let x = nextPixel(src, line * w, 0, w, values, false), o = 0; x < w; x = nextPixel(src, line * w, x, w, values, false)) {
-        const end = nextPixel(src, line * w, x, w, values, true); // the run of non-zero pixels [x, end)
+      const from = line * w * values, to = from + w * values;
+      for (let x = 0, o = 0; ; ) {
+        x = Math.floor((nextInk(bits, from + x * values, to) - from) / values);
+        if (x === w) break;
+        const end = nextBlank(bits, from, x, w, values); // the run of non-zero pixels [x, end)
         while (o < ow && first[o] + count[o] <= x) o++;
         const start = o;
         for (; o < ow && first[o] < end; o++) {
@@ -151,12 +156,10 @@
     return { out, runs, ends };
   }
 
-  // The first pixel from x on, in the line of w pixels from pixel `row`, that is all zeros
-  // (`zero`) or not; w if none.
-  function nextPixel(src, row, x, w, values, zero) {
-    for (let i = (row + x) * values; x < w; x++, i += values) {
-      if ((src[i] === 0 && (values === 1 || src[i + 1] === 0)) === zero) return x;
-    }
+  // The first pixel from x on, in a line of w pixels of `values` words from word `from`, whose
+  // words are all zero bits; w if none.
+  function nextBlank(bits, from, x, w, values) {
+    for (let i = from + x * values; x < w; x++, i += values) if (bits[i] === 0 && (values === 1 || bits[i + 1] === 0)) return x;
     return w;
   }
 
