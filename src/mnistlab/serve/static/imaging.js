@@ -233,7 +233,8 @@
     k = 0;
     for (let q = 0; q < n; q++) {
       while (z[k + 1] < q) k++;
-      out[at + q] = Math.sqrt((q - v[k]) ** 2 + f[v[k]]);
+      const d = q - v[k];
+      out[at + q] = Math.sqrt(d * d + f[v[k]]);
     }
   }
 
