@@ -57,19 +57,25 @@
   function reduce(src, k) {
     const w = Math.ceil(src.w / k), h = Math.ceil(src.h / k), rgba = src.rgba, words = pixelWords(rgba);
     const l = scratch(Uint8Array, w * h, false), a = scratch(Uint8Array, w * h, false);
-    const sl = new Int32Array(w), sa = new Int32Array(w), block = new Int32Array(src.w); // block: each column's
-    for (let x = 0; x < src.w; x++) block[x] = Math.floor(x / k);
-    let word = 0, grey = 0, alpha = 0; // the last pixel's La (a background or a stroke repeats one)
+    const sl = new Int32Array(w), sa = new Int32Array(w);
+    // the last pixel's La (transparent black's to start with: a background or a stroke repeats one)
+    let word = 0, grey = 0, alpha = 0;
     for (let y = 0; y < h; y++) {
       const y1 = Math.min(src.h, (y + 1) * k);
       sl.fill(0);
       sa.fill(0);
       for (let yy = y * k; yy < y1; yy++) {
         const row = yy * src.w, end = row + src.w;
-        for (let i = nextInk(words, row, end); i < end; i = nextInk(words, i + 1, end)) {
-          if (words[i] !== word) [word, grey, alpha] = [words[i], premultiplied(luma(rgba, 4 * i), rgba[4 * i + 3]), rgba[4 * i + 3]];
-          sl[block[i - row]] += grey;
-          sa[block[i - row]] += alpha;
+        for (let i = nextInk(words, row, end); i < end; i = nextInk(words, i, end)) {
+          const x = Math.floor((i - row) / k), next = Math.min(row + (x + 1) * k, end); // i's block
+          let bl = 0, ba = 0;
+          for (; i < next; i++) {
+            if (words[i] !== word) [word, grey, alpha] = [words[i], premultiplied(luma(rgba, 4 * i), rgba[4 * i + 3]), rgba[4 * i + 3]];
+            bl += grey;
+            ba += alpha;
+          }
+          sl[x] += bl;
+          sa[x] += ba;
         }
       }
       for (let x = 0; x < w; x++) {
