@@ -191,34 +191,41 @@
   // framing.distances (OpenCV's exact transform): each set pixel's Euclidean distance to the
   // nearest unset one. Along columns, the distance to the column's nearest unset pixel by a
   // scan down and one up (exact integers); then along rows, Felzenszwalb and Huttenlocher's
-  // lower envelope of the parabolas those squared distances make.
+  // lower envelope of the parabolas those squared distances make. An unset pixel's parabola
+  // (0 at its place) is the envelope from half a pixel before it to half a pixel after, so no
+  // later parabola removes it: the envelope over a run of set pixels is that of the run and
+  // the unset pixels beside it, the same sums in the same order, and unset pixels stay 0.
   function distances(mask, w, h) {
     const INF = 1e20, FAR = w + h; // FAR: no unset pixel in the column
     const g = scratch(Int32Array, w * h, false);
     for (let i = 0; i < w * h; i++) g[i] = mask[i] ? (i < w ? FAR : Math.min(FAR, g[i - w] + 1)) : 0;
     for (let i = w * (h - 1) - 1; i >= 0; i--) if (g[i + w] + 1 < g[i]) g[i] = g[i + w] + 1;
     const out = scratch(Float32Array, w * h), f = new Float64Array(w), v = new Int32Array(w), z = new Float64Array(w + 1);
-    for (let y = 0; y < h; y++) {
-      const row = y * w;
-      let set = false;
+    for (let y = 0, row = 0; y < h; y++, row += w) {
       for (let q = 0; q < w; q++) {
         const d = g[row + q];
         f[q] = d >= FAR ? INF : d * d;
-        set ||= d > 0;
       }
-      if (set) envelope(f, w, v, z, out, row); // else the row stays 0
+      for (let start = 0; start < w; ) {
+        while (start < w && f[start] === 0) start++;
+        let end = start; // the run of set pixels [start, end)
+        while (end < w && f[end] !== 0) end++;
+        if (start < end) envelope(f, Math.max(0, start - 1), Math.min(w, end + 1), v, z, out, row);
+        start = end;
+      }
     }
     return out;
   }
 
-  // The square root of the lower envelope of the parabolas (x - q)^2 + f[q], at x = 0..n-1,
-  // into out from `at`; v and z are scratch (the parabolas kept, where each starts to win).
-  function envelope(f, n, v, z, out, at) {
+  // The square root of the lower envelope of the parabolas (x - q)^2 + f[q] for q in
+  // [from, to), at x = from..to-1, into out from `at`; v and z are scratch (the parabolas
+  // kept, where each starts to win).
+  function envelope(f, from, to, v, z, out, at) {
     let k = 0;
-    v[0] = 0;
+    v[0] = from;
     z[0] = -Infinity;
     z[1] = Infinity;
-    for (let q = 1; q < n; q++) {
+    for (let q = from + 1; q < to; q++) {
       let s;
       for (;;) {
         s = (f[q] + q * q - (f[v[k]] + v[k] * v[k])) / (2 * q - 2 * v[k]);
@@ -231,7 +238,7 @@
       z[k + 1] = Infinity;
     }
     k = 0;
-    for (let q = 0; q < n; q++) {
+    for (let q = from; q < to; q++) {
       while (z[k + 1] < q) k++;
       const d = q - v[k];
       out[at + q] = Math.sqrt(d * d + f[v[k]]);
