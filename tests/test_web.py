@@ -79,6 +79,8 @@ def test_drawings_are_answered_with_no_server(page):
     expect(page.locator("#confidence")).to_have_text("Too little ink: a dot or a short stroke.")
     expect(page.locator("#bars")).to_have_class("bars refused")
     page.click("#clear")
+    # the page took the model over from its worker (static/local.js): the runtime is loaded here
+    page.wait_for_function("typeof ort === 'object'", timeout=10_000)
     # everything came from the static server: no other origin, no API
     assert all(u.startswith(page.url_base) or u.startswith("data:") for u in page.urls), page.urls
     assert not [u for u in page.urls if "/api/" in u]
@@ -129,3 +131,19 @@ def test_the_browser_prepares_and_answers_as_python_does(page, site_run):
     refused = sum(a["accepted"] is False for a in answers)
     assert 0 < refused < DRAWINGS
     assert page.errors == []
+
+
+def test_a_host_that_sends_the_runtime_inflated(site, page):
+    """A host may send ort/*.wasm.gz with Content-Encoding: gzip; the browser inflates it and
+    the page's worker takes the WebAssembly as it comes."""
+    with static_serving(site, gzip_encoded=True) as url:
+        other = page.context.browser.new_page()  # the module's browser: one Playwright at a time
+        errors = []
+        other.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        other.on("pageerror", lambda e: errors.append(str(e)))
+        other.goto(url)
+        other.wait_for_function("mnistlabLocal.ready()", timeout=30_000)
+        stroke(other, [(0.52, 0.18), (0.5, 0.5), (0.48, 0.82)])
+        expect(other.locator("#label")).to_have_text("1", timeout=10_000)
+        other.close()
+        assert errors == []

@@ -54,10 +54,12 @@ def stroke(page: Page, points: list[tuple[float, float]]) -> None:
 
 
 @contextmanager
-def static_serving(folder: Path | str) -> Iterator[str]:
+def static_serving(folder: Path | str, gzip_encoded: bool = False) -> Iterator[str]:
     """A plain static file server (the standard library's, as `python -m http.server -d
     FOLDER`) on a free localhost port, in a thread; yields its URL. No mnistlab process:
-    what a static host does for a page exported with `mnistlab export --format web`."""
+    what a static host does for a page exported with `mnistlab export --format web`. With
+    gzip_encoded, .gz files are sent with `Content-Encoding: gzip`, as some hosts do: the
+    browser inflates them before the page sees them."""
     import functools
     import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -65,6 +67,11 @@ def static_serving(folder: Path | str) -> Iterator[str]:
     class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base's name)
             pass
+
+        def end_headers(self) -> None:
+            if gzip_encoded and self.path.endswith(".gz"):
+                self.send_header("Content-Encoding", "gzip")
+            super().end_headers()
 
     handler = functools.partial(Quiet, directory=str(folder))
     with ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:

@@ -1,16 +1,87 @@
-// The model in the browser: onnxruntime-web (WebAssembly, one thread) runs model.onnx on the
-// drawing prepared by preprocess.js, so an answer needs no round trip. model.json, written
-// beside model.onnx (`mnistlab export --format web`, or `mnistlab serve`'s GET /model.json),
-// says whether a model and the runtime are there, and holds what the reject rule needs
-// outside the graph: the ink rule's limits, the reject threshold, the "unsure" limit and the
-// messages, so an answer here is the server's answer. Until (or unless) it is ready,
-// `mnistlabLocal.ready()` is false and the page asks the server.
+// The model in the browser: onnxruntime-web (WebAssembly, one thread) runs model.onnx in a web
+// worker (model-worker.js) on the drawing prepared here by preprocess.js, so an answer needs
+// no round trip. model.json, written beside model.onnx (`mnistlab export --format web`, or
+// `mnistlab serve`'s GET /model.json), says whether a model and the runtime are there, and
+// holds what the reject rule needs outside the graph: the ink rule's limits, the reject
+// threshold, the "unsure" limit and the messages, so an answer here is the server's answer.
+// Until (or unless) it is ready, `mnistlabLocal.ready()` is false and the page asks the server.
 "use strict";
 
 (function (global) {
   const page = (path) => new URL(path, document.baseURI).href;
-  let loaded = null; // {manifest, session} once ready
+  let loaded = null; // {manifest, run(images)} once the model is ready (in the worker, then here)
   let failure = null; // why it is not, for the page to say (static site) or ignore (server)
+
+  // model.json: the run's classes and facts, and whether the browser can run it.
+  const manifestLoaded = fetch(page("model.json")).then((res) => {
+    if (!res.ok) throw new Error(`model.json: ${res.status} ${res.statusText}`);
+    return res.json();
+  });
+
+  // The worker's replies, by request id: the returned call(message, transfer) resolves to
+  // the reply, or rejects with its {failed} (or the worker's error, if it fails to start);
+  // call.close() ends the worker once no reply is awaited.
+  function caller(worker) {
+    const pending = new Map();
+    let sent = 0, closing = false;
+    worker.onmessage = ({ data }) => {
+      const [done, fail] = pending.get(data.id);
+      pending.delete(data.id);
+      data.failed ? fail(new Error(data.failed)) : done(data);
+      if (closing && !pending.size) worker.terminate();
+    };
+    worker.onerror = (e) => {
+      for (const [, fail] of pending.values()) fail(new Error(e.message || "the model's worker did not start"));
+      pending.clear();
+    };
+    const call = (message, transfer = []) => new Promise((done, fail) => {
+      pending.set(++sent, [done, fail]);
+      worker.postMessage({ ...message, id: sent }, transfer);
+    });
+    call.close = () => (pending.size ? (closing = true) : worker.terminate());
+    return call;
+  }
+
+  // onnxruntime-web's start-up is the longest thing the page does: about half a second,
+  // mostly its WebAssembly compiled function by function as it is first called. So the model
+  // starts in a worker (model-worker.js) as soon as this script runs, in the page's head,
+  // while the pen draws and the preparation warms up here; the worker answers the first
+  // drawings. An answer from the worker waits for the page's next free moment, often a
+  // frame (a few ms), so once the worker is ready the page starts its own session in an
+  // idle moment, then answers on its own thread and ends the worker. The browser keeps
+  // the worker's compiled code for the same binary: that start-up takes about a third as long.
+  async function load() {
+    if (location.protocol === "file:") throw new Error("open it through a web server (python -m http.server), not as a file");
+    if (!global.Worker) throw new Error("this browser has no web workers");
+    const worker = new Worker(page("static/model-worker.js"));
+    const manifest = await manifestLoaded.catch((err) => ({ error: err.message }));
+    const unfit = manifest.error || (!manifest.model || !manifest.runtime ? "no model or runtime to run here"
+      : manifest.preprocessing !== "digits" ? "only digits are prepared in the browser" : null);
+    if (unfit) {
+      worker.terminate();
+      throw new Error(unfit);
+    }
+    onPage(() => warmUp(WARM_UP_RUNS));
+    const call = caller(worker), runtime = page(manifest.runtime);
+    await call({ load: { runtime, loader: manifest.loader, wasm: manifest.wasm, model: page(manifest.model) } });
+    loaded = { manifest, run: (images) => call({ images }, [images.buffer]) };
+    whenIdle(() => takeOver(call, runtime + manifest.loader).catch(() => {})); // else the worker goes on
+    return loaded;
+  }
+
+  // The page's own session, from the worker's bytes: loaded.run then runs here.
+  async function takeOver(call, loader) {
+    const { wasm, model } = await call({ handOver: true });
+    await loadScript(loader);
+    const ort = global.ort;
+    Object.assign(ort.env.wasm, { numThreads: 1, wasmPaths: new URL(".", loader).href, wasmBinary: wasm });
+    const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
+    loaded.run = async (images) => {
+      const out = await session.run({ images: new ort.Tensor("float32", images, [images.length / 784, 1, 28, 28]) });
+      return { probabilities: out.probabilities.data, scores: out.reject_score ? out.reject_score.data : null };
+    };
+    call.close();
+  }
 
   function loadScript(src) {
     return new Promise((done, fail) => {
@@ -22,76 +93,50 @@
     });
   }
 
-  async function bytes(url) {
-    const res = await fetch(url);
-    if (!res.ok) throw new Error(`${url}: ${res.status} ${res.statusText}`);
-    return new Uint8Array(await res.arrayBuffer());
+  // fn in an idle moment when no answer is under way: a person's drawing goes first (without
+  // requestIdleCallback, soon)
+  function whenIdle(fn) {
+    if (!global.requestIdleCallback) return void setTimeout(fn, 0);
+    requestIdleCallback(() => (answering ? whenIdle(fn) : fn()));
   }
 
-  // The WebAssembly binary is stored gzipped; a host that sends it with Content-Encoding
-  // gzip has inflated it already (no gzip magic number left).
-  async function inflate(data) {
-    if (data[0] !== 0x1f || data[1] !== 0x8b) return data;
-    const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream("gzip"));
-    return new Uint8Array(await new Response(stream).arrayBuffer());
-  }
-
-  // model.json: the run's classes and facts, and whether the browser can run it.
-  const manifestLoaded = fetch(page("model.json")).then((res) => {
-    if (!res.ok) throw new Error(`model.json: ${res.status} ${res.statusText}`);
-    return res.json();
-  });
-
-  async function load() {
-    if (location.protocol === "file:") throw new Error("open it through a web server (python -m http.server), not as a file");
-    const manifest = await manifestLoaded;
-    if (!manifest.model || !manifest.runtime) throw new Error("no model or runtime to run here");
-    if (manifest.preprocessing !== "digits") throw new Error("only digits are prepared in the browser");
-    const base = page(manifest.runtime);
-    const wasm = bytes(base + manifest.wasm).then(inflate); // all three downloads at once
-    const model = bytes(page(manifest.model));
-    await loadScript(base + manifest.loader);
-    const ort = global.ort;
-    ort.env.wasm.numThreads = 1;
-    ort.env.wasm.wasmPaths = base;
-    ort.env.wasm.wasmBinary = await wasm;
-    const session = await ort.InferenceSession.create(await model, { executionProviders: ["wasm"] });
-    loaded = { manifest, session };
-    return loaded;
+  // fn once the page's elements are there
+  function onPage(fn) {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fn, { once: true });
+    else fn();
   }
 
   const STATIC_SITE = document.documentElement.dataset.site === "static"; // no server behind
   const whenLoaded = load().then(
     (done) => {
-      document.getElementById("where").hidden = false; // "running in your browser"
-      warmUp(WARM_UP_RUNS);
+      onPage(() => (document.getElementById("where").hidden = false)); // "running in your browser"
       return done;
     },
     (err) => {
       failure = err;
       if (STATIC_SITE) {
-        const where = document.getElementById("where");
-        where.textContent = `The model cannot run in this browser: ${err.message}.`;
-        where.hidden = false;
+        onPage(() => {
+          const where = document.getElementById("where");
+          where.textContent = `The model cannot run in this browser: ${err.message}.`;
+          where.hidden = false;
+        });
       }
       return null;
     },
   );
 
   // The preparation's first runs are slow while the browser compiles it (on the page's canvas
-  // about 230, 60, 80, 40, 40, 30 ms, then 5 to 15): once the model is ready, a made-up "7"
+  // about 230, 60, 80, 40, 40, 30 ms, then 5 to 15): while the model starts, a made-up "7"
   // as wide as the canvas is prepared once per idle moment when no answer is under way, so
-  // that a person's first strokes are answered at full speed. Browsers without
-  // requestIdleCallback skip it.
+  // that a person's first strokes are answered at full speed.
   const WARM_UP_RUNS = 8;
-  let answering = 0; // answers under way (the first one may be waiting for the model)
+  let answering = 0; // answers under way
 
   function warmUp(runs) {
     const canvas = document.getElementById("canvas");
-    if (!global.requestIdleCallback || !canvas) return;
+    if (!canvas) return;
     let seven = null; // its pixels, made in the first idle moment
-    const next = (left) => requestIdleCallback(() => {
-      if (answering) return next(left); // a person's drawing goes first
+    const next = (left) => whenIdle(() => {
       seven ||= madeUpSeven(canvas.width, canvas.height);
       global.mnistlabPreprocess.prepare(seven, canvas.width, canvas.height);
       if (left > 1) next(left - 1);
@@ -151,25 +196,25 @@
 
   // The model's answer for 28x28 uint8 images (light ink on black), in one batch.
   async function run(images) {
-    const { session } = loaded;
     const x = new Float32Array(images.length * 784);
     images.forEach((image, n) => {
       for (let i = 0; i < 784; i++) x[n * 784 + i] = image[i] / 255;
     });
-    const feeds = { images: new global.ort.Tensor("float32", x, [images.length, 1, 28, 28]) };
-    const out = await session.run(feeds);
+    const { probabilities, scores } = await loaded.run(x);
     const classes = loaded.manifest.classes.length;
     return images.map((_, n) => ({
-      probabilities: Array.from(out.probabilities.data.subarray(n * classes, (n + 1) * classes)),
-      score: out.reject_score ? out.reject_score.data[n] : null,
+      probabilities: Array.from(probabilities.subarray(n * classes, (n + 1) * classes)),
+      score: scores ? scores[n] : null,
     }));
   }
 
-  // /api/predict's answer for a canvas or a decoded image, computed here.
+  // /api/predict's answer for a canvas or a decoded image, computed here; the drawing is
+  // prepared while the model may still be starting.
   async function predict(source) {
-    const m = loaded.manifest;
     const rgba = pixels(source);
     const { image, ink } = global.mnistlabPreprocess.prepare(rgba, ...sizeOf(source));
+    if (!(await whenLoaded)) return null;
+    const m = loaded.manifest;
     const [{ probabilities, score }] = await run([image]);
     const label = probabilities.indexOf(Math.max(...probabilities));
     const why = reason(m, ink, probabilities, score);
@@ -188,10 +233,12 @@
   }
 
   async function answerNow(source) {
-    if (!(await whenLoaded)) return { ok: false, body: { error: `The model cannot run in this browser (${failure.message}).` } };
+    const cannot = () => ({ ok: false, body: { error: `The model cannot run in this browser (${failure.message}).` } });
+    if (failure) return cannot();
     try {
       if (source instanceof HTMLImageElement) await source.decode();
-      return { ok: true, body: await predict(source) };
+      const body = await predict(source);
+      return body ? { ok: true, body } : cannot();
     } catch (err) {
       if (!(err instanceof global.mnistlabPreprocess.PrepareError)) throw err;
       const message = err.reason === "photo" ? "Photos need the server (mnistlab serve): this page prepares drawings only." : err.message;
@@ -202,10 +249,8 @@
   global.mnistlabLocal = {
     STATIC_SITE,
     info: () => manifestLoaded.then((m) => ({ ...m.about, classes: m.classes, preprocessing: m.preprocessing })),
-    whenLoaded, // resolves to {manifest, session}, or null when the page must use the server
+    whenLoaded, // resolves to {manifest, run} once the model is ready, or to null: the page must use the server
     ready: () => loaded !== null,
     answer,
-    predict,
-    run,
   };
 })(globalThis);
