@@ -242,6 +242,8 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
             raise
         if isinstance(said, faults.Interrupted) and str(said):  # the CLI then exits 130
             console.print(str(said), markup=False, highlight=False)
+        if isinstance(said, faults.Interrupted) and world.size > 1:
+            distributed.end_now(130)
         raise said from None
 
 

@@ -1,6 +1,6 @@
-// The model in the browser: onnxruntime-web (WebAssembly, one thread) runs model.onnx in a web
-// worker (model-worker.js) on the drawing prepared here by preprocess.js, so an answer needs
-// no round trip. model.json, written beside model.onnx (`mnistlab export --format web`, or
+// The model in the browser: onnxruntime-web (WebAssembly, one thread) runs model.onnx (in a
+// web worker while it starts, then here: see load) on the drawing prepared here by
+// preprocess.js, so an answer needs no round trip. model.json, written beside model.onnx (`mnistlab export --format web`, or
 // `mnistlab serve`'s GET /model.json), says whether a model and the runtime are there, and
 // holds what the reject rule needs outside the graph: the ink rule's limits, the reject
 // threshold, the "unsure" limit and the messages, so an answer here is the server's answer.
