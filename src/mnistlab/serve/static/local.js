@@ -45,7 +45,7 @@
   // onnxruntime-web's start-up is the longest thing the page does: about half a second,
   // mostly its WebAssembly compiled function by function as it is first called. So the model
   // starts in a worker (model-worker.js) as soon as this script runs, in the page's head,
-  // while the pen draws and the preparation warms up here; the worker answers the first
+  // while the pen draws and a finished stroke is prepared here; the worker answers the first
   // drawings. An answer from the worker waits for the page's next free moment, often a
   // frame (a few ms), so once the worker is ready the page starts its own session in an
   // idle moment, then answers on its own thread and ends the worker. The browser keeps
@@ -61,10 +61,10 @@
       worker.terminate();
       throw new Error(unfit);
     }
-    onPage(() => warmUp(WARM_UP_RUNS));
     const call = caller(worker), runtime = page(manifest.runtime);
     await call({ load: { runtime, loader: manifest.loader, wasm: manifest.wasm, model: page(manifest.model) } });
     loaded = { manifest, run: (images) => call({ images }, [images.buffer]) };
+    onPage(() => warmUp(WARM_UP_RUNS));
     whenIdle(() => takeOver(call, runtime + manifest.loader).catch(() => {})); // else the worker goes on
     return loaded;
   }
@@ -126,9 +126,10 @@
   );
 
   // The preparation's first runs are slow while the browser compiles it (on the page's canvas
-  // about 230, 60, 80, 40, 40, 30 ms, then 5 to 15): while the model starts, a made-up "7"
-  // as wide as the canvas is prepared once per idle moment when no answer is under way, so
-  // that a person's first strokes are answered at full speed.
+  // about 230, 60, 80, 40, 40, 30 ms, then 5 to 15): once the model is ready (before, the
+  // worker starting it needs the CPU more), a made-up "7" as wide as the canvas is prepared
+  // once per idle moment when no answer is under way, so that a person's next strokes are
+  // answered at full speed.
   const WARM_UP_RUNS = 8;
   let answering = 0; // answers under way
 
