@@ -4,7 +4,7 @@ SITE/ holds the page (index.html, static/), the run's model (model.onnx, the sam
 `--format onnx`), model.json (what the page needs besides the graph) and onnxruntime-web
 (ort/, from the cache: serve/browser_runtime.py). Any static file server serves it; the page
 prepares the drawing (static/preprocess.js) and runs the model itself, in a web worker
-(static/local.js, static/model-worker.js).
+(static/local.js, static/model-worker.js, static/session.js).
 `mnistlab serve` gives its own page the same model.json, the export its workers load and the
 cached runtime, so that page answers drawings in the browser too (serve/app.py).
 """
@@ -24,7 +24,7 @@ from mnistlab.serve import browser_runtime
 STATIC = Path(__file__).parent / "static"
 # under static/, beside index.html
 PAGE = ("style.css", "app.js", "imaging.js", "resample.js", "preprocess.js", "local.js",
-        "model-worker.js", "explain.js")  # fmt: skip
+        "session.js", "model-worker.js", "explain.js")  # fmt: skip
 MANIFEST = "model.json"
 ABOUT = ("dataset", "model", "test_accuracy", "parameters", "epochs", "run")  # shown on the page
 RUNTIME = "ort/"  # the runtime's files, under the page's folder (and the server's root)

@@ -65,21 +65,16 @@
     await call({ load: { runtime, loader: manifest.loader, wasm: manifest.wasm, model: page(manifest.model) } });
     loaded = { manifest, run: (images) => call({ images }, [images.buffer]) };
     onPage(() => warmUp(WARM_UP_RUNS));
-    whenIdle(() => takeOver(call, runtime + manifest.loader).catch(() => {})); // else the worker goes on
+    whenIdle(() => takeOver(call, runtime, manifest.loader).catch(() => {})); // else the worker goes on
     return loaded;
   }
 
   // The page's own session, from the worker's bytes: loaded.run then runs here.
-  async function takeOver(call, loader) {
+  async function takeOver(call, runtime, loader) {
     const { wasm, model } = await call({ handOver: true });
-    await loadScript(loader);
-    const ort = global.ort;
-    Object.assign(ort.env.wasm, { numThreads: 1, wasmPaths: new URL(".", loader).href, wasmBinary: wasm });
-    const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
-    loaded.run = async (images) => {
-      const out = await session.run({ images: new ort.Tensor("float32", images, [images.length / 784, 1, 28, 28]) });
-      return { probabilities: out.probabilities.data, scores: out.reject_score ? out.reject_score.data : null };
-    };
+    await loadScript(runtime + loader);
+    const session = await global.mnistlabSession.open(global.ort, runtime, wasm, model);
+    loaded.run = (images) => global.mnistlabSession.run(global.ort, session, images);
     call.close();
   }
 

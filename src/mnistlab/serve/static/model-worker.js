@@ -6,6 +6,8 @@
 // null); {id, wasm, model}, the bytes the session was made from; or {id, failed}.
 "use strict";
 
+importScripts("session.js");
+
 let begin = null; // called with the load message's URLs
 let made = null; // {wasm, model}: the bytes the session was made from
 const loading = new Promise((done) => (begin = done)).then(load); // the session
@@ -39,26 +41,23 @@ async function load({ runtime, loader, wasm, model }) {
   const binary = inflated(runtime + wasm); // the downloads at once
   const graph = bytes(model);
   importScripts(runtime + loader);
-  const ort = self.ort;
-  ort.env.wasm.numThreads = 1;
-  ort.env.wasm.wasmPaths = runtime;
   made = { wasm: await binary, model: await graph };
-  ort.env.wasm.wasmBinary = made.wasm;
-  return ort.InferenceSession.create(made.model, { executionProviders: ["wasm"] });
+  return self.mnistlabSession.open(self.ort, runtime, made.wasm, made.model);
 }
 
-async function run({ id, images }) {
-  const session = await loading;
-  const n = images.length / 784;
-  const out = await session.run({ images: new self.ort.Tensor("float32", images, [n, 1, 28, 28]) });
-  return { id, probabilities: out.probabilities.data, scores: out.reject_score ? out.reject_score.data : null };
+async function reply(data) {
+  if (data.load) {
+    begin(data.load);
+    await loading;
+    return { loaded: true };
+  }
+  if (data.handOver) return made;
+  return self.mnistlabSession.run(self.ort, await loading, data.images);
 }
 
 self.onmessage = async ({ data }) => {
-  if (data.load) begin(data.load);
   try {
-    if (data.load) await loading;
-    self.postMessage(data.load ? { id: data.id, loaded: true } : data.handOver ? { id: data.id, ...made } : await run(data));
+    self.postMessage({ id: data.id, ...(await reply(data)) });
   } catch (err) {
     self.postMessage({ id: data.id, failed: err.message || String(err) });
   }
