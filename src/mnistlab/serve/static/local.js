@@ -42,7 +42,7 @@
     return call;
   }
 
-  // onnxruntime-web's start-up is the longest thing the page does: about half a second,
+  // onnxruntime-web's start-up is the longest thing the page does: a few hundred ms,
   // mostly its WebAssembly compiled function by function as it is first called. So the model
   // starts in a worker (model-worker.js) as soon as this script runs, in the page's head,
   // while the pen draws and a finished stroke is prepared here; the worker answers the first
