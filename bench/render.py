@@ -107,13 +107,17 @@ def preprocess_speed(res: dict) -> list[str]:
 
 def web_page(res: dict) -> list[str]:
     sizes = res.get("sizes_bytes") or {}
-    row = [fmt(res.get("model")), fmt(res.get("settle_ms")), fmt(res.get("first_answer_s"), ".2f"),
+    firsts = res.get("first_answers_s") or []
+    row = [fmt(res.get("model")), fmt(res.get("settle_ms")), fmt(len(firsts) or None),
+           fmt(res.get("first_answer_s"), ".2f"),
            fmt(res.get("answer_p50_ms"), ".1f"), fmt(res.get("answer_p95_ms"), ".1f"),
            fmt(res.get("answers")), *(fmt((sizes.get(part) or 0) / 1e6, ".2f") for part in
                                       ("total", "model.onnx", "runtime", "page"))]  # fmt: skip
-    # settle ms: how long the browser ran, a blank tab open, before the page (– : none)
-    return table(["model", "settle ms", "first answer s", "answer p50 ms", "p95 ms", "answers",
-                  "site MB", "model.onnx MB", "runtime MB", "page MB"], [row])  # fmt: skip
+    # settle ms: how long the browser ran, a blank tab open, before the page (– : none);
+    # loads: the browsers whose first answers gave the median (– : one)
+    head = ["model", "settle ms", "loads", "first answer s", "answer p50 ms", "p95 ms", "answers",
+            "site MB", "model.onnx MB", "runtime MB", "page MB"]  # fmt: skip
+    return table(head, [row])
 
 
 def web_preprocess(res: dict) -> list[str]:
