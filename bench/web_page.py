@@ -13,9 +13,10 @@ timed in the page. Without --run a `fast` run is trained first (1 epoch, ~30 s o
 
     .venv/bin/python bench/web_page.py [--run RUN] [--strokes 100] [--loads 3] [--json]
 
-Targets (issue 32): first answer (the median) ≤ `--max-first-s` (1.5 s), the answers while drawing ≤
-`--max-answer-ms` (30 ms, p95), the folder ≤ `--max-site-mb` (15 MB) for `fast`; it exits
-1 naming what was missed. Each invocation appends a record to bench/results/web_page.jsonl.
+Targets (issue 32): first answer (the median) ≤ `--max-first-s` (1.5 s), the answers while
+drawing ≤ `--max-answer-ms` (30 ms, p95), the folder ≤ `--max-site-mb` (15 MB) for `fast`;
+it exits 1 naming what was missed. Each invocation appends a record to
+bench/results/web_page.jsonl.
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ def main() -> int:
                         help="target: the folder's size in MB (10^6 bytes)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = records.parse(parser)
+    if args.loads < 1:
+        parser.error("--loads must be 1 or more")
     info = machine.machine()
     with tempfile.TemporaryDirectory(prefix="mnistlab-web-") as work:
         run = args.run
