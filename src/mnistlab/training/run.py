@@ -240,10 +240,11 @@ def _train(config: TrainConfig, run_dir, saved, settings: Settings, device: str,
         said = faults.stopped(e, run_dir, settings.epochs, finishing, world.lead, world.size)
         if said is None:
             raise
-        if isinstance(said, faults.Interrupted) and str(said):  # the CLI then exits 130
-            console.print(str(said), markup=False, highlight=False)
-        if isinstance(said, faults.Interrupted) and world.size > 1:
-            distributed.end_now(130)
+        if isinstance(said, faults.Interrupted):  # the CLI then exits 130
+            if str(said):
+                console.print(str(said), markup=False, highlight=False)
+            if world.size > 1:
+                distributed.end_now(130)
         raise said from None
 
 

@@ -1,10 +1,11 @@
 // The model in the browser: onnxruntime-web (WebAssembly, one thread) runs model.onnx (in a
 // web worker while it starts, then here: see load) on the drawing prepared here by
-// preprocess.js, so an answer needs no round trip. model.json, written beside model.onnx (`mnistlab export --format web`, or
-// `mnistlab serve`'s GET /model.json), says whether a model and the runtime are there, and
-// holds what the reject rule needs outside the graph: the ink rule's limits, the reject
-// threshold, the "unsure" limit and the messages, so an answer here is the server's answer.
-// Until (or unless) it is ready, `mnistlabLocal.ready()` is false and the page asks the server.
+// preprocess.js, so an answer needs no round trip. model.json, written beside model.onnx
+// (`mnistlab export --format web`, or `mnistlab serve`'s GET /model.json), says whether a
+// model and the runtime are there, and holds what the reject rule needs outside the graph:
+// the ink rule's limits, the reject threshold, the "unsure" limit and the messages, so an
+// answer here is the server's answer. Until (or unless) it is ready, `mnistlabLocal.ready()`
+// is false and the page asks the server.
 "use strict";
 
 (function (global) {
