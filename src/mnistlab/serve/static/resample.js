@@ -141,15 +141,15 @@
           const k = o * taps, n = count[o], i = (line * ow + o) * values;
           if (two) {
             let s = 0, t = 0;
-            for (let x = 0, at = 2 * (line * w + first[o]); x < n; x++, at += 2) {
-              s += src[at] * weights[k + x];
-              t += src[at + 1] * weights[k + x];
+            for (let j = 0, at = 2 * (line * w + first[o]); j < n; j++, at += 2) {
+              s += src[at] * weights[k + j];
+              t += src[at + 1] * weights[k + j];
             }
             out[i] = store(s, eight);
             out[i + 1] = store(t, eight);
           } else {
             let s = 0;
-            for (let x = 0, at = line * w + first[o]; x < n; x++) s += src[at + x] * weights[k + x];
+            for (let j = 0, at = line * w + first[o]; j < n; j++) s += src[at + j] * weights[k + j];
             out[i] = store(s, eight);
           }
         }
